@@ -1,0 +1,102 @@
+//! Files on disk: atomic writes and the layout of a run directory.
+//!
+//! ```text
+//! RUN/config.json            resolved RunConfig
+//! RUN/model.safetensors      EMA weights (for encode/decode/eval/export)
+//! RUN/log.jsonl              one JSON object per logged step / eval
+//! RUN/recon.png              latest reconstruction grid (originals above reconstructions)
+//! RUN/checkpoint/LATEST      name of the newest complete checkpoint
+//! RUN/checkpoint/step-N/     weights.safetensors, ema.safetensors, optim.bpk, state.json
+//! ```
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+
+/// Writes `path` by letting `write` fill a temporary file beside it, syncing it to disk and
+/// renaming it over `path`, so a reader (or a crash) sees the old file or the new one, never
+/// a partial one.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = write(&tmp).and_then(|()| {
+        File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
+}
+
+/// [`write_atomic`] for bytes.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, |tmp| {
+        let mut f = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(tmp, e))
+    })
+}
+
+/// Makes a directory's entries (a rename) durable; best effort where unsupported.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Paths inside a run directory.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    /// The run directory.
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// A handle on `root` (nothing is read or created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    /// `config.json`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    /// `model.safetensors` (EMA weights).
+    pub fn weights(&self) -> PathBuf {
+        self.root.join("model.safetensors")
+    }
+    /// `log.jsonl`.
+    pub fn log(&self) -> PathBuf {
+        self.root.join("log.jsonl")
+    }
+    /// `checkpoint/`.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+
+    /// Reads and validates `config.json`.
+    pub fn read_config(&self) -> Result<RunConfig> {
+        let path = self.config();
+        if !self.root.is_dir() {
+            return Err(Error::run(&self.root, "no such run directory"));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::run(&path, "config.json is missing (is this a run directory?)"),
+            _ => Error::io(&path, e),
+        })?;
+        let config: RunConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::run(&path, format!("config.json is not a valid run config: {e}")))?;
+        config.validate().map_err(|e| Error::run(&path, e.to_string()))?;
+        Ok(config)
+    }
+
+    /// Writes `config.json` atomically.
+    pub fn write_config(&self, config: &RunConfig) -> Result<()> {
+        let text = serde_json::to_string_pretty(config).expect("RunConfig serialises");
+        write_bytes_atomic(&self.config(), text.as_bytes())
+    }
+}

@@ -1,0 +1,95 @@
+//! Reading image files into fixed-size RGB arrays, and writing PNGs.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageReader, RgbImage};
+
+use crate::error::{Error, Result};
+
+/// Largest width or height accepted, and the decoder's allocation limit: a larger image is
+/// refused with its size rather than exhausting memory.
+pub const MAX_SIDE: u32 = 16_384;
+const MAX_ALLOC: u64 = 1 << 30;
+
+/// File extensions read as images in a folder.
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
+
+/// Decodes `path` (any supported format, 8/16-bit, grey, palette, alpha, CMYK JPEG).
+pub fn open(path: &Path) -> Result<DynamicImage> {
+    let bad = |reason: String| Error::Image { path: path.to_path_buf(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() == 0 {
+        return Err(bad("file is empty (0 bytes)".into()));
+    }
+    let mut reader = ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    if reader.format().is_none() {
+        return Err(bad("unrecognised image format".into()));
+    }
+    reader.decode().map_err(|e| bad(e.to_string()))
+}
+
+/// Resizes so the short side is `size` (Catmull-Rom; smaller images are upscaled), then
+/// crops the centre `size`×`size`. Returns row-major HWC RGB bytes.
+pub fn fit_square(img: &DynamicImage, size: usize) -> Vec<u8> {
+    let rgb = img.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    let s = size as u32;
+    let scale = s as f64 / w.min(h) as f64;
+    let (nw, nh) = (((w as f64 * scale).round() as u32).max(s), ((h as f64 * scale).round() as u32).max(s));
+    let resized = if (nw, nh) == (w, h) { rgb } else { image::imageops::resize(&rgb, nw, nh, FilterType::CatmullRom) };
+    let (x0, y0) = ((nw - s) / 2, (nh - s) / 2);
+    image::imageops::crop_imm(&resized, x0, y0, s, s).to_image().into_raw()
+}
+
+/// Reads `path` as a `size`×`size` RGB image (HWC bytes).
+pub fn load_square(path: &Path, size: usize) -> Result<Vec<u8>> {
+    Ok(fit_square(&open(path)?, size))
+}
+
+/// Every image file under `dir` (recursively), sorted, and the non-image files skipped.
+pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut images = Vec::new();
+    let mut others = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&d, e))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if has_image_extension(&path) {
+                images.push(path);
+            } else {
+                others.push(path);
+            }
+        }
+    }
+    images.sort();
+    others.sort();
+    Ok((images, others))
+}
+
+fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Writes HWC RGB bytes as a PNG, atomically (temporary file, then rename).
+pub fn save_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Result<()> {
+    let img = RgbImage::from_raw(width as u32, height as u32, rgb)
+        .ok_or_else(|| Error::Shape(format!("{width}x{height} RGB image from a buffer of the wrong length")))?;
+    crate::artifact::write_atomic(path, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| Error::Image { path: tmp.to_path_buf(), reason: e.to_string() })
+    })
+}

@@ -1,0 +1,44 @@
+//! Reconstruction losses (logit-Laplace, MSE) and the KL term to a uniform prior.
+
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, sigmoid};
+
+use crate::model::LOGIT_LAPLACE_EPS;
+
+/// Mean logit-Laplace negative log-likelihood per element (nats), DALL·E's reconstruction loss.
+///
+/// For mapped pixels `x ∈ (0, 1)`, `μ` and `ln b` from the decoder:
+/// `−ln p(x) = ln(2b) + ln(x(1−x)) + |logit(x) − μ| / b`.
+///
+/// # Shapes
+/// out `[B, 2C, H, W]` (μ then ln b), mapped pixels `[B, C, H, W]` → `[1]`
+pub fn logit_laplace_nll(out: Tensor<4>, x_mapped: Tensor<4>) -> Tensor<1> {
+    let c = x_mapped.dims()[1];
+    let mu = out.clone().narrow(1, 0, c);
+    let ln_b = out.narrow(1, c, c);
+    let one_minus = x_mapped.clone().neg() + 1.0;
+    let logit = x_mapped.clone().log() - one_minus.clone().log();
+    let log_x1x = x_mapped.log() + one_minus.log();
+    let nll = ln_b.clone() + std::f64::consts::LN_2 + log_x1x + (logit - mu).abs() * ln_b.neg().exp();
+    nll.mean()
+}
+
+/// Mean squared error in pixel space, with the prediction `unmap(sigmoid(out))` left
+/// unclamped so the gradient never vanishes at the borders.
+///
+/// # Shapes
+/// out `[B, C, H, W]`, pixels in [0, 1] `[B, C, H, W]` → `[1]`
+pub fn mse_from_logits(out: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
+    let pred = (sigmoid(out) - LOGIT_LAPLACE_EPS) / (1.0 - 2.0 * LOGIT_LAPLACE_EPS);
+    (pred - x).powi_scalar(2).mean()
+}
+
+/// Mean over cells of KL(q(z|x) ‖ uniform over K) in nats, `q = softmax(logits)` over dim 1.
+///
+/// # Shapes
+/// logits `[B, K, h, w]` → `[1]`
+pub fn kl_to_uniform(logits: Tensor<4>) -> Tensor<1> {
+    let k = logits.dims()[1];
+    let log_q = log_softmax(logits, 1);
+    (log_q.clone().exp() * (log_q + (k as f64).ln())).sum_dim(1).mean()
+}

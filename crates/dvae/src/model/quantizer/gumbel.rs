@@ -1,0 +1,63 @@
+//! Gumbel-softmax relaxation and Gumbel-Max sampling over the code dimension.
+//!
+//! The noise is passed in, drawn from the caller's seeded generator ([`uniform_noise`]), so
+//! a training step's randomness is a pure function of the run's seed and the step.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use rand::Rng;
+
+/// Uniform samples in the open interval (0, 1), as a tensor of `shape`.
+pub fn uniform_noise<const D: usize>(shape: [usize; D], rng: &mut impl Rng, device: &Device) -> Tensor<D> {
+    let n: usize = shape.iter().product();
+    // 24 random bits, offset by half a step: strictly inside (0, 1), so log(-log u) is finite.
+    let values: Vec<f32> = (0..n)
+        .map(|_| ((rng.random::<u32>() >> 8) as f32 + 0.5) * (1.0 / 16_777_216.0))
+        .collect();
+    Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
+}
+
+/// Standard Gumbel samples `g = -ln(-ln u)` from uniform samples `u` in (0, 1).
+pub fn gumbel_from_uniform<const D: usize>(u: Tensor<D>) -> Tensor<D> {
+    u.log().neg().log().neg()
+}
+
+/// Gumbel-softmax over dimension 1: `softmax((logits + g) / τ)`. With `hard`, the forward
+/// value is the one-hot of the argmax and the gradient is the soft sample's
+/// (straight-through).
+///
+/// # Shapes
+/// logits, gumbel `[B, K, h, w]` → `[B, K, h, w]`, each `[b, :, i, j]` summing to 1
+pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64, hard: bool) -> Tensor<4> {
+    let soft = softmax((logits + gumbel) / tau, 1);
+    if !hard {
+        return soft;
+    }
+    let k = soft.dims()[1];
+    let one_hot = one_hot_dim1(soft.clone().argmax(1).squeeze_dim::<3>(1), k);
+    one_hot - soft.clone().detach() + soft
+}
+
+/// Gumbel-Max: an exact sample from `softmax(logits)` per cell, `argmax(logits + g)`.
+///
+/// # Shapes
+/// logits, gumbel `[B, K, h, w]` → tokens `[B, h, w]`
+pub fn gumbel_max(logits: Tensor<4>, gumbel: Tensor<4>) -> Tensor<3, Int> {
+    (logits + gumbel).argmax(1).squeeze_dim::<3>(1)
+}
+
+/// Most likely code per cell.
+///
+/// # Shapes
+/// logits `[B, K, h, w]` → tokens `[B, h, w]`
+pub fn argmax_tokens(logits: Tensor<4>) -> Tensor<3, Int> {
+    logits.argmax(1).squeeze_dim::<3>(1)
+}
+
+/// One-hot encoding with the code dimension second.
+///
+/// # Shapes
+/// tokens `[B, h, w]` → `[B, K, h, w]`
+pub fn one_hot_dim1(tokens: Tensor<3, Int>, k: usize) -> Tensor<4> {
+    tokens.one_hot::<4>(k).float().permute([0, 3, 1, 2])
+}

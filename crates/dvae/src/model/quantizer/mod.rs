@@ -1,0 +1,3 @@
+//! Quantizers: how the encoder's output becomes the decoder's input.
+
+pub mod gumbel;

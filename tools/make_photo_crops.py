@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Cut random square RGB crops from the photographs bundled with scikit-image.
+
+Writes N PNG files `crop_00000.png`, `crop_00001.png`, ... of SxS RGB pixels
+into --out (created if missing; nothing else is written there).  Useful as a
+small, offline, real-photo data set for dVAE training experiments.
+
+Sources (all shipped inside the scikit-image package, no download needed):
+  colour (default): astronaut, chelsea, coffee, rocket, immunohistochemistry,
+                    hubble_deep_field, retina, stereo_motorcycle (left view)
+  grayscale (only with --gray, replicated to RGB): camera, moon, grass,
+                    gravel, brick, coins, clock
+Skipped on purpose: colorwheel / logo / checkerboard (synthetic), cat (same
+image as chelsea), stereo_motorcycle right view (near-duplicate of the left),
+and loaders that need the optional `pooch` download (eagle, lily, skin, ...).
+
+Each crop: pick a source photo uniformly at random; pick a square window whose
+side is a uniform integer in [S, max(S, min(H, W) // 2)]; pick a uniform random
+position for it; flip horizontally with probability 1/2; resize to SxS with
+PIL's LANCZOS filter (antialiased when downscaling).  Everything is driven by
+numpy.random.default_rng(--seed), so the output is deterministic.
+
+Usage:
+    /work/venv-ref/bin/python tools/make_photo_crops.py \\
+        --out /work/data/photos64 --n 3000 --size 64 --seed 0
+    /work/venv-ref/bin/python tools/make_photo_crops.py \\
+        --out /work/data/photos64-test --n 300 --size 64 --seed 1
+
+Requires numpy, pillow and scikit-image.
+"""
+
+import argparse
+import collections
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+COLOUR_SOURCES = [
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+    "stereo_motorcycle",
+]
+GRAY_SOURCES = ["camera", "moon", "grass", "gravel", "brick", "coins", "clock"]
+
+
+def load_source(name: str) -> Image.Image:
+    import skimage.data as data
+
+    arr = getattr(data, name)()
+    if isinstance(arr, tuple):  # stereo_motorcycle -> (left, right, disparity)
+        arr = arr[0]
+    arr = np.asarray(arr)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"{name}: unexpected dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"{name}: unexpected shape {arr.shape}")
+    return Image.fromarray(np.ascontiguousarray(arr), mode="RGB")
+
+
+def load_sources(names, size):
+    sources = []
+    for name in names:
+        try:
+            img = load_source(name)
+        except Exception as e:  # e.g. needs pooch / network
+            print(f"skipping {name}: {type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        w, h = img.size
+        if min(w, h) < size:
+            print(f"skipping {name}: {w}x{h} is smaller than {size}", file=sys.stderr)
+            continue
+        sources.append((name, img))
+    if not sources:
+        raise SystemExit("no usable source photos")
+    return sources
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--n", type=int, required=True, help="number of crops")
+    ap.add_argument("--size", type=int, required=True, help="crop side S in pixels")
+    ap.add_argument("--seed", type=int, default=0, help="RNG seed")
+    ap.add_argument("--gray", action="store_true",
+                    help="also use grayscale photos (converted to RGB)")
+    args = ap.parse_args()
+    if args.n < 0 or args.size < 1:
+        ap.error("--n must be >= 0 and --size >= 1")
+
+    names = COLOUR_SOURCES + (GRAY_SOURCES if args.gray else [])
+    sources = load_sources(names, args.size)
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+
+    S = args.size
+    counts = collections.Counter()
+    for i in range(args.n):
+        name, img = sources[int(rng.integers(len(sources)))]
+        w, h = img.size
+        max_side = max(S, min(w, h) // 2)
+        side = int(rng.integers(S, max_side + 1))
+        x0 = int(rng.integers(0, w - side + 1))
+        y0 = int(rng.integers(0, h - side + 1))
+        flip = bool(rng.integers(2))
+        crop = img.crop((x0, y0, x0 + side, y0 + side))
+        if flip:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if side != S:
+            crop = crop.resize((S, S), Image.Resampling.LANCZOS)
+        crop.save(os.path.join(args.out, f"crop_{i:05d}.png"))
+        counts[name] += 1
+
+    print(f"wrote {args.n} crops of {S}x{S} to {args.out} (seed {args.seed})")
+    print("source photos used (name, WxH, crops):")
+    for name, img in sources:
+        w, h = img.size
+        print(f"  {name:22s} {w}x{h}  {counts[name]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
