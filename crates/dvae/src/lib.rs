@@ -4,6 +4,7 @@ pub mod artifact;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod import;
 pub mod loss;
 pub mod model;
 pub mod schedule;

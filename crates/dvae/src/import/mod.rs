@@ -1,0 +1,3 @@
+//! Weights from other implementations.
+
+pub mod dalle_names;

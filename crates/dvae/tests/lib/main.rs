@@ -1,0 +1,4 @@
+//! Library tests that pin numbers to independent references and exercise whole paths.
+
+mod common;
+mod reference;
