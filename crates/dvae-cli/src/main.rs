@@ -1,1 +1,55 @@
-fn main() {}
+//! `dvae`: the command-line interface. Argument parsing, terminal output and exit codes
+//! live here; everything else is in the `dvae` library.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Train, run and evaluate discrete image tokenizers (DALL·E's dVAE).
+#[derive(Parser)]
+#[command(name = "dvae", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a dVAE and write a run directory.
+    Train(cmd::train::Args),
+    /// Images → token grids (.npy) with a trained run.
+    Encode(cmd::encode::Args),
+    /// Token grids (.npy) → PNG images.
+    Decode(cmd::decode::Args),
+    /// Image → tokens → image, with a side-by-side grid and per-image PSNR.
+    Reconstruct(cmd::reconstruct::Args),
+    /// Reconstruction and codebook metrics on a data set.
+    Eval(cmd::eval::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Train(a) => cmd::train::run(a),
+        Command::Encode(a) => cmd::encode::run(a),
+        Command::Decode(a) => cmd::decode::run(a),
+        Command::Reconstruct(a) => cmd::reconstruct::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `dvae decode`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use dvae::Dvae;
+use dvae::data::image_io::save_png;
+use dvae::tokens;
+
+/// Token grids (.npy [N, h, w]) → PNG images OUT/000000.png, … and OUT/grid.png.
+#[derive(Parser)]
+pub struct Args {
+    /// Run directory of a trained model.
+    #[arg(long)]
+    run: PathBuf,
+    /// Token file written by `dvae encode` (or any integer .npy of that shape).
+    tokens: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Images per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let dvae = Dvae::load(&a.run)?;
+    let m = &dvae.config.model;
+    let grids = tokens::read_npy(&a.tokens, m.vocab_size, m.grid_size())?;
+    let images = dvae.decode_grids(&grids, a.batch)?;
+    super::ensure_dir(&a.out)?;
+    let s = m.image_size;
+    for (i, img) in images.iter().enumerate() {
+        save_png(&a.out.join(format!("{i:06}.png")), s, s, img.clone())?;
+    }
+    let cols = (images.len() as f64).sqrt().ceil() as usize;
+    let (w, h, px) = dvae::grid::tile(&images, s, cols);
+    save_png(&a.out.join("grid.png"), w, h, px)?;
+    println!("decoded {} images into {}", images.len(), a.out.display());
+    Ok(())
+}

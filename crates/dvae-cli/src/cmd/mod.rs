@@ -1,0 +1,56 @@
+//! One module per subcommand, plus shared helpers.
+
+pub mod decode;
+pub mod encode;
+pub mod eval;
+pub mod reconstruct;
+pub mod train;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use dvae::data::ImageSet;
+use dvae::data::image_io;
+
+/// Expands files and folders (recursively) into image paths, in order.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let (images, _) = image_io::list_images(p)?;
+            if images.is_empty() {
+                anyhow::bail!("{}: no image files in this folder", p.display());
+            }
+            out.extend(images);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            anyhow::bail!("{}: no such file or folder", p.display());
+        }
+    }
+    Ok(out)
+}
+
+/// Loads explicitly named images; an unreadable one is an error naming it.
+pub fn load_inputs(inputs: &[PathBuf], size: usize) -> Result<ImageSet> {
+    Ok(ImageSet::from_files(&expand_inputs(inputs)?, size)?)
+}
+
+/// Prints what a folder load skipped: a count and the first few names.
+pub fn report_skipped(set: &ImageSet) {
+    if set.skipped.is_empty() {
+        return;
+    }
+    eprintln!("warning: skipped {} files that are not readable images:", set.skipped.len());
+    for (p, why) in set.skipped.iter().take(5) {
+        eprintln!("  {}: {why}", p.display());
+    }
+    if set.skipped.len() > 5 {
+        eprintln!("  … and {} more (use --strict to stop at the first)", set.skipped.len() - 5);
+    }
+}
+
+/// Creates `dir` (and parents).
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
+}

@@ -1,0 +1,320 @@
+//! The training loop: one readable function, [`train`], driven by a [`RunConfig`].
+//!
+//! Every random draw of step `s` (the batch and the Gumbel noise) comes from generators
+//! seeded by `(seed, s)`, and every schedule is a function of `s`; with the weights and
+//! optimizer state in a checkpoint, a resumed run continues exactly as an uninterrupted one.
+
+pub mod checkpoint;
+pub mod params;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::artifact::RunDir;
+use crate::config::{ReconLoss, RunConfig};
+use crate::data::{ImageSet, Split, batch_indices};
+use crate::error::{Error, Result};
+use crate::model::quantizer::gumbel;
+use crate::model::{self, DvaeModel};
+use crate::pipeline::{Dvae, EvalReport, int_values};
+use crate::{grid, loss, metrics, schedule};
+
+/// Held-out images scored at each evaluation (the first ones of the split).
+pub const EVAL_IMAGES: usize = 256;
+/// Images shown in a reconstruction grid.
+pub const GRID_IMAGES: usize = 16;
+
+/// One logged training step.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepLog {
+    /// Steps completed.
+    pub step: usize,
+    /// Total loss (per pixel dimension).
+    pub loss: f64,
+    /// Reconstruction term (logit-Laplace NLL or MSE per dimension).
+    pub recon: f64,
+    /// Mean KL to the uniform prior per grid cell (nats).
+    pub kl: f64,
+    /// Temperature.
+    pub tau: f64,
+    /// KL weight.
+    pub beta: f64,
+    /// Learning rate.
+    pub lr: f64,
+    /// Fraction of codes used by the batch's argmax tokens.
+    pub usage: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Training throughput over this step.
+    pub img_s: f64,
+}
+
+/// What the loop reports while it runs.
+pub enum Event<'a> {
+    /// Training starts (or resumes) at `start_step`.
+    Start {
+        /// The run's configuration.
+        config: &'a RunConfig,
+        /// Trainable parameters.
+        params: usize,
+        /// First step to run.
+        start_step: usize,
+        /// Training images.
+        train_images: usize,
+        /// Held-out images.
+        holdout_images: usize,
+    },
+    /// A step finished (every step; `log` is written every `log_every`).
+    Step(&'a StepLog),
+    /// A held-out evaluation finished.
+    Eval {
+        /// Steps completed.
+        step: usize,
+        /// Its metrics.
+        report: &'a EvalReport,
+    },
+    /// A checkpoint was written.
+    Checkpoint {
+        /// Steps completed.
+        step: usize,
+    },
+}
+
+/// Options of [`train`] that are not part of the run's configuration.
+#[derive(Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from the run directory's last checkpoint.
+    pub resume: bool,
+    /// Set from outside (e.g. on Ctrl-C) to stop after writing a checkpoint.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// How a finished run ended.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Steps completed.
+    pub steps: usize,
+    /// The last held-out evaluation.
+    pub eval: Option<EvalReport>,
+}
+
+fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(c.adam_beta1 as f32)
+        .with_beta_2(c.adam_beta2 as f32)
+        .with_epsilon(c.adam_eps as f32)
+        .with_weight_decay(c.weight_decay as f32)
+        .init()
+}
+
+/// Seed of step `step`'s random draws.
+fn step_seed(seed: u64, step: usize) -> u64 {
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (step as u64).wrapping_mul(0xd1b5_4a32_d192_ed03) ^ 0x5851_f42d
+}
+
+/// Trains the dVAE of `config` on `data`, writing into `run`.
+///
+/// Writes `config.json` first (or, with `resume`, requires it to exist and match), then
+/// checkpoints, `model.safetensors`, `log.jsonl` and `recon.png` every `checkpoint_every`
+/// steps and at the end.
+pub fn train(
+    run: &RunDir,
+    config: &RunConfig,
+    data: &ImageSet,
+    device: &Device,
+    opts: &TrainOptions,
+    mut observer: impl FnMut(Event),
+) -> Result<TrainSummary> {
+    config.validate()?;
+    let c = &config.train;
+    let m = &config.model;
+    if data.size() != m.image_size {
+        return Err(Error::config("data", format!("images are {0}x{0}, model wants {1}x{1}", data.size(), m.image_size)));
+    }
+    let split = Split::new(data.len(), c.holdout);
+    if split.train.is_empty() {
+        return Err(Error::config("data", "no training images"));
+    }
+    let ad = device.clone().autodiff();
+    let mut model = DvaeModel::new(m, c.seed, &ad);
+    let mut ema = model.valid();
+    let mut optim = adamw(c);
+    let mut start = 0;
+
+    std::fs::create_dir_all(&run.root).map_err(|e| Error::io(&run.root, e))?;
+    if opts.resume {
+        let saved = run.read_config()?;
+        if &saved != config {
+            return Err(Error::run(run.config(), "config.json differs from the configuration to resume with"));
+        }
+        if let Some((dir, state)) = checkpoint::latest(run)? {
+            let (mo, em) = checkpoint::load_models(&dir, model, ema)?;
+            model = mo;
+            ema = em;
+            let p = dir.join(checkpoint::OPTIM);
+            optim = optim.load(&p).map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
+            start = state.step;
+        }
+        truncate_log(run, start)?;
+    } else {
+        run.write_config(config)?;
+        let _ = std::fs::remove_file(run.log());
+    }
+
+    observer(Event::Start {
+        config,
+        params: model.num_params(),
+        start_step: start,
+        train_images: split.train.len(),
+        holdout_images: split.holdout.len(),
+    });
+
+    let grid = m.grid_size();
+    let pixel_dims = (m.input_channels * m.image_size * m.image_size) as f64;
+    let cells = (grid * grid) as f64;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.log())
+        .map_err(|e| Error::io(run.log(), e))?;
+    let mut last_eval = None;
+
+    for step in start..c.steps {
+        if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            checkpoint::save(run, step, &model, &ema, &optim)?;
+            observer(Event::Checkpoint { step });
+            return Err(Error::Interrupted { step });
+        }
+        let t0 = Instant::now();
+        let (tau, beta, lr) = (schedule::tau(c, step), schedule::beta(c, step), schedule::lr(c, step));
+        let idx = batch_indices(&split.train, c.seed, step, c.batch);
+        let x = data.batch(&idx, &ad);
+        let xm = model::map_pixels(x.clone());
+        let mut rng = ChaCha8Rng::seed_from_u64(step_seed(c.seed, step));
+        let noise_shape = [idx.len(), m.vocab_size, grid, grid];
+        let g = gumbel::gumbel_from_uniform(gumbel::uniform_noise(noise_shape, &mut rng, &ad));
+        let fwd = model.forward_train(xm.clone(), g, tau, c.hard);
+        let recon = match m.recon_loss {
+            ReconLoss::LogitLaplace => loss::logit_laplace_nll(fwd.out, xm),
+            ReconLoss::Mse => loss::mse_from_logits(fwd.out, x),
+        };
+        let kl = loss::kl_to_uniform(fwd.logits.clone());
+        let total = recon.clone() + kl.clone() * (beta * cells / pixel_dims);
+        let loss_value = total.clone().into_scalar::<f32>() as f64;
+        if !loss_value.is_finite() {
+            return Err(Error::NonFinite { what: "loss".into(), step: step + 1 });
+        }
+        let mut grads = GradientsParams::from_grads(total.backward(), &model);
+        let grad_norm = params::grad_norm(&model, &grads);
+        if !grad_norm.is_finite() {
+            return Err(Error::NonFinite { what: "gradient".into(), step: step + 1 });
+        }
+        if let Some(max) = c.grad_clip
+            && grad_norm > max
+        {
+            params::scale_grads(&model, &mut grads, max / grad_norm);
+        }
+        model = optim.step(lr, model, grads);
+        ema = params::ema_update(ema, &model.valid(), params::ema_decay_at(c.ema_decay, step));
+        let done = step + 1;
+
+        if done % c.log_every == 0 || done == c.steps || done == start + 1 {
+            let tokens = int_values(gumbel::argmax_tokens(fwd.logits.inner()));
+            let usage = metrics::code_stats(&metrics::histogram(&tokens, m.vocab_size)).usage;
+            let entry = StepLog {
+                step: done,
+                loss: loss_value,
+                recon: recon.into_scalar::<f32>() as f64,
+                kl: kl.into_scalar::<f32>() as f64,
+                tau,
+                beta,
+                lr,
+                usage,
+                grad_norm,
+                img_s: idx.len() as f64 / t0.elapsed().as_secs_f64(),
+            };
+            write_log(&mut log, run, "step", &entry)?;
+            observer(Event::Step(&entry));
+        }
+
+        if done % c.checkpoint_every == 0 || done == c.steps {
+            let report = evaluate_and_grid(run, config, data, &split, &ema, device)?;
+            write_log(&mut log, run, "eval", &EvalLine { step: done, report: &report })?;
+            observer(Event::Eval { step: done, report: &report });
+            last_eval = Some(report);
+            crate::artifact::write_atomic(&run.weights(), |tmp| {
+                let mut store = burn::store::SafetensorsStore::from_file(tmp).overwrite(true);
+                burn::store::ModuleSnapshot::save_into(&ema, &mut store)
+                    .map_err(|e| Error::run(tmp, format!("cannot write weights: {e}")))
+            })?;
+            checkpoint::save(run, done, &model, &ema, &optim)?;
+            observer(Event::Checkpoint { step: done });
+        }
+    }
+    Ok(TrainSummary { steps: c.steps, eval: last_eval })
+}
+
+#[derive(Serialize)]
+struct EvalLine<'a> {
+    step: usize,
+    #[serde(flatten)]
+    report: &'a EvalReport,
+}
+
+fn write_log(file: &mut std::fs::File, run: &RunDir, kind: &str, entry: &impl Serialize) -> Result<()> {
+    let mut v = serde_json::to_value(entry).expect("log entry serialises");
+    v["kind"] = kind.into();
+    writeln!(file, "{v}").map_err(|e| Error::io(run.log(), e))
+}
+
+/// Drops log lines after `step` (written after the checkpoint a run resumes from).
+fn truncate_log(run: &RunDir, step: usize) -> Result<()> {
+    let path = run.log();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s as usize <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::artifact::write_bytes_atomic(&path, kept.as_bytes())
+}
+
+/// Scores the EMA model on the held-out images and writes `recon.png` (originals above
+/// reconstructions).
+fn evaluate_and_grid(
+    run: &RunDir,
+    config: &RunConfig,
+    data: &ImageSet,
+    split: &Split,
+    ema: &DvaeModel,
+    device: &Device,
+) -> Result<EvalReport> {
+    let eval_idx: Vec<usize> = if split.holdout.is_empty() { split.train.clone() } else { split.holdout.clone() };
+    let eval_idx = &eval_idx[..eval_idx.len().min(EVAL_IMAGES)];
+    let dvae = Dvae::from_model(config.clone(), ema.clone(), device);
+    let (recons, report) = dvae.evaluate(data, eval_idx, config.train.batch)?;
+    let n = eval_idx.len().min(GRID_IMAGES);
+    let s = config.model.image_size;
+    let mut tiles: Vec<Vec<u8>> = eval_idx[..n].iter().map(|&i| data.image(i)).collect();
+    tiles.extend(recons.into_iter().take(n));
+    let (w, h, px) = grid::tile(&tiles, s, n.max(1));
+    crate::data::image_io::save_png(&run.root.join("recon.png"), w, h, px)?;
+    Ok(report)
+}
