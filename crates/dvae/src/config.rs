@@ -57,7 +57,7 @@ impl ModelConfig {
         };
         match name {
             "tiny" => Ok(base(64, 4, 32, 1, 512, 64)),
-            "small" => Ok(base(64, 3, 48, 1, 512, 64)),
+            "small" => Ok(base(64, 3, 32, 1, 512, 64)),
             "dalle" => Ok(base(256, 4, 256, 2, 8192, 128)),
             other => Err(Error::config(
                 "preset",

@@ -41,7 +41,7 @@ mod tests {
         let red = vec![255, 0, 0].repeat(4);
         let blue = vec![0, 0, 255].repeat(4);
         let (w, h, px) = tile(&[red, blue], 2, 2);
-        assert_eq!((w, h), (8, 6));
+        assert_eq!((w, h), (10, 6));
         let at = |x: usize, y: usize| &px[(y * w + x) * 3..(y * w + x) * 3 + 3];
         assert_eq!(at(2, 2), [255, 0, 0]);
         assert_eq!(at(6, 3), [0, 0, 255]);

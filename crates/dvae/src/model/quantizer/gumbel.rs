@@ -10,9 +10,10 @@ use rand::Rng;
 /// Uniform samples in the open interval (0, 1), as a tensor of `shape`.
 pub fn uniform_noise<const D: usize>(shape: [usize; D], rng: &mut impl Rng, device: &Device) -> Tensor<D> {
     let n: usize = shape.iter().product();
-    // 24 random bits, offset by half a step: strictly inside (0, 1), so log(-log u) is finite.
+    // 23 random bits, offset by half a step: every value is an f32 strictly inside (0, 1)
+    // (with 24 bits the largest would round to 1.0), so log(-log u) is finite.
     let values: Vec<f32> = (0..n)
-        .map(|_| ((rng.random::<u32>() >> 8) as f32 + 0.5) * (1.0 / 16_777_216.0))
+        .map(|_| ((rng.random::<u32>() >> 9) as f32 + 0.5) * (1.0 / 8_388_608.0))
         .collect();
     Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
 }
