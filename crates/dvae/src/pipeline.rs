@@ -190,6 +190,16 @@ pub fn load_weights(mut model: DvaeModel, path: &Path) -> Result<DvaeModel> {
     Ok(model)
 }
 
+/// Writes `model`'s weights as safetensors at `path`, atomically.
+pub fn save_weights(model: &DvaeModel, path: &Path) -> Result<()> {
+    crate::artifact::write_atomic(path, |tmp| {
+        let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
+        model
+            .save_into(&mut store)
+            .map_err(|e| Error::run(tmp, format!("cannot write weights: {e}")))
+    })
+}
+
 /// Values of a float tensor on the host.
 pub fn float_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()

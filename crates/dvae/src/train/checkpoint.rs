@@ -109,11 +109,12 @@ pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
     Ok(Some((dir, state)))
 }
 
-/// Loads the training weights of checkpoint `dir` into `model` (keeping the saved parameter
-/// ids) and its EMA weights into `ema`.
-pub fn load_models(dir: &Path, model: DvaeModel, ema: DvaeModel) -> Result<(DvaeModel, DvaeModel)> {
+/// Loads the training weights of checkpoint `dir` into `model` (restoring the saved
+/// parameter ids, which the optimizer state and the EMA are matched by) and its EMA weights
+/// into a copy of it.
+pub fn load_models(dir: &Path, model: DvaeModel) -> Result<(DvaeModel, DvaeModel)> {
     let p = dir.join(WEIGHTS);
     let model = model.try_load_file(&p).map_err(|e| record_err(&p, e))?;
-    let ema = crate::pipeline::load_weights(ema, &dir.join(EMA))?;
+    let ema = crate::pipeline::load_weights(model.valid(), &dir.join(EMA))?;
     Ok((model, ema))
 }

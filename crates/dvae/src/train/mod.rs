@@ -156,7 +156,7 @@ pub fn train(
             return Err(Error::run(run.config(), "config.json differs from the configuration to resume with"));
         }
         if let Some((dir, state)) = checkpoint::latest(run)? {
-            let (mo, em) = checkpoint::load_models(&dir, model, ema)?;
+            let (mo, em) = checkpoint::load_models(&dir, model)?;
             model = mo;
             ema = em;
             let p = dir.join(checkpoint::OPTIM);
@@ -250,11 +250,7 @@ pub fn train(
             write_log(&mut log, run, "eval", &EvalLine { step: done, report: &report })?;
             observer(Event::Eval { step: done, report: &report });
             last_eval = Some(report);
-            crate::artifact::write_atomic(&run.weights(), |tmp| {
-                let mut store = burn::store::SafetensorsStore::from_file(tmp).overwrite(true);
-                burn::store::ModuleSnapshot::save_into(&ema, &mut store)
-                    .map_err(|e| Error::run(tmp, format!("cannot write weights: {e}")))
-            })?;
+            crate::pipeline::save_weights(&ema, &run.weights())?;
             checkpoint::save(run, done, &model, &ema, &optim)?;
             observer(Event::Checkpoint { step: done });
         }

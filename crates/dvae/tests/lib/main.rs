@@ -5,3 +5,4 @@ mod gradcheck;
 mod gumbel;
 mod model;
 mod reference;
+mod train;
