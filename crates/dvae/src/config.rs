@@ -225,7 +225,6 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// The hyperparameters of `recipe` for a run of `steps` steps.
     pub fn recipe(recipe: Recipe, steps: usize) -> Self {
-        let steps = steps.max(1);
         let dalle = Self {
             recipe,
             steps,
