@@ -256,7 +256,6 @@ impl TrainConfig {
             Recipe::Default => Self {
                 lr: 1e-3,
                 lr_end: 1e-5,
-                kl_weight: 0.0,
                 beta_schedule: BetaSchedule::Fixed,
                 hard: true,
                 tau_start: 1.0,

@@ -137,8 +137,10 @@ impl Args {
         if let Some(l) = self.loss {
             m.recon_loss = l;
         }
-        let steps = self.steps.unwrap_or(default_steps(&self.preset));
+        let (default_steps, default_batch) = preset_budget(&self.preset);
+        let steps = self.steps.unwrap_or(default_steps);
         let mut t = TrainConfig::recipe(self.recipe, steps);
+        t.batch = default_batch;
         set!(t, batch, seed, checkpoint_every, lr, lr_end, warmup_steps, weight_decay, tau_start, tau_end);
         set!(t, tau_schedule, tau_steps, kl_weight, beta_schedule, beta_steps, hard, ema_decay, log_every, holdout);
         if let Some(c) = self.grad_clip {
@@ -157,12 +159,13 @@ impl Args {
     }
 }
 
-/// Steps of a run when --steps is not given: about ten minutes on two CPU cores for `small`.
-fn default_steps(preset: &str) -> usize {
+/// Steps and batch of a run when --steps/--batch are not given: `small` (the README's
+/// default run) takes about ten minutes on two CPU cores.
+fn preset_budget(preset: &str) -> (usize, usize) {
     match preset {
-        "tiny" => 2000,
-        "small" => 1500,
-        _ => 1000,
+        "small" => (700, 16),
+        "tiny" => (2000, 32),
+        _ => (1000, 32),
     }
 }
 
