@@ -5,6 +5,7 @@
 //! RUN/model.safetensors      EMA weights (for encode/decode/eval/export)
 //! RUN/log.jsonl              one JSON object per logged step / eval
 //! RUN/recon.png              latest reconstruction grid (originals above reconstructions)
+//! RUN/grids/recon-step-N.png the grid of each evaluation
 //! RUN/checkpoint/LATEST      name of the newest complete checkpoint
 //! RUN/checkpoint/step-N/     weights.safetensors, ema.safetensors, optim.bpk, state.json
 //! ```
@@ -23,7 +24,9 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = write(&tmp).and_then(|()| {
-        File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     });
     if result.is_err() {
@@ -85,12 +88,17 @@ impl RunDir {
             return Err(Error::run(&self.root, "no such run directory"));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::run(&path, "config.json is missing (is this a run directory?)"),
+            std::io::ErrorKind::NotFound => {
+                Error::run(&path, "config.json is missing (is this a run directory?)")
+            }
             _ => Error::io(&path, e),
         })?;
-        let config: RunConfig = serde_json::from_str(&text)
-            .map_err(|e| Error::run(&path, format!("config.json is not a valid run config: {e}")))?;
-        config.validate().map_err(|e| Error::run(&path, e.to_string()))?;
+        let config: RunConfig = serde_json::from_str(&text).map_err(|e| {
+            Error::run(&path, format!("config.json is not a valid run config: {e}"))
+        })?;
+        config
+            .validate()
+            .map_err(|e| Error::run(&path, e.to_string()))?;
         Ok(config)
     }
 

@@ -88,7 +88,10 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         let min = |field: &str, v: usize, lo: usize| {
             if v < lo {
-                Err(Error::config(field, format!("must be at least {lo}, got {v}")))
+                Err(Error::config(
+                    field,
+                    format!("must be at least {lo}, got {v}"),
+                ))
             } else {
                 Ok(())
             }
@@ -102,11 +105,17 @@ impl ModelConfig {
         if self.n_hid % 4 != 0 {
             return Err(Error::config(
                 "n_hid",
-                format!("must be a multiple of 4 (blocks use n_out/4 hidden channels), got {}", self.n_hid),
+                format!(
+                    "must be a multiple of 4 (blocks use n_out/4 hidden channels), got {}",
+                    self.n_hid
+                ),
             ));
         }
         if self.group_count > 12 {
-            return Err(Error::config("group_count", format!("at most 12, got {}", self.group_count)));
+            return Err(Error::config(
+                "group_count",
+                format!("at most 12, got {}", self.group_count),
+            ));
         }
         let factor = 1usize << (self.group_count - 1);
         if self.image_size == 0 || self.image_size % factor != 0 {
@@ -121,7 +130,10 @@ impl ModelConfig {
         if self.vocab_size > u16::MAX as usize + 1 {
             return Err(Error::config(
                 "vocab_size",
-                format!("at most 65536 (tokens are stored as u16), got {}", self.vocab_size),
+                format!(
+                    "at most 65536 (tokens are stored as u16), got {}",
+                    self.vocab_size
+                ),
             ));
         }
         Ok(())
@@ -164,7 +176,10 @@ impl std::str::FromStr for Recipe {
         match s {
             "dalle" => Ok(Recipe::Dalle),
             "default" => Ok(Recipe::Default),
-            other => Err(Error::config("recipe", format!("expected dalle or default, got {other:?}"))),
+            other => Err(Error::config(
+                "recipe",
+                format!("expected dalle or default, got {other:?}"),
+            )),
         }
     }
 }
@@ -284,7 +299,10 @@ impl TrainConfig {
             if v > 0.0 && v.is_finite() {
                 Ok(())
             } else {
-                Err(Error::config(field, format!("must be a finite number > 0, got {v}")))
+                Err(Error::config(
+                    field,
+                    format!("must be a finite number > 0, got {v}"),
+                ))
             }
         };
         positive("tau_start", self.tau_start)?;
@@ -303,10 +321,16 @@ impl TrainConfig {
         unit("adam_beta2", self.adam_beta2)?;
         unit("holdout", self.holdout)?;
         if !(self.lr_end >= 0.0 && self.lr_end.is_finite()) {
-            return Err(Error::config("lr_end", format!("must be >= 0, got {}", self.lr_end)));
+            return Err(Error::config(
+                "lr_end",
+                format!("must be >= 0, got {}", self.lr_end),
+            ));
         }
         if !(self.kl_weight >= 0.0 && self.kl_weight.is_finite()) {
-            return Err(Error::config("kl_weight", format!("must be >= 0, got {}", self.kl_weight)));
+            return Err(Error::config(
+                "kl_weight",
+                format!("must be >= 0, got {}", self.kl_weight),
+            ));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return Err(Error::config(

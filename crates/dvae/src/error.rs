@@ -71,21 +71,33 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// An [`Error::Config`] for `field`.
     pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Config { field: field.into(), reason: reason.into() }
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// An [`Error::Data`] for `path`.
     pub fn data(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::Data { path: path.into(), reason: reason.into() }
+        Error::Data {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 
     /// An [`Error::Run`] for `path`.
     pub fn run(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::Run { path: path.into(), reason: reason.into() }
+        Error::Run {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }

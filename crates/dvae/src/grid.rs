@@ -6,7 +6,10 @@ pub fn tile(images: &[Vec<u8>], size: usize, cols: usize) -> (usize, usize, Vec<
     let gap = 2;
     let cols = cols.max(1);
     let rows = images.len().div_ceil(cols).max(1);
-    let (w, h) = (cols * size + (cols + 1) * gap, rows * size + (rows + 1) * gap);
+    let (w, h) = (
+        cols * size + (cols + 1) * gap,
+        rows * size + (rows + 1) * gap,
+    );
     let mut out = vec![255u8; w * h * 3];
     for (i, img) in images.iter().enumerate() {
         let (r, c) = (i / cols, i % cols);

@@ -19,7 +19,8 @@ pub fn logit_laplace_nll(out: Tensor<4>, x_mapped: Tensor<4>) -> Tensor<1> {
     let one_minus = x_mapped.clone().neg() + 1.0;
     let logit = x_mapped.clone().log() - one_minus.clone().log();
     let log_x1x = x_mapped.log() + one_minus.log();
-    let nll = ln_b.clone() + std::f64::consts::LN_2 + log_x1x + (logit - mu).abs() * ln_b.neg().exp();
+    let nll =
+        ln_b.clone() + std::f64::consts::LN_2 + log_x1x + (logit - mu).abs() * ln_b.neg().exp();
     nll.mean()
 }
 
@@ -40,5 +41,7 @@ pub fn mse_from_logits(out: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
 pub fn kl_to_uniform(logits: Tensor<4>) -> Tensor<1> {
     let k = logits.dims()[1];
     let log_q = log_softmax(logits, 1);
-    (log_q.clone().exp() * (log_q + (k as f64).ln())).sum_dim(1).mean()
+    (log_q.clone().exp() * (log_q + (k as f64).ln()))
+        .sum_dim(1)
+        .mean()
 }

@@ -3,12 +3,20 @@
 /// Mean squared error between two equally long slices of values in [0, 1].
 pub fn mse(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "mse of slices of different lengths");
-    a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / a.len().max(1) as f64
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        / a.len().max(1) as f64
 }
 
 /// PSNR in dB for data range 1.0: `10·log10(1/mse)`; capped at 100 dB for identical images.
 pub fn psnr(mse: f64) -> f64 {
-    if mse <= 1e-10 { 100.0 } else { -10.0 * mse.log10() }
+    if mse <= 1e-10 {
+        100.0
+    } else {
+        -10.0 * mse.log10()
+    }
 }
 
 /// Counts of each code among `tokens`.

@@ -52,15 +52,26 @@ impl Dvae {
         let config = run.read_config()?;
         let weights = run.weights();
         if !weights.is_file() {
-            return Err(Error::run(&weights, "model.safetensors is missing (has the run written a checkpoint yet?)"));
+            return Err(Error::run(
+                &weights,
+                "model.safetensors is missing (has the run written a checkpoint yet?)",
+            ));
         }
         let model = load_weights(DvaeModel::new(&config.model, 0, device), &weights)?;
-        Ok(Self { config, model, device: device.clone() })
+        Ok(Self {
+            config,
+            model,
+            device: device.clone(),
+        })
     }
 
     /// Wraps an in-memory model.
     pub fn from_model(config: RunConfig, model: DvaeModel, device: &Device) -> Self {
-        Self { config, model, device: device.clone() }
+        Self {
+            config,
+            model,
+            device: device.clone(),
+        }
     }
 
     /// The device the model runs on.
@@ -72,7 +83,10 @@ impl Dvae {
         let [_, c, h, w] = images.dims();
         let m = &self.config.model;
         if c != m.input_channels {
-            return Err(Error::Shape(format!("input has {c} channels but model built for {}", m.input_channels)));
+            return Err(Error::Shape(format!(
+                "input has {c} channels but model built for {}",
+                m.input_channels
+            )));
         }
         if h != m.image_size || w != m.image_size {
             return Err(Error::Shape(format!(
@@ -100,21 +114,36 @@ impl Dvae {
         let [_, h, w] = tokens.dims();
         let g = self.config.model.grid_size();
         if (h, w) != (g, g) {
-            return Err(Error::Shape(format!("tokens are {h}x{w} but model decodes {g}x{g} grids")));
+            return Err(Error::Shape(format!(
+                "tokens are {h}x{w} but model decodes {g}x{g} grids"
+            )));
         }
         let out = self.model.decode_tokens(tokens);
-        Ok(model::output_to_pixels(out, self.config.model.input_channels))
+        Ok(model::output_to_pixels(
+            out,
+            self.config.model.input_channels,
+        ))
     }
 
     /// Token grids of images `indices` of `set`, encoded `batch` at a time.
-    pub fn encode_set(&self, set: &ImageSet, indices: &[usize], batch: usize) -> Result<TokenGrids> {
+    pub fn encode_set(
+        &self,
+        set: &ImageSet,
+        indices: &[usize],
+        batch: usize,
+    ) -> Result<TokenGrids> {
         let g = self.config.model.grid_size();
         let mut ids = Vec::with_capacity(indices.len() * g * g);
         for chunk in indices.chunks(batch.max(1)) {
             let t = self.encode(set.batch(chunk, &self.device))?;
             ids.extend(int_values(t));
         }
-        Ok(TokenGrids { n: indices.len(), h: g, w: g, ids })
+        Ok(TokenGrids {
+            n: indices.len(),
+            h: g,
+            w: g,
+            ids,
+        })
     }
 
     /// Decodes token grids to HWC RGB bytes, one `Vec` per image.
@@ -125,7 +154,8 @@ impl Dvae {
         for chunk in grids.ids.chunks(per * batch.max(1)) {
             let n = chunk.len() / per;
             let ints: Vec<i32> = chunk.iter().map(|&t| t as i32).collect();
-            let t = Tensor::<1, Int>::from_ints(ints.as_slice(), &self.device).reshape([n, grids.h, grids.w]);
+            let t = Tensor::<1, Int>::from_ints(ints.as_slice(), &self.device)
+                .reshape([n, grids.h, grids.w]);
             let px = float_values(self.decode(t)?);
             for img in px.chunks(3 * s * s) {
                 out.push(crate::grid::chw_to_hwc(img, s));
@@ -136,7 +166,12 @@ impl Dvae {
 
     /// Reconstructs images `indices` of `set` through tokens; returns the reconstructions
     /// (HWC bytes) and the metrics.
-    pub fn evaluate(&self, set: &ImageSet, indices: &[usize], batch: usize) -> Result<(Vec<Vec<u8>>, EvalReport)> {
+    pub fn evaluate(
+        &self,
+        set: &ImageSet,
+        indices: &[usize],
+        batch: usize,
+    ) -> Result<(Vec<Vec<u8>>, EvalReport)> {
         let s = self.config.model.image_size;
         let mut recons = Vec::with_capacity(indices.len());
         let mut psnr_sum = 0.0;
@@ -202,7 +237,10 @@ pub fn save_weights(model: &DvaeModel, path: &Path) -> Result<()> {
 
 /// Values of a float tensor on the host.
 pub fn float_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 /// Values of an int tensor on the host, as u32 (token ids).

@@ -9,7 +9,11 @@ fn cosine(a: f64, b: f64, t: f64) -> f64 {
 }
 
 fn fraction(step: usize, over: usize) -> f64 {
-    if over == 0 { 1.0 } else { step as f64 / over as f64 }
+    if over == 0 {
+        1.0
+    } else {
+        step as f64 / over as f64
+    }
 }
 
 /// Gumbel-softmax temperature at `step`.

@@ -23,7 +23,10 @@ pub struct TokenGrids {
 /// Writes `grids` as an `.npy` of u16 `[N, h, w]`, atomically.
 pub fn write_npy(path: &Path, grids: &TokenGrids) -> Result<()> {
     if let Some(&bad) = grids.ids.iter().find(|&&t| t > u16::MAX as u32) {
-        return Err(Error::config("tokens", format!("id {bad} does not fit in u16")));
+        return Err(Error::config(
+            "tokens",
+            format!("id {bad} does not fit in u16"),
+        ));
     }
     let mut buf = Vec::new();
     {
@@ -46,23 +49,36 @@ pub fn write_npy(path: &Path, grids: &TokenGrids) -> Result<()> {
 pub fn read_npy(path: &Path, vocab_size: usize, grid: usize) -> Result<TokenGrids> {
     let bad = |reason: String| Error::data(path, reason);
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a readable .npy file: {e}")))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| bad(format!("not a readable .npy file: {e}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let (n, h, w) = match shape.as_slice() {
         [n, h, w] => (*n, *h, *w),
         [h, w] => (1, *h, *w),
-        other => return Err(bad(format!("expected shape [N, {grid}, {grid}], got {other:?}"))),
+        other => {
+            return Err(bad(format!(
+                "expected shape [N, {grid}, {grid}], got {other:?}"
+            )));
+        }
     };
     if (h, w) != (grid, grid) {
-        return Err(bad(format!("expected {grid}x{grid} token grids for this model, got {h}x{w}")));
+        return Err(bad(format!(
+            "expected {grid}x{grid} token grids for this model, got {h}x{w}"
+        )));
     }
     if npy.order() != npyz::Order::C {
-        return Err(bad("Fortran-ordered arrays are not supported; save with C order".into()));
+        return Err(bad(
+            "Fortran-ordered arrays are not supported; save with C order".into(),
+        ));
     }
     let dtype = npy.dtype();
     let type_str = match &dtype {
         npyz::DType::Plain(t) => t.to_string(),
-        other => return Err(bad(format!("expected an integer array, got dtype {other:?}"))),
+        other => {
+            return Err(bad(format!(
+                "expected an integer array, got dtype {other:?}"
+            )));
+        }
     };
     let ids: Vec<i64> = match type_str.trim_start_matches(['<', '>', '|', '=']) {
         "u1" => read_as::<u8>(npy, path)?,
@@ -72,19 +88,35 @@ pub fn read_npy(path: &Path, vocab_size: usize, grid: usize) -> Result<TokenGrid
         "i4" => read_as::<i32>(npy, path)?,
         "i8" => read_as::<i64>(npy, path)?,
         "u8" => read_as::<u64>(npy, path)?,
-        _ => return Err(bad(format!("expected an integer dtype (u1/u2/u4/i2/i4/i8), got {type_str}"))),
+        _ => {
+            return Err(bad(format!(
+                "expected an integer dtype (u1/u2/u4/i2/i4/i8), got {type_str}"
+            )));
+        }
     };
     if ids.len() != n * h * w {
-        return Err(bad(format!("header says {n}x{h}x{w} values, file holds {}", ids.len())));
+        return Err(bad(format!(
+            "header says {n}x{h}x{w} values, file holds {}",
+            ids.len()
+        )));
     }
-    if let Some((i, &t)) = ids.iter().enumerate().find(|(_, t)| **t < 0 || **t >= vocab_size as i64) {
+    if let Some((i, &t)) = ids
+        .iter()
+        .enumerate()
+        .find(|(_, t)| **t < 0 || **t >= vocab_size as i64)
+    {
         return Err(bad(format!(
             "token id {t} at image {}, cell {} is outside 0..{vocab_size} (the model's vocab_size)",
             i / (h * w),
             i % (h * w)
         )));
     }
-    Ok(TokenGrids { n, h, w, ids: ids.into_iter().map(|t| t as u32).collect() })
+    Ok(TokenGrids {
+        n,
+        h,
+        w,
+        ids: ids.into_iter().map(|t| t as u32).collect(),
+    })
 }
 
 fn read_as<T>(npy: npyz::NpyFile<&[u8]>, path: &Path) -> Result<Vec<i64>>
@@ -92,7 +124,10 @@ where
     T: npyz::Deserialize + TryInto<i64> + Copy,
 {
     let mut out = Vec::new();
-    for v in npy.data::<T>().map_err(|e| Error::data(path, format!("cannot read values: {e}")))? {
+    for v in npy
+        .data::<T>()
+        .map_err(|e| Error::data(path, format!("cannot read values: {e}")))?
+    {
         let v = v.map_err(|e| Error::data(path, format!("truncated or corrupt data: {e}")))?;
         out.push(v.try_into().unwrap_or(i64::MAX));
     }
@@ -107,7 +142,12 @@ mod tests {
     fn round_trip_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.npy");
-        let g = TokenGrids { n: 2, h: 2, w: 2, ids: vec![0, 1, 2, 511, 5, 6, 7, 8] };
+        let g = TokenGrids {
+            n: 2,
+            h: 2,
+            w: 2,
+            ids: vec![0, 1, 2, 511, 5, 6, 7, 8],
+        };
         write_npy(&p, &g).unwrap();
         assert_eq!(read_npy(&p, 512, 2).unwrap(), g);
         let e = read_npy(&p, 100, 2).unwrap_err().to_string();
@@ -115,6 +155,11 @@ mod tests {
         let e = read_npy(&p, 512, 4).unwrap_err().to_string();
         assert!(e.contains("4x4"), "{e}");
         std::fs::write(&p, b"garbage").unwrap();
-        assert!(read_npy(&p, 512, 2).unwrap_err().to_string().contains("t.npy"));
+        assert!(
+            read_npy(&p, 512, 2)
+                .unwrap_err()
+                .to_string()
+                .contains("t.npy")
+        );
     }
 }

@@ -33,10 +33,18 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let dvae = Dvae::load(&a.run)?;
-    let set = ImageSet::load(&DataSource::parse(&a.data), dvae.config.model.image_size, a.strict)
-        .with_context(|| format!("loading data {:?}", a.data))?;
+    let set = ImageSet::load(
+        &DataSource::parse(&a.data),
+        dvae.config.model.image_size,
+        a.strict,
+    )
+    .with_context(|| format!("loading data {:?}", a.data))?;
     super::report_skipped(&set);
-    let default_limit = if matches!(DataSource::parse(&a.data), DataSource::Default) { 1000 } else { usize::MAX };
+    let default_limit = if matches!(DataSource::parse(&a.data), DataSource::Default) {
+        1000
+    } else {
+        usize::MAX
+    };
     let n = set.len().min(a.limit.unwrap_or(default_limit));
     let idx: Vec<usize> = (0..n).collect();
     let (_, r) = dvae.evaluate(&set, &idx, a.batch)?;
@@ -46,7 +54,11 @@ pub fn run(a: Args) -> Result<()> {
         println!("images      {}", r.images);
         println!("mse         {:.6}", r.mse);
         println!("psnr        {:.2} dB", r.psnr);
-        println!("usage       {:.1}% ({} dead codes)", 100.0 * r.usage, r.dead_codes);
+        println!(
+            "usage       {:.1}% ({} dead codes)",
+            100.0 * r.usage,
+            r.dead_codes
+        );
         println!("perplexity  {:.1}", r.perplexity);
     }
     Ok(())

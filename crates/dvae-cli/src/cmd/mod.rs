@@ -41,16 +41,23 @@ pub fn report_skipped(set: &ImageSet) {
     if set.skipped.is_empty() {
         return;
     }
-    eprintln!("warning: skipped {} files that are not readable images:", set.skipped.len());
+    eprintln!(
+        "warning: skipped {} files that are not readable images:",
+        set.skipped.len()
+    );
     for (p, why) in set.skipped.iter().take(5) {
         eprintln!("  {}: {why}", p.display());
     }
     if set.skipped.len() > 5 {
-        eprintln!("  … and {} more (use --strict to stop at the first)", set.skipped.len() - 5);
+        eprintln!(
+            "  … and {} more (use --strict to stop at the first)",
+            set.skipped.len() - 5
+        );
     }
 }
 
 /// Creates `dir` (and parents).
 pub fn ensure_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
 }

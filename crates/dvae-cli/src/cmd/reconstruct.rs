@@ -52,6 +52,10 @@ pub fn run(a: Args) -> Result<()> {
     let (w, h, px) = dvae::grid::tile(&tiles, s, 8);
     save_png(&a.out.join("grid.png"), w, h, px)?;
     let mean = psnrs.iter().sum::<f64>() / psnrs.len().max(1) as f64;
-    println!("mean PSNR {mean:.2} dB over {} images; grid in {}", psnrs.len(), a.out.join("grid.png").display());
+    println!(
+        "mean PSNR {mean:.2} dB over {} images; grid in {}",
+        psnrs.len(),
+        a.out.join("grid.png").display()
+    );
     Ok(())
 }

@@ -8,7 +8,10 @@ use anyhow::{Context, Result};
 use burn::prelude::Device;
 use clap::Parser;
 use dvae::artifact::RunDir;
-use dvae::config::{BetaSchedule, ModelConfig, Recipe, ReconLoss, RunConfig, TauSchedule, TrainConfig, FORMAT_VERSION};
+use dvae::config::{
+    BetaSchedule, FORMAT_VERSION, ModelConfig, Recipe, ReconLoss, RunConfig, TauSchedule,
+    TrainConfig,
+};
 use dvae::data::{DataSource, ImageSet};
 use dvae::train::{self, Event, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -133,7 +136,15 @@ impl Args {
         macro_rules! set {
             ($dst:expr, $($f:ident),*) => { $( if let Some(v) = self.$f { $dst.$f = v; } )* };
         }
-        set!(m, image_size, group_count, n_hid, n_blk_per_group, vocab_size, n_init);
+        set!(
+            m,
+            image_size,
+            group_count,
+            n_hid,
+            n_blk_per_group,
+            vocab_size,
+            n_init
+        );
         if let Some(l) = self.loss {
             m.recon_loss = l;
         }
@@ -141,8 +152,30 @@ impl Args {
         let steps = self.steps.unwrap_or(default_steps);
         let mut t = TrainConfig::recipe(self.recipe, steps);
         t.batch = default_batch;
-        set!(t, batch, seed, checkpoint_every, lr, lr_end, warmup_steps, weight_decay, tau_start, tau_end);
-        set!(t, tau_schedule, tau_steps, kl_weight, beta_schedule, beta_steps, hard, ema_decay, log_every, holdout);
+        set!(
+            t,
+            batch,
+            seed,
+            checkpoint_every,
+            lr,
+            lr_end,
+            warmup_steps,
+            weight_decay,
+            tau_start,
+            tau_end
+        );
+        set!(
+            t,
+            tau_schedule,
+            tau_steps,
+            kl_weight,
+            beta_schedule,
+            beta_steps,
+            hard,
+            ema_decay,
+            log_every,
+            holdout
+        );
         if let Some(c) = self.grad_clip {
             t.grad_clip = (c > 0.0).then_some(c);
         }
@@ -204,12 +237,23 @@ pub fn run(args: Args) -> Result<()> {
     }
     let bar = ProgressBar::new(config.train.steps as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
     );
-    let opts = TrainOptions { resume: args.resume, stop: Some(stop) };
+    let opts = TrainOptions {
+        resume: args.resume,
+        stop: Some(stop),
+    };
     let result = train::train(&run, &config, &data, &device, &opts, |event| match event {
-        Event::Start { params, start_step, train_images, holdout_images, .. } => {
+        Event::Start {
+            params,
+            start_step,
+            train_images,
+            holdout_images,
+            ..
+        } => {
             bar.set_position(start_step as u64);
             bar.println(format!(
                 "{params} parameters; {train_images} training / {holdout_images} held-out images; starting at step {start_step}"

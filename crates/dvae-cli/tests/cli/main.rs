@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 
 /// Runs the real binary.
 pub fn dvae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dvae")).args(args).output().expect("run dvae")
+    Command::new(env!("CARGO_BIN_EXE_dvae"))
+        .args(args)
+        .output()
+        .expect("run dvae")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -26,7 +29,10 @@ pub fn write_pngs(dir: &Path, n: usize, size: usize) -> Vec<PathBuf> {
         .map(|i| {
             let px = dvae::data::procedural::draw(3, i, size);
             let p = dir.join(format!("img{i:03}.png"));
-            image::RgbImage::from_raw(size as u32, size as u32, px).unwrap().save(&p).unwrap();
+            image::RgbImage::from_raw(size as u32, size as u32, px)
+                .unwrap()
+                .save(&p)
+                .unwrap();
             p
         })
         .collect()
@@ -34,5 +40,16 @@ pub fn write_pngs(dir: &Path, n: usize, size: usize) -> Vec<PathBuf> {
 
 /// Flags for a very small model that trains in seconds.
 pub const SMALL: &[&str] = &[
-    "--preset", "tiny", "--image-size", "32", "--n-hid", "8", "--vocab-size", "64", "--n-init", "16", "--batch", "4",
+    "--preset",
+    "tiny",
+    "--image-size",
+    "32",
+    "--n-hid",
+    "8",
+    "--vocab-size",
+    "64",
+    "--n-init",
+    "16",
+    "--batch",
+    "4",
 ];

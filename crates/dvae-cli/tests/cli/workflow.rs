@@ -10,21 +10,49 @@ fn train_encode_decode_reconstruct_eval() {
     // Also a subfolder and an RGBA + a grayscale image: converted, not refused.
     let sub = data.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
-    image::RgbaImage::from_pixel(40, 50, image::Rgba([10, 200, 30, 128])).save(sub.join("rgba.png")).unwrap();
-    image::GrayImage::from_pixel(64, 64, image::Luma([77])).save(sub.join("gray.png")).unwrap();
+    image::RgbaImage::from_pixel(40, 50, image::Rgba([10, 200, 30, 128]))
+        .save(sub.join("rgba.png"))
+        .unwrap();
+    image::GrayImage::from_pixel(64, 64, image::Luma([77]))
+        .save(sub.join("gray.png"))
+        .unwrap();
     let run = tmp.path().join("run");
     let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
 
-    let mut args = vec!["train", "--data", data_s, "--out", run_s, "--steps", "4", "--checkpoint-every", "2", "--seed", "3"];
+    let mut args = vec![
+        "train",
+        "--data",
+        data_s,
+        "--out",
+        run_s,
+        "--steps",
+        "4",
+        "--checkpoint-every",
+        "2",
+        "--seed",
+        "3",
+    ];
     args.extend_from_slice(SMALL);
     let o = dvae(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("\"vocab_size\": 64"), "resolved config is printed");
-    for f in ["config.json", "model.safetensors", "log.jsonl", "recon.png", "checkpoint/LATEST"] {
+    assert!(
+        stdout(&o).contains("\"vocab_size\": 64"),
+        "resolved config is printed"
+    );
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "log.jsonl",
+        "recon.png",
+        "checkpoint/LATEST",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     let grid = image::open(run.join("recon.png")).unwrap();
-    assert!(grid.height() > 2 * 32, "grid has originals above reconstructions");
+    assert!(
+        grid.height() > 2 * 32,
+        "grid has originals above reconstructions"
+    );
 
     // A second train into the same folder is refused rather than overwriting it.
     let o = dvae(&args);
@@ -38,23 +66,47 @@ fn train_encode_decode_reconstruct_eval() {
     assert!(log.lines().any(|l| l.contains("\"step\":6")), "{log}");
 
     let tokens = tmp.path().join("tokens.npy");
-    let o = dvae(&["encode", "--run", run_s, data_s, "--out", tokens.to_str().unwrap()]);
+    let o = dvae(&[
+        "encode",
+        "--run",
+        run_s,
+        data_s,
+        "--out",
+        tokens.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let grids = dvae::tokens::read_npy(&tokens, 64, 4).unwrap();
     assert_eq!((grids.n, grids.h, grids.w), (14, 4, 4));
-    let names: Vec<String> = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("tokens.json")).unwrap()).unwrap();
+    let names: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("tokens.json")).unwrap())
+            .unwrap();
     assert_eq!(names.len(), 14);
     assert!(names[0].ends_with("img000.png"), "{names:?}");
 
     let out = tmp.path().join("decoded");
-    let o = dvae(&["decode", "--run", run_s, tokens.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = dvae(&[
+        "decode",
+        "--run",
+        run_s,
+        tokens.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let first = image::open(out.join("000000.png")).unwrap();
     assert_eq!((first.width(), first.height()), (32, 32));
     assert!(out.join("grid.png").is_file());
 
     let rec = tmp.path().join("rec");
-    let o = dvae(&["reconstruct", "--run", run_s, images[0].to_str().unwrap(), images[1].to_str().unwrap(), "--out", rec.to_str().unwrap()]);
+    let o = dvae(&[
+        "reconstruct",
+        "--run",
+        run_s,
+        images[0].to_str().unwrap(),
+        images[1].to_str().unwrap(),
+        "--out",
+        rec.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("dB"));
     assert!(rec.join("grid.png").is_file());

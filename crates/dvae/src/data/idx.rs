@@ -30,23 +30,48 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 /// Reads an MNIST-style IDX3 image file (`…-images-idx3-ubyte`), or a folder holding
 /// `train-images-idx3-ubyte`; labels come from the matching `…-labels-idx1-ubyte` if present.
 pub fn read_mnist(path: &Path) -> Result<RawImages> {
-    let file = if path.is_dir() { path.join("train-images-idx3-ubyte") } else { path.to_path_buf() };
+    let file = if path.is_dir() {
+        path.join("train-images-idx3-ubyte")
+    } else {
+        path.to_path_buf()
+    };
     let bytes = read(&file)?;
     let bad = |reason: String| Error::data(&file, reason);
     if bytes.len() < 16 || be_u32(&bytes, 0) != 0x0000_0803 {
-        return Err(bad("not an IDX3 image file (expected magic 0x00000803)".into()));
+        return Err(bad(
+            "not an IDX3 image file (expected magic 0x00000803)".into()
+        ));
     }
-    let (n, h, w) = (be_u32(&bytes, 4) as usize, be_u32(&bytes, 8) as usize, be_u32(&bytes, 12) as usize);
-    let need = n.checked_mul(h * w).and_then(|v| v.checked_add(16)).ok_or_else(|| bad("header sizes overflow".into()))?;
+    let (n, h, w) = (
+        be_u32(&bytes, 4) as usize,
+        be_u32(&bytes, 8) as usize,
+        be_u32(&bytes, 12) as usize,
+    );
+    let need = n
+        .checked_mul(h * w)
+        .and_then(|v| v.checked_add(16))
+        .ok_or_else(|| bad("header sizes overflow".into()))?;
     if bytes.len() < need || n == 0 || h == 0 || w == 0 {
-        return Err(bad(format!("header says {n} images of {h}x{w} ({need} bytes), file has {}", bytes.len())));
+        return Err(bad(format!(
+            "header says {n} images of {h}x{w} ({need} bytes), file has {}",
+            bytes.len()
+        )));
     }
     let labels = labels_for(&file, n);
-    Ok(RawImages { pixels: bytes[16..need].to_vec(), labels, height: h, width: w, channels: 1 })
+    Ok(RawImages {
+        pixels: bytes[16..need].to_vec(),
+        labels,
+        height: h,
+        width: w,
+        channels: 1,
+    })
 }
 
 fn labels_for(images: &Path, n: usize) -> Vec<u8> {
-    let name = images.file_name().and_then(|s| s.to_str()).unwrap_or_default();
+    let name = images
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let label_file: PathBuf = images.with_file_name(name.replace("images-idx3", "labels-idx1"));
     match std::fs::read(&label_file) {
         Ok(b) if b.len() >= 8 + n && be_u32(&b, 0) == 0x0000_0801 => b[8..8 + n].to_vec(),
@@ -62,11 +87,18 @@ pub fn read_cifar10(path: &Path) -> Result<RawImages> {
         let mut f: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| Error::io(path, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().and_then(|s| s.to_str()).is_some_and(|s| s.starts_with("data_batch") && s.ends_with(".bin")))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| s.starts_with("data_batch") && s.ends_with(".bin"))
+            })
             .collect();
         f.sort();
         if f.is_empty() {
-            return Err(Error::data(path, "no data_batch_*.bin files in this folder"));
+            return Err(Error::data(
+                path,
+                "no data_batch_*.bin files in this folder",
+            ));
         }
         f
     } else {
@@ -79,7 +111,10 @@ pub fn read_cifar10(path: &Path) -> Result<RawImages> {
         if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
             return Err(Error::data(
                 &file,
-                format!("{} bytes is not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records", bytes.len()),
+                format!(
+                    "{} bytes is not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records",
+                    bytes.len()
+                ),
             ));
         }
         for rec in bytes.chunks_exact(CIFAR_RECORD) {
@@ -90,5 +125,11 @@ pub fn read_cifar10(path: &Path) -> Result<RawImages> {
             }
         }
     }
-    Ok(RawImages { pixels, labels, height: 32, width: 32, channels: 3 })
+    Ok(RawImages {
+        pixels,
+        labels,
+        height: 32,
+        width: 32,
+        channels: 3,
+    })
 }

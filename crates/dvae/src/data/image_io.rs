@@ -17,7 +17,10 @@ pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif
 
 /// Decodes `path` (any supported format, 8/16-bit, grey, palette, alpha, CMYK JPEG).
 pub fn open(path: &Path) -> Result<DynamicImage> {
-    let bad = |reason: String| Error::Image { path: path.to_path_buf(), reason };
+    let bad = |reason: String| Error::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() == 0 {
         return Err(bad("file is empty (0 bytes)".into()));
@@ -44,10 +47,19 @@ pub fn fit_square(img: &DynamicImage, size: usize) -> Vec<u8> {
     let (w, h) = rgb.dimensions();
     let s = size as u32;
     let scale = s as f64 / w.min(h) as f64;
-    let (nw, nh) = (((w as f64 * scale).round() as u32).max(s), ((h as f64 * scale).round() as u32).max(s));
-    let resized = if (nw, nh) == (w, h) { rgb } else { image::imageops::resize(&rgb, nw, nh, FilterType::CatmullRom) };
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).max(s),
+        ((h as f64 * scale).round() as u32).max(s),
+    );
+    let resized = if (nw, nh) == (w, h) {
+        rgb
+    } else {
+        image::imageops::resize(&rgb, nw, nh, FilterType::CatmullRom)
+    };
     let (x0, y0) = ((nw - s) / 2, (nh - s) / 2);
-    image::imageops::crop_imm(&resized, x0, y0, s, s).to_image().into_raw()
+    image::imageops::crop_imm(&resized, x0, y0, s, s)
+        .to_image()
+        .into_raw()
 }
 
 /// Reads `path` as a `size`×`size` RGB image (HWC bytes).
@@ -86,10 +98,16 @@ fn has_image_extension(path: &Path) -> bool {
 
 /// Writes HWC RGB bytes as a PNG, atomically (temporary file, then rename).
 pub fn save_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Result<()> {
-    let img = RgbImage::from_raw(width as u32, height as u32, rgb)
-        .ok_or_else(|| Error::Shape(format!("{width}x{height} RGB image from a buffer of the wrong length")))?;
+    let img = RgbImage::from_raw(width as u32, height as u32, rgb).ok_or_else(|| {
+        Error::Shape(format!(
+            "{width}x{height} RGB image from a buffer of the wrong length"
+        ))
+    })?;
     crate::artifact::write_atomic(path, |tmp| {
         img.save_with_format(tmp, image::ImageFormat::Png)
-            .map_err(|e| Error::Image { path: tmp.to_path_buf(), reason: e.to_string() })
+            .map_err(|e| Error::Image {
+                path: tmp.to_path_buf(),
+                reason: e.to_string(),
+            })
     })
 }

@@ -74,7 +74,11 @@ impl ImageSet {
 
     /// The first `len` images of the embedded default data set.
     pub fn procedural(len: usize, size: usize) -> Self {
-        Self { size, storage: Storage::Procedural { len }, skipped: Vec::new() }
+        Self {
+            size,
+            storage: Storage::Procedural { len },
+            skipped: Vec::new(),
+        }
     }
 
     /// Images from files, each resized and centre-cropped; any unreadable file is an error.
@@ -84,7 +88,11 @@ impl ImageSet {
             pixels.extend(image_io::load_square(p, size)?);
         }
         let names = paths.iter().map(|p| p.display().to_string()).collect();
-        Ok(Self { size, storage: Storage::Memory { pixels, names }, skipped: Vec::new() })
+        Ok(Self {
+            size,
+            storage: Storage::Memory { pixels, names },
+            skipped: Vec::new(),
+        })
     }
 
     /// Images already in memory (HWC bytes, `size`×`size`×3 each).
@@ -96,12 +104,19 @@ impl ImageSet {
                 names.len()
             )));
         }
-        Ok(Self { size, storage: Storage::Memory { pixels, names }, skipped: Vec::new() })
+        Ok(Self {
+            size,
+            storage: Storage::Memory { pixels, names },
+            skipped: Vec::new(),
+        })
     }
 
     fn from_folder(dir: &Path, size: usize, strict: bool) -> Result<Self> {
         if !dir.exists() {
-            return Err(Error::data(dir, "no such file or folder (expected default, a folder of images, mnist:PATH or cifar10:PATH)"));
+            return Err(Error::data(
+                dir,
+                "no such file or folder (expected default, a folder of images, mnist:PATH or cifar10:PATH)",
+            ));
         }
         if !dir.is_dir() {
             return Self::from_files(&[dir.to_path_buf()], size);
@@ -110,8 +125,10 @@ impl ImageSet {
         if strict && let Some(first) = others.first() {
             return Err(Error::data(first, "not an image file (--strict)"));
         }
-        let mut skipped: Vec<(PathBuf, String)> =
-            others.into_iter().map(|p| (p, "not an image file".to_string())).collect();
+        let mut skipped: Vec<(PathBuf, String)> = others
+            .into_iter()
+            .map(|p| (p, "not an image file".to_string()))
+            .collect();
         let mut pixels = Vec::with_capacity(files.len() * size * size * 3);
         let mut names = Vec::with_capacity(files.len());
         for f in files {
@@ -125,9 +142,16 @@ impl ImageSet {
             }
         }
         if names.is_empty() {
-            return Err(Error::data(dir, format!("no readable images ({} files skipped)", skipped.len())));
+            return Err(Error::data(
+                dir,
+                format!("no readable images ({} files skipped)", skipped.len()),
+            ));
         }
-        Ok(Self { size, storage: Storage::Memory { pixels, names }, skipped })
+        Ok(Self {
+            size,
+            storage: Storage::Memory { pixels, names },
+            skipped,
+        })
     }
 
     fn from_raw(raw: idx::RawImages, size: usize, label: &str) -> Result<Self> {
@@ -145,12 +169,19 @@ impl ImageSet {
             let out = if raw.width == size && raw.height == size {
                 buf.into_raw()
             } else {
-                image::imageops::resize(&buf, size as u32, size as u32, FilterType::CatmullRom).into_raw()
+                image::imageops::resize(&buf, size as u32, size as u32, FilterType::CatmullRom)
+                    .into_raw()
             };
             pixels.extend(out);
         }
-        let names = (0..n).map(|i| format!("{label}[{i}] label {}", raw.labels[i])).collect();
-        Ok(Self { size, storage: Storage::Memory { pixels, names }, skipped: Vec::new() })
+        let names = (0..n)
+            .map(|i| format!("{label}[{i}] label {}", raw.labels[i]))
+            .collect();
+        Ok(Self {
+            size,
+            storage: Storage::Memory { pixels, names },
+            skipped: Vec::new(),
+        })
     }
 
     /// Number of images.
@@ -198,7 +229,10 @@ impl ImageSet {
         let s = self.size;
         let mut data = vec![0f32; indices.len() * 3 * s * s];
         for (b, &i) in indices.iter().enumerate() {
-            hwc_to_chw(&self.image(i), &mut data[b * 3 * s * s..(b + 1) * 3 * s * s]);
+            hwc_to_chw(
+                &self.image(i),
+                &mut data[b * 3 * s * s..(b + 1) * 3 * s * s],
+            );
         }
         Tensor::<1>::from_floats(data.as_slice(), device).reshape([indices.len(), 3, s, s])
     }
@@ -247,7 +281,9 @@ impl Split {
 /// resumed run sees the same order.
 pub fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
     let mut order = train.to_vec();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ epoch as u64));
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ epoch as u64,
+    ));
     order
 }
 

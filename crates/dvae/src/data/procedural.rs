@@ -30,16 +30,37 @@ fn colour(rng: &mut ChaCha8Rng) -> Rgb {
 }
 
 fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 /// A paint: how a region is coloured at a point (coordinates in [0, 1]).
 enum Paint {
     Flat(Rgb),
-    Linear { a: Rgb, b: Rgb, dir: [f32; 2] },
-    Stripes { a: Rgb, b: Rgb, dir: [f32; 2], freq: f32 },
-    Checker { a: Rgb, b: Rgb, cells: f32 },
-    Noise { a: Rgb, b: Rgb, waves: Vec<[f32; 4]> },
+    Linear {
+        a: Rgb,
+        b: Rgb,
+        dir: [f32; 2],
+    },
+    Stripes {
+        a: Rgb,
+        b: Rgb,
+        dir: [f32; 2],
+        freq: f32,
+    },
+    Checker {
+        a: Rgb,
+        b: Rgb,
+        cells: f32,
+    },
+    Noise {
+        a: Rgb,
+        b: Rgb,
+        waves: Vec<[f32; 4]>,
+    },
 }
 
 impl Paint {
@@ -52,8 +73,17 @@ impl Paint {
         match rng.random_range(0..kinds) {
             0 => Paint::Flat(a),
             1 => Paint::Linear { a, b, dir },
-            2 => Paint::Stripes { a, b, dir, freq: rng.random_range(3.0..14.0) },
-            3 => Paint::Checker { a, b, cells: rng.random_range(2.0..10.0) },
+            2 => Paint::Stripes {
+                a,
+                b,
+                dir,
+                freq: rng.random_range(3.0..14.0),
+            },
+            3 => Paint::Checker {
+                a,
+                b,
+                cells: rng.random_range(2.0..10.0),
+            },
             _ => Paint::Noise {
                 a,
                 b,
@@ -61,7 +91,12 @@ impl Paint {
                     .map(|_| {
                         let t = rng.random::<f32>() * std::f32::consts::TAU;
                         let f = rng.random_range(1.0..7.0);
-                        [t.cos() * f, t.sin() * f, rng.random::<f32>() * 6.3, rng.random_range(0.3..1.0)]
+                        [
+                            t.cos() * f,
+                            t.sin() * f,
+                            rng.random::<f32>() * 6.3,
+                            rng.random_range(0.3..1.0),
+                        ]
                     })
                     .collect(),
             },
@@ -97,18 +132,38 @@ impl Paint {
 }
 
 enum Shape {
-    Disc { c: [f32; 2], r: f32 },
-    Ring { c: [f32; 2], r: f32, w: f32 },
-    Rect { c: [f32; 2], half: [f32; 2], rot: [f32; 2] },
-    Triangle { p: [[f32; 2]; 3] },
+    Disc {
+        c: [f32; 2],
+        r: f32,
+    },
+    Ring {
+        c: [f32; 2],
+        r: f32,
+        w: f32,
+    },
+    Rect {
+        c: [f32; 2],
+        half: [f32; 2],
+        rot: [f32; 2],
+    },
+    Triangle {
+        p: [[f32; 2]; 3],
+    },
 }
 
 impl Shape {
     fn random(rng: &mut ChaCha8Rng) -> Self {
         let c = [rng.random_range(0.1..0.9), rng.random_range(0.1..0.9)];
         match rng.random_range(0..4) {
-            0 => Shape::Disc { c, r: rng.random_range(0.06..0.3) },
-            1 => Shape::Ring { c, r: rng.random_range(0.1..0.35), w: rng.random_range(0.02..0.08) },
+            0 => Shape::Disc {
+                c,
+                r: rng.random_range(0.06..0.3),
+            },
+            1 => Shape::Ring {
+                c,
+                r: rng.random_range(0.1..0.35),
+                w: rng.random_range(0.02..0.08),
+            },
             2 => {
                 let t = rng.random::<f32>() * std::f32::consts::PI;
                 Shape::Rect {
@@ -137,7 +192,9 @@ impl Shape {
                 u.abs() <= half[0] && v.abs() <= half[1]
             }
             Shape::Triangle { p } => {
-                let edge = |a: [f32; 2], b: [f32; 2]| (b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]);
+                let edge = |a: [f32; 2], b: [f32; 2]| {
+                    (b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0])
+                };
                 let (d0, d1, d2) = (edge(p[0], p[1]), edge(p[1], p[2]), edge(p[2], p[0]));
                 (d0 >= 0.0 && d1 >= 0.0 && d2 >= 0.0) || (d0 <= 0.0 && d1 <= 0.0 && d2 <= 0.0)
             }
@@ -148,11 +205,13 @@ impl Shape {
 /// Draws image `index` of the data set with `seed`, `size`×`size` RGB, row-major HWC bytes.
 /// Edges are anti-aliased with 2×2 supersampling.
 pub fn draw(seed: u64, index: usize, size: usize) -> Vec<u8> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1));
     let background = Paint::random(&mut rng, true);
     let n_shapes = rng.random_range(1..=5);
-    let shapes: Vec<(Shape, Paint)> =
-        (0..n_shapes).map(|_| (Shape::random(&mut rng), Paint::random(&mut rng, false))).collect();
+    let shapes: Vec<(Shape, Paint)> = (0..n_shapes)
+        .map(|_| (Shape::random(&mut rng), Paint::random(&mut rng, false)))
+        .collect();
     let mut out = vec![0u8; size * size * 3];
     let inv = 1.0 / size as f32;
     for py in 0..size {
@@ -203,6 +262,9 @@ mod tests {
                 }
             }
         }
-        assert!(lo.iter().all(|&v| v < 50) && hi.iter().all(|&v| v > 220), "{lo:?} {hi:?}");
+        assert!(
+            lo.iter().all(|&v| v < 50) && hi.iter().all(|&v| v > 220),
+            "{lo:?} {hi:?}"
+        );
     }
 }

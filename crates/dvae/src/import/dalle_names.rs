@@ -65,7 +65,12 @@ impl View for F32View<'_> {
         &self.0.shape
     }
     fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        self.0.data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()
+        self.0
+            .data
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into()
     }
     fn data_len(&self) -> usize {
         self.0.data.len() * 4
@@ -74,8 +79,15 @@ impl View for F32View<'_> {
 
 /// Loads `tensors` (this crate's names) into `model`; every parameter of the model must be
 /// present with the right shape, and no tensor may be left over.
-pub fn load_tensors(model: &mut DvaeModel, tensors: &HashMap<String, HostTensor>, source: &str) -> Result<()> {
-    let views: Vec<(String, F32View)> = tensors.iter().map(|(k, v)| (k.clone(), F32View(v))).collect();
+pub fn load_tensors(
+    model: &mut DvaeModel,
+    tensors: &HashMap<String, HostTensor>,
+    source: &str,
+) -> Result<()> {
+    let views: Vec<(String, F32View)> = tensors
+        .iter()
+        .map(|(k, v)| (k.clone(), F32View(v)))
+        .collect();
     let bytes = safetensors::serialize(views, None)
         .map_err(|e| Error::run(source, format!("cannot serialise weights: {e}")))?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
@@ -116,12 +128,18 @@ mod tests {
 
     #[test]
     fn names_map_both_ways_of_a_block() {
-        assert_eq!(from_dalle("encoder.blocks.input.w").unwrap(), "encoder.input.weight");
+        assert_eq!(
+            from_dalle("encoder.blocks.input.w").unwrap(),
+            "encoder.input.weight"
+        );
         assert_eq!(
             from_dalle("decoder.blocks.group_2.block_1.res_path.conv_3.b").unwrap(),
             "decoder.groups.1.0.conv_3.bias"
         );
-        assert_eq!(from_dalle("blocks.group_4.block_2.id_path.w").unwrap(), "groups.3.1.id_path.weight");
+        assert_eq!(
+            from_dalle("blocks.group_4.block_2.id_path.w").unwrap(),
+            "groups.3.1.id_path.weight"
+        );
         assert_eq!(from_dalle("blocks.output.conv.w").unwrap(), "output.weight");
         assert!(from_dalle("blocks.group_0.block_1.id_path.w").is_none());
         assert!(from_dalle("something.else").is_none());

@@ -11,7 +11,13 @@ use rand_distr::{Distribution, Normal};
 /// DALL·E's `Conv2d`: square kernel `kw` (odd), "same" padding, weights drawn from
 /// N(0, 1/(n_in·kw²)), zero bias. The weights come from `rng`, so a seed fixes them
 /// whatever else runs on the device.
-pub fn dalle_conv(n_in: usize, n_out: usize, kw: usize, rng: &mut impl Rng, device: &Device) -> Conv2d {
+pub fn dalle_conv(
+    n_in: usize,
+    n_out: usize,
+    kw: usize,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Conv2d {
     let pad = (kw - 1) / 2;
     let std = 1.0 / ((n_in * kw * kw) as f32).sqrt();
     let mut conv = Conv2dConfig::new([n_in, n_out], [kw, kw])
@@ -19,7 +25,9 @@ pub fn dalle_conv(n_in: usize, n_out: usize, kw: usize, rng: &mut impl Rng, devi
         .with_initializer(Initializer::Zeros)
         .init(device);
     let normal = Normal::new(0.0f32, std).expect("std is finite and positive");
-    let values: Vec<f32> = (0..n_out * n_in * kw * kw).map(|_| normal.sample(rng)).collect();
+    let values: Vec<f32> = (0..n_out * n_in * kw * kw)
+        .map(|_| normal.sample(rng))
+        .collect();
     let weight = Tensor::<1>::from_floats(values.as_slice(), device).reshape([n_out, n_in, kw, kw]);
     conv.weight = Param::from_tensor(weight);
     conv.bias = Some(Param::from_tensor(Tensor::zeros([n_out], device)));

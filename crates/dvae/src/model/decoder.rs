@@ -2,8 +2,8 @@
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use rand::Rng;
 use burn::tensor::activation::relu;
+use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
 use crate::config::ModelConfig;

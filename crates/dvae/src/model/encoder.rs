@@ -3,8 +3,8 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::prelude::*;
-use rand::Rng;
 use burn::tensor::activation::relu;
+use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
 use crate::config::ModelConfig;
@@ -41,7 +41,13 @@ impl Encoder {
         Self {
             input: dalle_conv(c.input_channels, c.n_hid, 7, rng, device),
             groups,
-            output: dalle_conv(c.group_width(c.group_count - 1), out_channels, 1, rng, device),
+            output: dalle_conv(
+                c.group_width(c.group_count - 1),
+                out_channels,
+                1,
+                rng,
+                device,
+            ),
         }
     }
 

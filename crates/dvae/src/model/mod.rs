@@ -63,7 +63,13 @@ impl DvaeModel {
     ///
     /// # Shapes
     /// mapped pixels `[B, C, S, S]`, gumbel `[B, K, h, w]`
-    pub fn forward_train(&self, x: Tensor<4>, gumbel: Tensor<4>, tau: f64, hard: bool) -> TrainForward {
+    pub fn forward_train(
+        &self,
+        x: Tensor<4>,
+        gumbel: Tensor<4>,
+        tau: f64,
+        hard: bool,
+    ) -> TrainForward {
         let logits = self.encoder.forward(x);
         let z = gumbel::gumbel_softmax(logits.clone(), gumbel, tau, hard);
         let out = self.decoder.forward(z);
@@ -83,7 +89,8 @@ impl DvaeModel {
     /// # Shapes
     /// tokens `[B, h, w]` → `[B, out_channels, S, S]`
     pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        self.decoder.forward_embedded(self.decoder.embed_tokens(tokens))
+        self.decoder
+            .forward_embedded(self.decoder.embed_tokens(tokens))
     }
 }
 

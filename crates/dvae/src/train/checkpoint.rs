@@ -41,7 +41,13 @@ fn record_err(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 /// Writes a checkpoint of `step` completed steps.
-pub fn save(run: &RunDir, step: usize, model: &DvaeModel, ema: &DvaeModel, optim: &ModuleOptimizer) -> Result<()> {
+pub fn save(
+    run: &RunDir,
+    step: usize,
+    model: &DvaeModel,
+    ema: &DvaeModel,
+    optim: &ModuleOptimizer,
+) -> Result<()> {
     let root = run.checkpoints();
     io(&root, std::fs::create_dir_all(&root))?;
     let name = format!("step-{step:08}");
@@ -57,9 +63,18 @@ pub fn save(run: &RunDir, step: usize, model: &DvaeModel, ema: &DvaeModel, optim
     let p = tmp.join(EMA);
     let mut store = SafetensorsStore::from_file(&p).overwrite(true);
     ema.save_into(&mut store).map_err(|e| record_err(&p, e))?;
-    let state = TrainState { format_version: FORMAT_VERSION, step };
+    let state = TrainState {
+        format_version: FORMAT_VERSION,
+        step,
+    };
     let p = tmp.join(STATE);
-    io(&p, std::fs::write(&p, serde_json::to_vec_pretty(&state).expect("state serialises")))?;
+    io(
+        &p,
+        std::fs::write(
+            &p,
+            serde_json::to_vec_pretty(&state).expect("state serialises"),
+        ),
+    )?;
     for f in [WEIGHTS, OPTIM, EMA, STATE] {
         let p = tmp.join(f);
         io(&p, std::fs::File::open(&p).and_then(|f| f.sync_all()))?;
@@ -75,7 +90,8 @@ pub fn save(run: &RunDir, step: usize, model: &DvaeModel, ema: &DvaeModel, optim
     // Older checkpoints (and leftovers of interrupted writes) are no longer needed.
     for entry in io(&root, std::fs::read_dir(&root))?.flatten() {
         let n = entry.file_name().to_string_lossy().to_string();
-        if n != name && (n.starts_with("step-") || (n.starts_with(".step-") && n.ends_with(".tmp"))) {
+        if n != name && (n.starts_with("step-") || (n.starts_with(".step-") && n.ends_with(".tmp")))
+        {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -93,8 +109,12 @@ pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
     };
     let dir = root.join(&name);
     let state_path = dir.join(STATE);
-    let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| Error::run(&state_path, format!("checkpoint named by LATEST is unreadable: {e}")))?;
+    let text = std::fs::read_to_string(&state_path).map_err(|e| {
+        Error::run(
+            &state_path,
+            format!("checkpoint named by LATEST is unreadable: {e}"),
+        )
+    })?;
     let state: TrainState = serde_json::from_str(&text)
         .map_err(|e| Error::run(&state_path, format!("corrupt checkpoint state: {e}")))?;
     if state.format_version > FORMAT_VERSION {

@@ -117,7 +117,9 @@ fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
 
 /// Seed of step `step`'s random draws.
 fn step_seed(seed: u64, step: usize) -> u64 {
-    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (step as u64).wrapping_mul(0xd1b5_4a32_d192_ed03) ^ 0x5851_f42d
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (step as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)
+        ^ 0x5851_f42d
 }
 
 /// Trains the dVAE of `config` on `data`, writing into `run`.
@@ -137,7 +139,14 @@ pub fn train(
     let c = &config.train;
     let m = &config.model;
     if data.size() != m.image_size {
-        return Err(Error::config("data", format!("images are {0}x{0}, model wants {1}x{1}", data.size(), m.image_size)));
+        return Err(Error::config(
+            "data",
+            format!(
+                "images are {0}x{0}, model wants {1}x{1}",
+                data.size(),
+                m.image_size
+            ),
+        ));
     }
     let split = Split::new(data.len(), c.holdout);
     if split.train.is_empty() {
@@ -153,14 +162,19 @@ pub fn train(
     if opts.resume {
         let saved = run.read_config()?;
         if &saved != config {
-            return Err(Error::run(run.config(), "config.json differs from the configuration to resume with"));
+            return Err(Error::run(
+                run.config(),
+                "config.json differs from the configuration to resume with",
+            ));
         }
         if let Some((dir, state)) = checkpoint::latest(run)? {
             let (mo, em) = checkpoint::load_models(&dir, model)?;
             model = mo;
             ema = em;
             let p = dir.join(checkpoint::OPTIM);
-            optim = optim.load(&p).map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
+            optim = optim
+                .load(&p)
+                .map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
             start = state.step;
         }
         truncate_log(run, start)?;
@@ -194,7 +208,11 @@ pub fn train(
             return Err(Error::Interrupted { step });
         }
         let t0 = Instant::now();
-        let (tau, beta, lr) = (schedule::tau(c, step), schedule::beta(c, step), schedule::lr(c, step));
+        let (tau, beta, lr) = (
+            schedule::tau(c, step),
+            schedule::beta(c, step),
+            schedule::lr(c, step),
+        );
         let idx = batch_indices(&split.train, c.seed, step, c.batch);
         let x = data.batch(&idx, &ad);
         let xm = model::map_pixels(x.clone());
@@ -210,12 +228,18 @@ pub fn train(
         let total = recon.clone() + kl.clone() * (beta * cells / pixel_dims);
         let loss_value = total.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
-            return Err(Error::NonFinite { what: "loss".into(), step: step + 1 });
+            return Err(Error::NonFinite {
+                what: "loss".into(),
+                step: step + 1,
+            });
         }
         let mut grads = GradientsParams::from_grads(total.backward(), &model);
         let grad_norm = params::grad_norm(&model, &grads);
         if !grad_norm.is_finite() {
-            return Err(Error::NonFinite { what: "gradient".into(), step: step + 1 });
+            return Err(Error::NonFinite {
+                what: "gradient".into(),
+                step: step + 1,
+            });
         }
         if let Some(max) = c.grad_clip
             && grad_norm > max
@@ -246,16 +270,30 @@ pub fn train(
         }
 
         if done % c.checkpoint_every == 0 || done == c.steps {
-            let report = evaluate_and_grid(run, config, data, &split, &ema, device)?;
-            write_log(&mut log, run, "eval", &EvalLine { step: done, report: &report })?;
-            observer(Event::Eval { step: done, report: &report });
+            let report = evaluate_and_grid(run, config, data, &split, &ema, device, done)?;
+            write_log(
+                &mut log,
+                run,
+                "eval",
+                &EvalLine {
+                    step: done,
+                    report: &report,
+                },
+            )?;
+            observer(Event::Eval {
+                step: done,
+                report: &report,
+            });
             last_eval = Some(report);
             crate::pipeline::save_weights(&ema, &run.weights())?;
             checkpoint::save(run, done, &model, &ema, &optim)?;
             observer(Event::Checkpoint { step: done });
         }
     }
-    Ok(TrainSummary { steps: c.steps, eval: last_eval })
+    Ok(TrainSummary {
+        steps: c.steps,
+        eval: last_eval,
+    })
 }
 
 #[derive(Serialize)]
@@ -265,7 +303,12 @@ struct EvalLine<'a> {
     report: &'a EvalReport,
 }
 
-fn write_log(file: &mut std::fs::File, run: &RunDir, kind: &str, entry: &impl Serialize) -> Result<()> {
+fn write_log(
+    file: &mut std::fs::File,
+    run: &RunDir,
+    kind: &str,
+    entry: &impl Serialize,
+) -> Result<()> {
     let mut v = serde_json::to_value(entry).expect("log entry serialises");
     v["kind"] = kind.into();
     writeln!(file, "{v}").map_err(|e| Error::io(run.log(), e))
@@ -293,7 +336,7 @@ fn truncate_log(run: &RunDir, step: usize) -> Result<()> {
 }
 
 /// Scores the EMA model on the held-out images and writes `recon.png` (originals above
-/// reconstructions).
+/// reconstructions) and a copy of it in `grids/` for this step.
 fn evaluate_and_grid(
     run: &RunDir,
     config: &RunConfig,
@@ -301,8 +344,13 @@ fn evaluate_and_grid(
     split: &Split,
     ema: &DvaeModel,
     device: &Device,
+    step: usize,
 ) -> Result<EvalReport> {
-    let eval_idx: Vec<usize> = if split.holdout.is_empty() { split.train.clone() } else { split.holdout.clone() };
+    let eval_idx: Vec<usize> = if split.holdout.is_empty() {
+        split.train.clone()
+    } else {
+        split.holdout.clone()
+    };
     let eval_idx = &eval_idx[..eval_idx.len().min(EVAL_IMAGES)];
     let dvae = Dvae::from_model(config.clone(), ema.clone(), device);
     let (recons, report) = dvae.evaluate(data, eval_idx, config.train.batch)?;
@@ -311,6 +359,14 @@ fn evaluate_and_grid(
     let mut tiles: Vec<Vec<u8>> = eval_idx[..n].iter().map(|&i| data.image(i)).collect();
     tiles.extend(recons.into_iter().take(n));
     let (w, h, px) = grid::tile(&tiles, s, n.max(1));
+    let grids = run.root.join("grids");
+    std::fs::create_dir_all(&grids).map_err(|e| Error::io(&grids, e))?;
+    crate::data::image_io::save_png(
+        &grids.join(format!("recon-step-{step:08}.png")),
+        w,
+        h,
+        px.clone(),
+    )?;
     crate::data::image_io::save_png(&run.root.join("recon.png"), w, h, px)?;
     Ok(report)
 }

@@ -29,7 +29,8 @@ impl ModuleVisitor for GradSquares<'_> {
 pub fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     let mut v = GradSquares { grads, total: None };
     module.visit(&mut v);
-    v.total.map_or(0.0, |t| (t.into_scalar::<f32>() as f64).sqrt())
+    v.total
+        .map_or(0.0, |t| (t.into_scalar::<f32>() as f64).sqrt())
 }
 
 struct ScaleGrads<'a> {
@@ -56,7 +57,8 @@ struct Collect {
 
 impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.values.insert(param.id, param.val().flatten::<1>(0, D - 1));
+        self.values
+            .insert(param.id, param.val().flatten::<1>(0, D - 1));
     }
 }
 
@@ -81,9 +83,14 @@ impl ModuleMapper for Blend {
 /// `ema ← decay·ema + (1−decay)·current`, parameter by parameter (matched by id; `ema`
 /// must be a copy of `current`'s module, e.g. from `valid()`).
 pub fn ema_update<M: Module>(ema: M, current: &M, decay: f64) -> M {
-    let mut c = Collect { values: HashMap::new() };
+    let mut c = Collect {
+        values: HashMap::new(),
+    };
     current.visit(&mut c);
-    ema.map(&mut Blend { values: c.values, decay })
+    ema.map(&mut Blend {
+        values: c.values,
+        decay,
+    })
 }
 
 /// The EMA decay used at `step`: `min(decay, (1+step)/(10+step))`, so the average is not

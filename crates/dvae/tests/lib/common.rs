@@ -6,20 +6,26 @@ use dvae::import::dalle_names::HostTensor;
 use safetensors::SafeTensors;
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Every tensor of a safetensors file as f32 (int64 converted).
-pub fn read_safetensors(path: &std::path::Path) -> (HashMap<String, HostTensor>, HashMap<String, String>) {
+pub fn read_safetensors(
+    path: &std::path::Path,
+) -> (HashMap<String, HostTensor>, HashMap<String, String>) {
     let bytes = std::fs::read(path).unwrap();
     let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         let data: Vec<f32> = match view.dtype() {
-            safetensors::Dtype::F32 => {
-                view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-            }
+            safetensors::Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
             safetensors::Dtype::I64 => view
                 .data()
                 .chunks_exact(8)
@@ -27,7 +33,13 @@ pub fn read_safetensors(path: &std::path::Path) -> (HashMap<String, HostTensor>,
                 .collect(),
             d => panic!("unexpected dtype {d:?}"),
         };
-        out.insert(name, HostTensor { shape: view.shape().to_vec(), data });
+        out.insert(
+            name,
+            HostTensor {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
     }
     (out, meta.metadata().clone().unwrap_or_default())
 }
@@ -45,5 +57,9 @@ pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+        / scale
 }

@@ -31,7 +31,11 @@ fn gradients_match_finite_differences() {
     let model = DvaeModel::new(&c, 5, &device);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let x = gumbel::uniform_noise([2, 3, 8, 8], &mut rng, &device);
-    let noise = values(gumbel::gumbel_from_uniform(gumbel::uniform_noise([2, 8, 4, 4], &mut rng, &device)));
+    let noise = values(gumbel::gumbel_from_uniform(gumbel::uniform_noise(
+        [2, 8, 4, 4],
+        &mut rng,
+        &device,
+    )));
     let loss_of = |m: &DvaeModel, dev: &Device| {
         let g = Tensor::<1>::from_floats(noise.as_slice(), dev).reshape([2, 8, 4, 4]);
         let xm = map_pixels(Tensor::<4>::from_data(x.clone().inner().into_data(), dev));
@@ -50,11 +54,16 @@ fn gradients_match_finite_differences() {
     let probe = |which: usize, i: usize| -> f64 {
         let eval = |delta: f32| {
             let mut m = base.clone();
-            let conv = if which == 0 { &mut m.encoder.input } else { &mut m.decoder.input };
+            let conv = if which == 0 {
+                &mut m.encoder.input
+            } else {
+                &mut m.decoder.input
+            };
             let mut w = values(conv.weight.val());
             w[i] += delta;
             let shape = conv.weight.val().dims();
-            conv.weight = Param::from_tensor(Tensor::<1>::from_floats(w.as_slice(), &plain).reshape(shape));
+            conv.weight =
+                Param::from_tensor(Tensor::<1>::from_floats(w.as_slice(), &plain).reshape(shape));
             loss_of(&m, &plain).into_scalar::<f32>() as f64
         };
         (eval(eps) - eval(-eps)) / (2.0 * eps as f64)
@@ -67,7 +76,10 @@ fn gradients_match_finite_differences() {
         for &i in order.iter().take(4) {
             let fd = probe(which, i);
             let ad = grad[i] as f64;
-            assert!((fd - ad).abs() <= 0.05 * ad.abs() + 1e-4, "param {which} entry {i}: autodiff {ad}, finite difference {fd}");
+            assert!(
+                (fd - ad).abs() <= 0.05 * ad.abs() + 1e-4,
+                "param {which} entry {i}: autodiff {ad}, finite difference {fd}"
+            );
             checked += 1;
         }
     }

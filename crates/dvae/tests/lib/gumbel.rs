@@ -10,7 +10,8 @@ use crate::common::values;
 
 fn logits(device: &Device) -> Tensor<4> {
     // [1, 4, 1, 2]: two cells with different distributions over 4 codes.
-    Tensor::<1>::from_floats([0.5, -1.0, 1.0, 2.0, 0.0, 0.3, 0.1, -2.0], device).reshape([1, 4, 1, 2])
+    Tensor::<1>::from_floats([0.5, -1.0, 1.0, 2.0, 0.0, 0.3, 0.1, -2.0], device)
+        .reshape([1, 4, 1, 2])
 }
 
 #[test]
@@ -21,11 +22,17 @@ fn rows_sum_to_one_and_approach_one_hot() {
     for tau in [2.0, 1.0, 0.1, 0.01] {
         let y = gumbel_softmax(logits(&device), g.clone(), tau, false);
         let sums = values(y.clone().sum_dim(1));
-        assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "tau {tau}: {sums:?}");
+        assert!(
+            sums.iter().all(|s| (s - 1.0).abs() < 1e-5),
+            "tau {tau}: {sums:?}"
+        );
         if tau <= 0.01 {
             let v = values(y.clone());
             let max = values(y.max_dim(1));
-            assert!(max.iter().all(|m| *m > 0.999), "tau {tau}: not one-hot: {v:?}");
+            assert!(
+                max.iter().all(|m| *m > 0.999),
+                "tau {tau}: not one-hot: {v:?}"
+            );
         }
     }
     // The τ→0 limit is the Gumbel-Max sample.
@@ -44,7 +51,10 @@ fn straight_through_is_one_hot_forward_soft_backward() {
     let l_hard = logits(&device).require_grad();
     let hard = gumbel_softmax(l_hard.clone(), g.clone(), 0.7, true);
     let v = values(hard.clone().inner());
-    assert!(v.iter().all(|x| x.abs() < 1e-6 || (x - 1.0).abs() < 1e-6), "{v:?}");
+    assert!(
+        v.iter().all(|x| x.abs() < 1e-6 || (x - 1.0).abs() < 1e-6),
+        "{v:?}"
+    );
     let l_soft = logits(&device).require_grad();
     let soft = gumbel_softmax(l_soft.clone(), g, 0.7, false);
     let gh = (hard * weights.clone()).sum().backward();
@@ -62,7 +72,9 @@ fn gumbel_max_frequencies_match_softmax() {
     let device = Device::flex();
     let l = [1.0f32, 0.0, -1.0, 2.0, 0.5];
     let n = 20_000;
-    let logits = Tensor::<1>::from_floats(l, &device).reshape([1, 5, 1, 1]).expand([n, 5, 1, 1]);
+    let logits = Tensor::<1>::from_floats(l, &device)
+        .reshape([1, 5, 1, 1])
+        .expand([n, 5, 1, 1]);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let g = gumbel_from_uniform(uniform_noise([n, 5, 1, 1], &mut rng, &device));
     let samples = gumbel_max(logits, g);
@@ -95,7 +107,11 @@ fn kl_to_uniform_closed_form() {
     for cell in 0..2 {
         let xs: Vec<f64> = (0..4).map(|k| v[k * 2 + cell] as f64).collect();
         let z: f64 = xs.iter().map(|x| x.exp()).sum();
-        want += xs.iter().map(|x| (x.exp() / z) * ((x.exp() / z).ln() + 4f64.ln())).sum::<f64>() / 2.0;
+        want += xs
+            .iter()
+            .map(|x| (x.exp() / z) * ((x.exp() / z).ln() + 4f64.ln()))
+            .sum::<f64>()
+            / 2.0;
     }
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
 }

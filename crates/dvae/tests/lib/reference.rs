@@ -50,7 +50,13 @@ fn encoder_decoder_match_pytorch() {
     assert!(rel < 1e-4, "logits differ from PyTorch by {rel} (relative)");
 
     let tokens = model::quantizer::gumbel::argmax_tokens(logits);
-    let ours: Vec<f32> = tokens.clone().into_data().convert::<i64>().iter::<i64>().map(|v| v as f32).collect();
+    let ours: Vec<f32> = tokens
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .iter::<i64>()
+        .map(|v| v as f32)
+        .collect();
     assert_eq!(ours, data["tokens"].data, "argmax tokens differ");
 
     // Both decode paths: the 1×1 convolution over a one-hot tensor and the embedding lookup.
@@ -74,7 +80,10 @@ fn logit_laplace_and_kl_match_pytorch() {
     let out: Tensor<4> = to_tensor(&data["dec_out"], &device);
     let nll = loss::logit_laplace_nll(out, model::map_pixels(x)).into_scalar::<f32>();
     let want = data["nll"].data[0];
-    assert!((nll - want).abs() < 1e-5 * (1.0 + want.abs()), "nll {nll} vs PyTorch {want}");
+    assert!(
+        (nll - want).abs() < 1e-5 * (1.0 + want.abs()),
+        "nll {nll} vs PyTorch {want}"
+    );
     let logits: Tensor<4> = to_tensor(&data["logits"], &device);
     let kl = loss::kl_to_uniform(logits).into_scalar::<f32>();
     let want = data["kl"].data[0];

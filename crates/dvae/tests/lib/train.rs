@@ -23,7 +23,13 @@ fn small_run(steps: usize, every: usize) -> RunConfig {
     t.checkpoint_every = every;
     t.log_every = 1;
     t.seed = 11;
-    RunConfig { format_version: FORMAT_VERSION, preset: "tiny".into(), model, train: t, data: "default".into() }
+    RunConfig {
+        format_version: FORMAT_VERSION,
+        preset: "tiny".into(),
+        model,
+        train: t,
+        data: "default".into(),
+    }
 }
 
 /// Asserts two safetensors files hold bit-identical tensors; names the first that differs.
@@ -35,8 +41,15 @@ fn same_tensors(a: std::path::PathBuf, b: std::path::PathBuf) {
     names.sort();
     for n in names {
         let (x, y) = (&ta[n].data, &tb[n].data);
-        let diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-        assert!(x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()), "{n} differs (max |diff| {diff})");
+        let diff = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{n} differs (max |diff| {diff})"
+        );
     }
 }
 
@@ -48,12 +61,23 @@ fn resumed_runs_end_bit_identical() {
     let tmp = tempfile::tempdir().unwrap();
 
     let full = RunDir::new(tmp.path().join("full"));
-    train(&full, &config, &data, &device, &TrainOptions::default(), |_| {}).unwrap();
+    train(
+        &full,
+        &config,
+        &data,
+        &device,
+        &TrainOptions::default(),
+        |_| {},
+    )
+    .unwrap();
 
     // Interrupted cleanly (as on Ctrl-C) at step 3: a checkpoint is written there.
     let cut = RunDir::new(tmp.path().join("cut"));
     let stop = Arc::new(AtomicBool::new(false));
-    let opts = TrainOptions { resume: false, stop: Some(stop.clone()) };
+    let opts = TrainOptions {
+        resume: false,
+        stop: Some(stop.clone()),
+    };
     let err = train(&cut, &config, &data, &device, &opts, |e| {
         if let Event::Step(s) = e
             && s.step == 3
@@ -67,17 +91,27 @@ fn resumed_runs_end_bit_identical() {
     // Crashed at step 5, between checkpoints: resumes from step 4.
     let crash = RunDir::new(tmp.path().join("crash"));
     let r = catch_unwind(AssertUnwindSafe(|| {
-        train(&crash, &config, &data, &device, &TrainOptions::default(), |e| {
-            if let Event::Step(s) = e
-                && s.step == 5
-            {
-                panic!("simulated crash");
-            }
-        })
+        train(
+            &crash,
+            &config,
+            &data,
+            &device,
+            &TrainOptions::default(),
+            |e| {
+                if let Event::Step(s) = e
+                    && s.step == 5
+                {
+                    panic!("simulated crash");
+                }
+            },
+        )
     }));
     assert!(r.is_err());
 
-    let resume = TrainOptions { resume: true, stop: None };
+    let resume = TrainOptions {
+        resume: true,
+        stop: None,
+    };
     for run in [&cut, &crash] {
         let mut first = None;
         train(run, &config, &data, &device, &resume, |e| {
@@ -116,7 +150,15 @@ fn saved_weights_reload_to_identical_tokens() {
     let config = small_run(2, 2);
     let tmp = tempfile::tempdir().unwrap();
     let run = RunDir::new(tmp.path().join("run"));
-    train(&run, &config, &data, &device, &TrainOptions::default(), |_| {}).unwrap();
+    train(
+        &run,
+        &config,
+        &data,
+        &device,
+        &TrainOptions::default(),
+        |_| {},
+    )
+    .unwrap();
     let a = Dvae::load(&run.root).unwrap();
     let idx: Vec<usize> = (0..24).collect();
     let tokens = a.encode_set(&data, &idx, 8).unwrap();
@@ -127,7 +169,10 @@ fn saved_weights_reload_to_identical_tokens() {
     dvae::pipeline::save_weights(&a.model, &copy.weights()).unwrap();
     let b = Dvae::load(&copy.root).unwrap();
     assert_eq!(b.encode_set(&data, &idx, 5).unwrap(), tokens);
-    assert_eq!(b.decode_grids(&tokens, 4).unwrap(), a.decode_grids(&tokens, 8).unwrap());
+    assert_eq!(
+        b.decode_grids(&tokens, 4).unwrap(),
+        a.decode_grids(&tokens, 8).unwrap()
+    );
 }
 
 #[test]
@@ -140,6 +185,53 @@ fn weights_that_do_not_match_the_config_are_refused() {
     dvae::pipeline::save_weights(&model, &run.weights()).unwrap();
     config.model.vocab_size = 32;
     run.write_config(&config).unwrap();
-    let err = Dvae::load(&run.root).err().expect("mismatched weights must be refused").to_string();
+    let err = Dvae::load(&run.root)
+        .err()
+        .expect("mismatched weights must be refused")
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
 }
+
+#[test]
+fn tiny_preset_overfits_sixteen_images() {
+    // The `tiny` preset with the default recipe memorises 16 default-data images: the
+    // reconstruction PSNR on them rises well above what the untrained model gives.
+    let device = Device::flex();
+    let data = ImageSet::procedural(16, 64);
+    let model = ModelConfig::preset("tiny").unwrap();
+    let mut t = TrainConfig::recipe(Recipe::Default, OVERFIT_STEPS);
+    t.batch = 16;
+    t.holdout = 0.0;
+    t.checkpoint_every = OVERFIT_STEPS;
+    t.seed = 1;
+    let config = RunConfig {
+        format_version: FORMAT_VERSION,
+        preset: "tiny".into(),
+        model,
+        train: t,
+        data: "default".into(),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = RunDir::new(tmp.path());
+    let summary = train(
+        &run,
+        &config,
+        &data,
+        &device,
+        &TrainOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let eval = summary.eval.unwrap();
+    assert_eq!(eval.images, 16);
+    eprintln!("overfit: {eval:?}");
+    assert!(
+        eval.psnr > OVERFIT_PSNR,
+        "PSNR {} dB after {OVERFIT_STEPS} steps",
+        eval.psnr
+    );
+}
+
+const OVERFIT_STEPS: usize = 200;
+/// Measured 15.4 dB (seed 1, 2-core x86-64); an untrained model gives about 10 dB.
+const OVERFIT_PSNR: f64 = 14.0;

@@ -8,7 +8,11 @@ use burn::tensor::activation::softmax;
 use rand::Rng;
 
 /// Uniform samples in the open interval (0, 1), as a tensor of `shape`.
-pub fn uniform_noise<const D: usize>(shape: [usize; D], rng: &mut impl Rng, device: &Device) -> Tensor<D> {
+pub fn uniform_noise<const D: usize>(
+    shape: [usize; D],
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Tensor<D> {
     let n: usize = shape.iter().product();
     // 23 random bits, offset by half a step: every value is an f32 strictly inside (0, 1)
     // (with 24 bits the largest would round to 1.0), so log(-log u) is finite.
