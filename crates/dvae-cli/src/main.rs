@@ -27,6 +27,8 @@ enum Command {
     Reconstruct(cmd::reconstruct::Args),
     /// Reconstruction and codebook metrics on a data set.
     Eval(cmd::eval::Args),
+    /// Throughput of a preset on this machine (train, encode, decode img/s; peak memory).
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Decode(a) => cmd::decode::run(a),
         Command::Reconstruct(a) => cmd::reconstruct::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

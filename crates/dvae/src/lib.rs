@@ -37,6 +37,7 @@
 //! [`tokens`] (`.npy` token files), [`artifact`] (run directories), [`import`].
 
 pub mod artifact;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
