@@ -229,6 +229,8 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// Clip the global gradient norm to this value (none: no clipping).
     pub grad_clip: Option<f64>,
+    /// Standard deviation of the codebook's initial values (none: DALL·E's 1/sqrt(vocab_size)).
+    pub codebook_std: Option<f64>,
     /// Write a checkpoint, an eval and a reconstruction grid every this many steps.
     pub checkpoint_every: usize,
     /// Log a line every this many steps.
@@ -262,6 +264,7 @@ impl TrainConfig {
             hard: false,
             ema_decay: 0.999,
             grad_clip: None,
+            codebook_std: None,
             checkpoint_every: 500,
             log_every: 10,
             holdout: 0.05,
@@ -340,6 +343,9 @@ impl TrainConfig {
         }
         if let Some(c) = self.grad_clip {
             positive("grad_clip", c)?;
+        }
+        if let Some(c) = self.codebook_std {
+            positive("codebook_std", c)?;
         }
         Ok(())
     }

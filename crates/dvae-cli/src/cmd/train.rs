@@ -100,6 +100,9 @@ pub struct Args {
     grad_clip: Option<f64>,
     #[arg(long)]
     log_every: Option<usize>,
+    /// Initial std of the codebook (0 keeps DALL·E's 1/sqrt(vocab_size)).
+    #[arg(long)]
+    codebook_std: Option<f64>,
     /// Fraction of the data held out for evaluation.
     #[arg(long)]
     holdout: Option<f64>,
@@ -178,6 +181,9 @@ impl Args {
         );
         if let Some(c) = self.grad_clip {
             t.grad_clip = (c > 0.0).then_some(c);
+        }
+        if let Some(c) = self.codebook_std {
+            t.codebook_std = (c > 0.0).then_some(c);
         }
         t.checkpoint_every = t.checkpoint_every.min(steps.max(1));
         let config = RunConfig {

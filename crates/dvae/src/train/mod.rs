@@ -154,6 +154,9 @@ pub fn train(
     }
     let ad = device.clone().autodiff();
     let mut model = DvaeModel::new(m, c.seed, &ad);
+    if let Some(std) = c.codebook_std {
+        model = model.with_codebook_std(std, c.seed);
+    }
     let mut ema = model.valid();
     let mut optim = adamw(c);
     let mut start = 0;
