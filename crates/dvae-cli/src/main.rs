@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a dVAE and write a run directory.
-    Train(cmd::train::Args),
+    Train(Box<cmd::train::Args>),
     /// Images → token grids (.npy) with a trained run.
     Encode(cmd::encode::Args),
     /// Token grids (.npy) → PNG images.
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Train(a) => cmd::train::run(a),
+        Command::Train(a) => cmd::train::run(*a),
         Command::Encode(a) => cmd::encode::run(a),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Reconstruct(a) => cmd::reconstruct::run(a),

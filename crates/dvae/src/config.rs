@@ -102,7 +102,7 @@ impl ModelConfig {
         min("vocab_size", self.vocab_size, 2)?;
         min("n_init", self.n_init, 1)?;
         min("input_channels", self.input_channels, 1)?;
-        if self.n_hid % 4 != 0 {
+        if !self.n_hid.is_multiple_of(4) {
             return Err(Error::config(
                 "n_hid",
                 format!(
@@ -118,7 +118,7 @@ impl ModelConfig {
             ));
         }
         let factor = 1usize << (self.group_count - 1);
-        if self.image_size == 0 || self.image_size % factor != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {
             return Err(Error::config(
                 "image_size",
                 format!(
@@ -274,12 +274,13 @@ impl TrainConfig {
             Recipe::Default => Self {
                 lr: 1e-3,
                 lr_end: 1e-5,
-                beta_schedule: BetaSchedule::Fixed,
+                beta_steps: (steps / 2).max(1),
                 hard: true,
                 tau_start: 1.0,
                 tau_end: 0.5,
                 ema_decay: ema_for(steps),
                 grad_clip: Some(1.0),
+                codebook_std: Some(1.0),
                 ..dalle
             },
         }

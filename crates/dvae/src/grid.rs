@@ -41,8 +41,8 @@ mod tests {
 
     #[test]
     fn tiles_land_where_expected() {
-        let red = vec![255, 0, 0].repeat(4);
-        let blue = vec![0, 0, 255].repeat(4);
+        let red = [255, 0, 0].repeat(4);
+        let blue = [0, 0, 255].repeat(4);
         let (w, h, px) = tile(&[red, blue], 2, 2);
         assert_eq!((w, h), (10, 6));
         let at = |x: usize, y: usize| &px[(y * w + x) * 3..(y * w + x) * 3 + 3];
