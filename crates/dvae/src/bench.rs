@@ -50,7 +50,13 @@ fn timed(warmup: usize, iters: usize, mut f: impl FnMut()) -> f64 {
 }
 
 /// Measures `model` at `batch` with `iters` timed iterations of each operation.
-pub fn run(workload: &str, model: &ModelConfig, batch: usize, iters: usize, device: &Device) -> BenchReport {
+pub fn run(
+    workload: &str,
+    model: &ModelConfig,
+    batch: usize,
+    iters: usize,
+    device: &Device,
+) -> BenchReport {
     let ad = device.clone().autodiff();
     let mut net = DvaeModel::new(model, 0, &ad);
     let mut optim = AdamWConfig::new().init();
@@ -60,7 +66,11 @@ pub fn run(workload: &str, model: &ModelConfig, batch: usize, iters: usize, devi
     let g = model.grid_size();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let train_s = timed(2, iters, || {
-        let noise = gumbel::gumbel_from_uniform(gumbel::uniform_noise([batch, model.vocab_size, g, g], &mut rng, &ad));
+        let noise = gumbel::gumbel_from_uniform(gumbel::uniform_noise(
+            [batch, model.vocab_size, g, g],
+            &mut rng,
+            &ad,
+        ));
         let f = net.forward_train(x.clone(), noise, 1.0, true);
         let l = loss::logit_laplace_nll(f.out, x.clone()) + loss::kl_to_uniform(f.logits) * 1e-3;
         let grads = GradientsParams::from_grads(l.backward(), &net);
@@ -92,9 +102,11 @@ pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -133,3 +133,55 @@ pub fn read_cifar10(path: &Path) -> Result<RawImages> {
         channels: 3,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mnist_idx_with_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+        img.extend([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        std::fs::write(dir.path().join("train-images-idx3-ubyte"), &img).unwrap();
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte"),
+            [0, 0, 8, 1, 0, 0, 0, 2, 7, 9],
+        )
+        .unwrap();
+        let r = read_mnist(dir.path()).unwrap();
+        assert_eq!((r.height, r.width, r.channels), (2, 3, 1));
+        assert_eq!(r.pixels, (1..=12).collect::<Vec<u8>>());
+        assert_eq!(r.labels, vec![7, 9]);
+        // Truncated: the header promises more than the file holds.
+        std::fs::write(dir.path().join("train-images-idx3-ubyte"), &img[..20]).unwrap();
+        let e = read_mnist(dir.path()).err().unwrap().to_string();
+        assert!(
+            e.contains("train-images-idx3-ubyte") && e.contains("2 images of 2x3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cifar_planes_become_hwc() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = vec![3u8];
+        rec.extend(std::iter::repeat_n(10u8, 1024));
+        rec.extend(std::iter::repeat_n(20u8, 1024));
+        rec.extend(std::iter::repeat_n(30u8, 1024));
+        let p = dir.path().join("data_batch_1.bin");
+        std::fs::write(&p, [rec.clone(), rec].concat()).unwrap();
+        let r = read_cifar10(dir.path()).unwrap();
+        assert_eq!(r.labels, vec![3, 3]);
+        assert_eq!(&r.pixels[..6], &[10, 20, 30, 10, 20, 30]);
+        assert_eq!(r.pixels.len(), 2 * 3072);
+        std::fs::write(&p, [1u8, 2, 3]).unwrap();
+        assert!(
+            read_cifar10(&p)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("data_batch_1.bin")
+        );
+    }
+}

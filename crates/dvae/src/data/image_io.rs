@@ -111,3 +111,82 @@ pub fn save_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Resul
             })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_converted_and_cropped() {
+        let dir = tempfile::tempdir().unwrap();
+        // 16-bit RGB, 100x50: short side to 32, centre crop.
+        let p16 = dir.path().join("deep.png");
+        image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(
+            100,
+            50,
+            image::Rgb([65535, 0, 32768]),
+        )
+        .save(&p16)
+        .unwrap();
+        let px = load_square(&p16, 32).unwrap();
+        assert_eq!(px.len(), 32 * 32 * 3);
+        assert_eq!(&px[..3], &[255, 0, 128]);
+        // Grey and grey+alpha, smaller than the target: upscaled.
+        let pg = dir.path().join("grey.png");
+        image::GrayAlphaImage::from_pixel(10, 12, image::LumaA([90, 7]))
+            .save(&pg)
+            .unwrap();
+        assert_eq!(&load_square(&pg, 32).unwrap()[..3], &[90, 90, 90]);
+        // JPEG round trip.
+        let pj = dir.path().join("photo.jpg");
+        image::RgbImage::from_pixel(40, 40, image::Rgb([200, 100, 50]))
+            .save(&pj)
+            .unwrap();
+        let px = load_square(&pj, 16).unwrap();
+        assert!(
+            px[..3]
+                .iter()
+                .zip([200u8, 100, 50])
+                .all(|(a, b)| a.abs_diff(b) <= 3),
+            "{:?}",
+            &px[..3]
+        );
+    }
+
+    #[test]
+    fn bad_files_name_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.png");
+        std::fs::write(&empty, b"").unwrap();
+        let e = load_square(&empty, 8).unwrap_err().to_string();
+        assert!(e.contains("empty.png") && e.contains("0 bytes"), "{e}");
+        let text = dir.path().join("text.png");
+        std::fs::write(&text, b"not an image at all").unwrap();
+        assert!(
+            load_square(&text, 8)
+                .unwrap_err()
+                .to_string()
+                .contains("text.png")
+        );
+        let truncated = dir.path().join("cut.png");
+        let full = dir.path().join("full.png");
+        image::RgbImage::from_pixel(30, 30, image::Rgb([1, 2, 3]))
+            .save(&full)
+            .unwrap();
+        let bytes = std::fs::read(&full).unwrap();
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(
+            load_square(&truncated, 8)
+                .unwrap_err()
+                .to_string()
+                .contains("cut.png")
+        );
+        let missing = dir.path().join("missing.png");
+        assert!(
+            load_square(&missing, 8)
+                .unwrap_err()
+                .to_string()
+                .contains("missing.png")
+        );
+    }
+}

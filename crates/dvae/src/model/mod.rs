@@ -67,8 +67,11 @@ impl DvaeModel {
         let shape = w.dims();
         let device = w.val().device();
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc0de_b00c);
-        let normal = rand_distr::Normal::new(0.0f32, std as f32).expect("std is finite and positive");
-        let values: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| normal.sample(&mut rng)).collect();
+        let normal =
+            rand_distr::Normal::new(0.0f32, std as f32).expect("std is finite and positive");
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| normal.sample(&mut rng))
+            .collect();
         let t = Tensor::<1>::from_floats(values.as_slice(), &device).reshape(shape);
         self.decoder.input.weight = burn::module::Param::from_tensor(t);
         self
