@@ -44,9 +44,12 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     k = 512
-    enc = Encoder(n_hid=32, n_blk_per_group=1, vocab_size=k, requires_grad=True, use_mixed_precision=False)
-    dec = Decoder(n_init=64, n_hid=32, n_blk_per_group=1, vocab_size=k, requires_grad=True, use_mixed_precision=False)
+    # dall_e fills its weights in place, so they are made trainable afterwards.
+    enc = Encoder(n_hid=32, n_blk_per_group=1, vocab_size=k, use_mixed_precision=False)
+    dec = Decoder(n_init=64, n_hid=32, n_blk_per_group=1, vocab_size=k, use_mixed_precision=False)
     params = list(enc.parameters()) + list(dec.parameters())
+    for prm in params:
+        prm.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
     x = map_pixels(torch.rand(a.batch, 3, 64, 64))
 
