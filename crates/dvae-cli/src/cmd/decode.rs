@@ -4,31 +4,26 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use dvae::Dvae;
 use dvae::data::image_io::save_png;
 use dvae::tokens;
 
 /// Token grids (.npy [N, h, w]) → PNG images OUT/000000.png, … and OUT/grid.png.
 #[derive(Parser)]
 pub struct Args {
-    /// Run directory of a trained model.
-    #[arg(long)]
-    run: PathBuf,
+    #[command(flatten)]
+    model: super::ModelArgs,
     /// Token file written by `dvae encode` (or any integer .npy of that shape).
     tokens: PathBuf,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
-    /// Images per batch.
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let dvae = Dvae::load(&a.run)?;
+    let dvae = a.model.load()?;
     let m = &dvae.config.model;
     let grids = tokens::read_npy(&a.tokens, m.vocab_size, m.grid_size())?;
-    let images = dvae.decode_grids(&grids, a.batch)?;
+    let images = dvae.decode_grids(&grids, a.model.batch)?;
     super::ensure_dir(&a.out)?;
     let s = m.image_size;
     for (i, img) in images.iter().enumerate() {

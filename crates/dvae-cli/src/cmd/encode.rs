@@ -4,33 +4,28 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use dvae::Dvae;
 use dvae::tokens;
 
 /// Images (files or folders) → token grids: an .npy of shape [N, h, w] (u16), and
 /// OUT.json listing the input paths in order.
 #[derive(Parser)]
 pub struct Args {
-    /// Run directory of a trained model.
-    #[arg(long)]
-    run: PathBuf,
+    #[command(flatten)]
+    model: super::ModelArgs,
     /// Image files or folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Output .npy file.
     #[arg(long)]
     out: PathBuf,
-    /// Images per batch.
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let dvae = Dvae::load(&a.run)?;
+    let dvae = a.model.load()?;
     let paths = super::expand_inputs(&a.inputs)?;
     let set = dvae::data::ImageSet::from_files(&paths, dvae.config.model.image_size)?;
     let idx: Vec<usize> = (0..set.len()).collect();
-    let grids = dvae.encode_set(&set, &idx, a.batch)?;
+    let grids = dvae.encode_set(&set, &idx, a.model.batch)?;
     tokens::write_npy(&a.out, &grids)?;
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let list = a.out.with_extension("json");

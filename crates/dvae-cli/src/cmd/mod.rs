@@ -13,6 +13,24 @@ use anyhow::Result;
 use dvae::data::ImageSet;
 use dvae::data::image_io;
 
+/// The trained model a command runs, and its batch size.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// Run directory of a trained model.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Images per batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+}
+
+impl ModelArgs {
+    /// Loads the run's model on the CPU.
+    pub fn load(&self) -> Result<dvae::Dvae> {
+        Ok(dvae::Dvae::load(&self.run)?)
+    }
+}
+
 /// Expands files and folders (recursively) into image paths, in order.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();

@@ -4,29 +4,24 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use dvae::Dvae;
 use dvae::data::image_io::save_png;
 
 /// Image → tokens → image: writes OUT/grid.png (originals above reconstructions, 8 per
 /// row), each reconstruction, and prints per-image PSNR.
 #[derive(Parser)]
 pub struct Args {
-    /// Run directory of a trained model.
-    #[arg(long)]
-    run: PathBuf,
+    #[command(flatten)]
+    model: super::ModelArgs,
     /// Image files or folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
-    /// Images per batch.
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let dvae = Dvae::load(&a.run)?;
+    let dvae = a.model.load()?;
     let s = dvae.config.model.image_size;
     let set = super::load_inputs(&a.inputs, s)?;
     super::ensure_dir(&a.out)?;
@@ -34,7 +29,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut tiles = Vec::new();
     let idx: Vec<usize> = (0..set.len()).collect();
     for chunk in idx.chunks(8) {
-        let (recons, _) = dvae.evaluate(&set, chunk, a.batch)?;
+        let (recons, _) = dvae.evaluate(&set, chunk, a.model.batch)?;
         for (&i, r) in chunk.iter().zip(&recons) {
             let orig = set.image(i);
             let to_f = |v: &[u8]| v.iter().map(|&b| b as f32 / 255.0).collect::<Vec<f32>>();
