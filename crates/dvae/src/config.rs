@@ -225,6 +225,10 @@ pub struct TrainConfig {
     pub beta_steps: usize,
     /// Straight-through hard Gumbel-softmax (one-hot forward, soft gradient).
     pub hard: bool,
+    /// Scale of the Gumbel noise in training (1: the Gumbel-softmax; 0: no noise, so the
+    /// hard forward is the inference argmax).
+    #[serde(default = "one")]
+    pub gumbel_scale: f64,
     /// Decay of the weight EMA used for evaluation and export.
     pub ema_decay: f64,
     /// Clip the global gradient norm to this value (none: no clipping).
@@ -262,6 +266,7 @@ impl TrainConfig {
             beta_schedule: BetaSchedule::Cosine,
             beta_steps: (steps / 10).max(1),
             hard: false,
+            gumbel_scale: 1.0,
             ema_decay: 0.999,
             grad_clip: None,
             codebook_std: None,
@@ -323,6 +328,12 @@ impl TrainConfig {
         unit("adam_beta1", self.adam_beta1)?;
         unit("adam_beta2", self.adam_beta2)?;
         unit("holdout", self.holdout)?;
+        if !(self.gumbel_scale >= 0.0 && self.gumbel_scale.is_finite()) {
+            return Err(Error::config(
+                "gumbel_scale",
+                format!("must be >= 0, got {}", self.gumbel_scale),
+            ));
+        }
         if !(self.lr_end >= 0.0 && self.lr_end.is_finite()) {
             return Err(Error::config(
                 "lr_end",
@@ -349,6 +360,10 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// An EMA decay that averages over roughly the last 5% of a run, capped at DALL·E's 0.999.

@@ -95,6 +95,9 @@ pub struct Args {
     hard: Option<bool>,
     #[arg(long)]
     ema_decay: Option<f64>,
+    /// Scale of the Gumbel noise (1 = Gumbel-softmax, 0 = no noise).
+    #[arg(long)]
+    gumbel_scale: Option<f64>,
     /// Clip the global gradient norm (0 turns clipping off).
     #[arg(long)]
     grad_clip: Option<f64>,
@@ -177,7 +180,8 @@ impl Args {
             hard,
             ema_decay,
             log_every,
-            holdout
+            holdout,
+            gumbel_scale
         );
         if let Some(c) = self.grad_clip {
             t.grad_clip = (c > 0.0).then_some(c);

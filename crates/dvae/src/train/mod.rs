@@ -221,7 +221,8 @@ pub fn train(
         let xm = model::map_pixels(x.clone());
         let mut rng = ChaCha8Rng::seed_from_u64(step_seed(c.seed, step));
         let noise_shape = [idx.len(), m.vocab_size, grid, grid];
-        let g = gumbel::gumbel_from_uniform(gumbel::uniform_noise(noise_shape, &mut rng, &ad));
+        let g = gumbel::gumbel_from_uniform(gumbel::uniform_noise(noise_shape, &mut rng, &ad))
+            * c.gumbel_scale;
         let fwd = model.forward_train(xm.clone(), g, tau, c.hard);
         let recon = match m.recon_loss {
             ReconLoss::LogitLaplace => loss::logit_laplace_nll(fwd.out, xm),
