@@ -52,7 +52,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // Ctrl-C after a checkpoint: the conventional 128 + SIGINT.
+            let interrupted = matches!(
+                e.downcast_ref::<dvae::Error>(),
+                Some(dvae::Error::Interrupted { .. })
+            );
+            ExitCode::from(if interrupted { 130 } else { 2 })
         }
     }
 }

@@ -293,15 +293,21 @@ pub fn run(args: Args) -> Result<()> {
     });
     bar.finish_and_clear();
     let summary = result?;
-    if let Some(r) = summary.eval {
-        println!(
-            "done: {} steps; held-out PSNR {:.2} dB, usage {:.1}%, perplexity {:.1}; run in {} (recon.png)",
-            summary.steps,
-            r.psnr,
-            100.0 * r.usage,
-            r.perplexity,
-            args.out.display()
-        );
+    match summary.eval {
+        None => println!(
+            "nothing to train: the run's last checkpoint is already at or past its {} steps",
+            summary.steps
+        ),
+        Some(r) => {
+            println!(
+                "done: {} steps; held-out PSNR {:.2} dB, usage {:.1}%, perplexity {:.1}; run in {} (recon.png)",
+                summary.steps,
+                r.psnr,
+                100.0 * r.usage,
+                r.perplexity,
+                args.out.display()
+            );
+        }
     }
     Ok(())
 }
