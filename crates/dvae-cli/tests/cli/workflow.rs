@@ -140,7 +140,7 @@ fn ctrl_c_stops_after_a_checkpoint_and_the_run_resumes() {
         "1",
     ];
     args.extend_from_slice(SMALL);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dvae"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dvae"))
         .args(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
