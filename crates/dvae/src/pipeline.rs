@@ -23,6 +23,15 @@ pub struct Dvae {
     device: Device,
 }
 
+/// One image after encoding and decoding.
+#[derive(Clone, Debug)]
+pub struct Reconstruction {
+    /// HWC RGB bytes.
+    pub pixels: Vec<u8>,
+    /// PSNR against the original (dB, data range 1.0).
+    pub psnr: f64,
+}
+
 /// Held-out reconstruction and codebook metrics.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EvalReport {
@@ -164,14 +173,14 @@ impl Dvae {
         Ok(out)
     }
 
-    /// Reconstructs images `indices` of `set` through tokens; returns the reconstructions
-    /// (HWC bytes) and the metrics.
+    /// Reconstructs images `indices` of `set` through tokens; returns each reconstruction
+    /// (HWC bytes) with its PSNR, and the metrics.
     pub fn evaluate(
         &self,
         set: &ImageSet,
         indices: &[usize],
         batch: usize,
-    ) -> Result<(Vec<Vec<u8>>, EvalReport)> {
+    ) -> Result<(Vec<Reconstruction>, EvalReport)> {
         let s = self.config.model.image_size;
         let mut recons = Vec::with_capacity(indices.len());
         let mut psnr_sum = 0.0;
@@ -190,9 +199,10 @@ impl Dvae {
                 let r8 = crate::grid::chw_to_hwc(b, s);
                 let r: Vec<f32> = to_chw_f32(&r8, s);
                 let m = metrics::mse(a, &r);
+                let psnr = metrics::psnr(m);
                 mse_sum += m;
-                psnr_sum += metrics::psnr(m);
-                recons.push(r8);
+                psnr_sum += psnr;
+                recons.push(Reconstruction { pixels: r8, psnr });
             }
         }
         let n = indices.len().max(1) as f64;

@@ -31,17 +31,14 @@ pub fn run(a: Args) -> Result<()> {
     for chunk in idx.chunks(8) {
         let (recons, _) = dvae.evaluate(&set, chunk, a.model.batch)?;
         for (&i, r) in chunk.iter().zip(&recons) {
-            let orig = set.image(i);
-            let to_f = |v: &[u8]| v.iter().map(|&b| b as f32 / 255.0).collect::<Vec<f32>>();
-            let p = dvae::metrics::psnr(dvae::metrics::mse(&to_f(&orig), &to_f(r)));
-            println!("{:7.2} dB  {}", p, set.name(i));
-            psnrs.push(p);
-            save_png(&a.out.join(format!("{i:06}.png")), s, s, r.clone())?;
+            println!("{:7.2} dB  {}", r.psnr, set.name(i));
+            psnrs.push(r.psnr);
+            save_png(&a.out.join(format!("{i:06}.png")), s, s, r.pixels.clone())?;
         }
         // One band per chunk: originals above reconstructions.
         tiles.extend(chunk.iter().map(|&i| set.image(i)));
         tiles.extend((chunk.len()..8).map(|_| vec![255u8; s * s * 3]));
-        tiles.extend(recons);
+        tiles.extend(recons.into_iter().map(|r| r.pixels));
         tiles.extend((chunk.len()..8).map(|_| vec![255u8; s * s * 3]));
     }
     let (w, h, px) = dvae::grid::tile(&tiles, s, 8);

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use safetensors::{Dtype, View};
 
@@ -115,11 +114,6 @@ pub fn check_apply(result: &burn::store::ApplyResult, source: &str) -> Result<()
         ));
     }
     Ok(())
-}
-
-/// A parameter count check helper: the number of float parameters of a module.
-pub fn count_params(model: &DvaeModel) -> usize {
-    model.num_params()
 }
 
 #[cfg(test)]

@@ -361,7 +361,7 @@ fn evaluate_and_grid(
     let n = eval_idx.len().min(GRID_IMAGES);
     let s = config.model.image_size;
     let mut tiles: Vec<Vec<u8>> = eval_idx[..n].iter().map(|&i| data.image(i)).collect();
-    tiles.extend(recons.into_iter().take(n));
+    tiles.extend(recons.into_iter().take(n).map(|r| r.pixels));
     let (w, h, px) = grid::tile(&tiles, s, n.max(1));
     let grids = run.root.join("grids");
     std::fs::create_dir_all(&grids).map_err(|e| Error::io(&grids, e))?;
