@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::model::quantizer::Family;
 
 /// Version of the run-directory format written by this library. A run directory written
 /// by a newer version is refused rather than misread.
@@ -40,6 +41,19 @@ pub struct ModelConfig {
     pub n_init: usize,
     /// Reconstruction likelihood; decides the decoder's output channels.
     pub recon_loss: ReconLoss,
+    /// Tokenizer family: what sits between encoder and decoder.
+    #[serde(default)]
+    pub family: Family,
+    /// Latent vector size per cell for `vqvae`, `vae` and `ae` (the dVAE's is `vocab_size`).
+    #[serde(default = "default_code_dim")]
+    pub code_dim: usize,
+    /// VQ-VAE: compare l2-normalised vectors (cosine similarity) instead of raw ones.
+    #[serde(default)]
+    pub vq_cosine: bool,
+}
+
+fn default_code_dim() -> usize {
+    64
 }
 
 impl ModelConfig {
@@ -54,6 +68,9 @@ impl ModelConfig {
             vocab_size,
             n_init,
             recon_loss: ReconLoss::LogitLaplace,
+            family: Family::Dvae,
+            code_dim: default_code_dim(),
+            vq_cosine: false,
         };
         match name {
             "tiny" => Ok(base(64, 4, 32, 1, 512, 64)),
@@ -74,6 +91,22 @@ impl ModelConfig {
     /// Width of group `g` (0-based).
     pub fn group_width(&self, g: usize) -> usize {
         self.n_hid << g
+    }
+
+    /// Channels of the decoder's input: K for the dVAE, `code_dim` otherwise.
+    pub fn latent_channels(&self) -> usize {
+        match self.family {
+            Family::Dvae => self.vocab_size,
+            _ => self.code_dim,
+        }
+    }
+
+    /// Channels of the encoder's output: K logits, D vectors, or μ and log σ² (2D).
+    pub fn encoder_channels(&self) -> usize {
+        match self.family {
+            Family::Vae => 2 * self.code_dim,
+            _ => self.latent_channels(),
+        }
     }
 
     /// Channels the decoder outputs.
@@ -101,6 +134,7 @@ impl ModelConfig {
         min("n_blk_per_group", self.n_blk_per_group, 1)?;
         min("vocab_size", self.vocab_size, 2)?;
         min("n_init", self.n_init, 1)?;
+        min("code_dim", self.code_dim, 1)?;
         min("input_channels", self.input_channels, 1)?;
         if !self.n_hid.is_multiple_of(4) {
             return Err(Error::config(
@@ -223,6 +257,10 @@ pub struct TrainConfig {
     pub beta_schedule: BetaSchedule,
     /// Steps of the β warm-up.
     pub beta_steps: usize,
+    /// Weight of the codebook-diversity term: KL of the batch-mean q(z|x) to uniform
+    /// (see `loss::marginal_kl_to_uniform`), added as is to the per-dimension loss.
+    #[serde(default)]
+    pub diversity_weight: f64,
     /// Straight-through hard Gumbel-softmax (one-hot forward, soft gradient).
     pub hard: bool,
     /// Scale of the Gumbel noise in training (1: the Gumbel-softmax; 0: no noise, so the
@@ -241,6 +279,75 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Fraction of the data held out for evaluation.
     pub holdout: f64,
+    /// VQ-VAE options (used when the family is `vqvae`).
+    #[serde(default)]
+    pub vq: VqOptions,
+    /// Gaussian VAE options (used when the family is `vae`).
+    #[serde(default)]
+    pub vae: VaeOptions,
+}
+
+/// VQ-VAE training options; the defaults switch on the field's remedies against collapse.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VqOptions {
+    /// Commitment weight β of `‖z_e − sg[e]‖²`.
+    pub commitment: f64,
+    /// Update the codebook by EMA instead of the codebook loss.
+    pub ema: bool,
+    /// Decay γ of the EMA codebook.
+    pub decay: f64,
+    /// Laplace smoothing ε of the EMA counts.
+    pub epsilon: f64,
+    /// Initialise the codebook by k-means on the first batch's encoder outputs.
+    pub kmeans_init: bool,
+    /// Re-seed codes unused for this many steps from encoder outputs (none: never).
+    pub restart_after: Option<usize>,
+}
+
+impl Default for VqOptions {
+    fn default() -> Self {
+        Self {
+            commitment: 0.25,
+            ema: true,
+            decay: 0.99,
+            epsilon: 1e-5,
+            kmeans_init: true,
+            restart_after: Some(50),
+        }
+    }
+}
+
+impl VqOptions {
+    /// The plain VQ-VAE of the paper: codebook loss, random init, no restarts.
+    pub fn plain() -> Self {
+        Self {
+            ema: false,
+            kmeans_init: false,
+            restart_after: None,
+            ..Self::default()
+        }
+    }
+}
+
+/// Gaussian VAE training options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VaeOptions {
+    /// Final weight β of KL(N(μ, σ²) ‖ N(0, 1)) (nats per image, divided like the
+    /// reconstruction loss by the image's dimensions; 1 is the ELBO).
+    pub kl_weight: f64,
+    /// Steps of the linear β warm-up from 0.
+    pub warmup_steps: usize,
+}
+
+impl Default for VaeOptions {
+    fn default() -> Self {
+        Self {
+            kl_weight: 1.0,
+            warmup_steps: 0,
+        }
+    }
 }
 
 impl TrainConfig {
@@ -265,6 +372,7 @@ impl TrainConfig {
             kl_weight: 6.6,
             beta_schedule: BetaSchedule::Cosine,
             beta_steps: (steps / 10).max(1),
+            diversity_weight: 0.0,
             hard: false,
             gumbel_scale: 1.0,
             ema_decay: 0.999,
@@ -273,6 +381,11 @@ impl TrainConfig {
             checkpoint_every: 500,
             log_every: 10,
             holdout: 0.05,
+            vq: VqOptions::default(),
+            vae: VaeOptions {
+                warmup_steps: steps / 10,
+                ..VaeOptions::default()
+            },
         };
         match recipe {
             Recipe::Dalle => dalle,
@@ -340,6 +453,12 @@ impl TrainConfig {
                 format!("must be >= 0, got {}", self.lr_end),
             ));
         }
+        if !(self.diversity_weight >= 0.0 && self.diversity_weight.is_finite()) {
+            return Err(Error::config(
+                "diversity_weight",
+                format!("must be >= 0, got {}", self.diversity_weight),
+            ));
+        }
         if !(self.kl_weight >= 0.0 && self.kl_weight.is_finite()) {
             return Err(Error::config(
                 "kl_weight",
@@ -357,6 +476,21 @@ impl TrainConfig {
         }
         if let Some(c) = self.codebook_std {
             positive("codebook_std", c)?;
+        }
+        positive("vq.epsilon", self.vq.epsilon)?;
+        if !(0.0..1.0).contains(&self.vq.decay) {
+            return Err(Error::config(
+                "vq.decay",
+                format!("must be in [0, 1), got {}", self.vq.decay),
+            ));
+        }
+        for (field, v) in [
+            ("vq.commitment", self.vq.commitment),
+            ("vae.kl_weight", self.vae.kl_weight),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(Error::config(field, format!("must be >= 0, got {v}")));
+            }
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Reconstruction losses (logit-Laplace, MSE) and the KL term to a uniform prior.
 
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, sigmoid};
+use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 
 use crate::model::LOGIT_LAPLACE_EPS;
 
@@ -44,4 +44,22 @@ pub fn kl_to_uniform(logits: Tensor<4>) -> Tensor<1> {
     (log_q.clone().exp() * (log_q + (k as f64).ln()))
         .sum_dim(1)
         .mean()
+}
+
+/// KL(q̄ ‖ uniform over K) in nats, where `q̄` is `softmax(logits)` averaged over every cell
+/// of the batch: the codebook-diversity penalty of wav2vec 2.0. It is zero when the batch
+/// uses all codes equally, whatever each cell's own confidence, so it fights codebook
+/// collapse without pushing every q(z|x) towards uniform as the per-cell KL does.
+///
+/// # Shapes
+/// logits `[B, K, h, w]` → `[1]`
+pub fn marginal_kl_to_uniform(logits: Tensor<4>) -> Tensor<1> {
+    let [b, k, h, w] = logits.dims();
+    let q = softmax(logits, 1)
+        .permute([1, 0, 2, 3])
+        .reshape([k, b * h * w])
+        .mean_dim(1)
+        .reshape([k]);
+    // q̄ is an average of probabilities, so it can underflow to 0 for unused codes.
+    (q.clone() * (q.clamp_min(1e-12).log() + (k as f64).ln())).sum()
 }

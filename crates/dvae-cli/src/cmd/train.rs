@@ -9,7 +9,7 @@ use burn::prelude::Device;
 use clap::Parser;
 use dvae::artifact::RunDir;
 use dvae::config::{
-    BetaSchedule, FORMAT_VERSION, ModelConfig, Recipe, ReconLoss, RunConfig, TauSchedule,
+    BetaSchedule, FORMAT_VERSION, Family, ModelConfig, Recipe, ReconLoss, RunConfig, TauSchedule,
     TrainConfig,
 };
 use dvae::data::{DataSource, ImageSet};
@@ -85,6 +85,9 @@ pub struct Args {
     /// Final KL weight β.
     #[arg(long)]
     kl_weight: Option<f64>,
+    /// Weight of the codebook-diversity term (KL of the batch-mean code distribution to uniform).
+    #[arg(long)]
+    diversity_weight: Option<f64>,
     /// cosine or fixed.
     #[arg(long, value_parser = parse_beta)]
     beta_schedule: Option<BetaSchedule>,
@@ -109,6 +112,36 @@ pub struct Args {
     /// Fraction of the data held out for evaluation.
     #[arg(long)]
     holdout: Option<f64>,
+    /// Tokenizer family: dvae, vqvae, vae or ae.
+    #[arg(long, default_value = "dvae")]
+    family: Family,
+    /// Latent vector size per cell for vqvae, vae and ae.
+    #[arg(long)]
+    code_dim: Option<usize>,
+    /// VQ-VAE: compare codes by cosine similarity (l2-normalised).
+    #[arg(long)]
+    vq_cosine: Option<bool>,
+    /// VQ-VAE commitment weight β.
+    #[arg(long)]
+    commitment: Option<f64>,
+    /// VQ-VAE: update the codebook by EMA (true) or by the codebook loss (false).
+    #[arg(long)]
+    vq_ema: Option<bool>,
+    /// VQ-VAE EMA decay.
+    #[arg(long)]
+    vq_decay: Option<f64>,
+    /// VQ-VAE: k-means initialisation of the codebook from the first batch.
+    #[arg(long)]
+    kmeans_init: Option<bool>,
+    /// VQ-VAE: re-seed codes unused for N steps (0: never).
+    #[arg(long)]
+    restart_after: Option<usize>,
+    /// VAE: final KL weight β (1 is the ELBO).
+    #[arg(long)]
+    vae_kl_weight: Option<f64>,
+    /// VAE: steps of the linear β warm-up.
+    #[arg(long)]
+    vae_warmup_steps: Option<usize>,
 }
 
 fn parse_loss(s: &str) -> Result<ReconLoss, String> {
@@ -154,6 +187,8 @@ impl Args {
         if let Some(l) = self.loss {
             m.recon_loss = l;
         }
+        m.family = self.family;
+        set!(m, code_dim, vq_cosine);
         let (default_steps, default_batch) = preset_budget(&self.preset);
         let steps = self.steps.unwrap_or(default_steps);
         let mut t = TrainConfig::recipe(self.recipe, steps);
@@ -181,8 +216,30 @@ impl Args {
             ema_decay,
             log_every,
             holdout,
-            gumbel_scale
+            gumbel_scale,
+            diversity_weight
         );
+        if let Some(v) = self.commitment {
+            t.vq.commitment = v;
+        }
+        if let Some(v) = self.vq_ema {
+            t.vq.ema = v;
+        }
+        if let Some(v) = self.vq_decay {
+            t.vq.decay = v;
+        }
+        if let Some(v) = self.kmeans_init {
+            t.vq.kmeans_init = v;
+        }
+        if let Some(v) = self.restart_after {
+            t.vq.restart_after = (v > 0).then_some(v);
+        }
+        if let Some(v) = self.vae_kl_weight {
+            t.vae.kl_weight = v;
+        }
+        if let Some(v) = self.vae_warmup_steps {
+            t.vae.warmup_steps = v;
+        }
         if let Some(c) = self.grad_clip {
             t.grad_clip = (c > 0.0).then_some(c);
         }
@@ -271,15 +328,14 @@ pub fn run(args: Args) -> Result<()> {
         }
         Event::Step(s) => {
             bar.set_position(s.step as u64);
+            let usage = if s.usage.is_nan() {
+                String::new()
+            } else {
+                format!(" usage {:.0}%", 100.0 * s.usage)
+            };
             bar.set_message(format!(
-                "loss {:.4} recon {:.4} kl {:.3} τ {:.3} lr {:.2e} usage {:.0}% {:.1} img/s",
-                s.loss,
-                s.recon,
-                s.kl,
-                s.tau,
-                s.lr,
-                100.0 * s.usage,
-                s.img_s
+                "loss {:.4} recon {:.4} kl {:.3} τ {:.3} lr {:.2e}{usage} {:.1} img/s",
+                s.loss, s.recon, s.kl, s.tau, s.lr, s.img_s
             ));
         }
         Event::Eval { step, report } => bar.println(format!(

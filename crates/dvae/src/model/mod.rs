@@ -11,9 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 pub use decoder::Decoder;
 pub use encoder::Encoder;
-use quantizer::gumbel;
+use quantizer::{Family, Quantizer, QuantizerOutput, VectorQuantizer, gumbel};
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, VqOptions};
 
 /// DALL·E's pixel mapping ε: pixels are squeezed into [ε, 1-ε] before the encoder.
 pub const LOGIT_LAPLACE_EPS: f64 = 0.1;
@@ -28,15 +28,34 @@ pub fn unmap_pixels<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     ((x - LOGIT_LAPLACE_EPS) / (1.0 - 2.0 * LOGIT_LAPLACE_EPS)).clamp(0.0, 1.0)
 }
 
-/// Encoder and decoder of a dVAE.
+/// Encoder and decoder of a tokenizer, with the codebook of a VQ-VAE.
 #[derive(Module, Debug)]
 pub struct DvaeModel {
-    /// Image → logits.
+    /// Image → logits (dVAE), vectors (VQ-VAE, AE) or moments (VAE).
     pub encoder: Encoder,
-    /// (Soft) one-hot codes → image distribution.
+    /// Latent → image distribution; its 1×1 input convolution is the dVAE's codebook.
     pub decoder: Decoder,
+    /// The VQ-VAE's codebook (VQ-VAE only).
+    pub vq: Option<VectorQuantizer>,
     /// Number of codes K.
     pub vocab_size: usize,
+    /// Which family this model is.
+    #[module(skip)]
+    pub family: Family,
+    /// VQ-VAE codes compared by cosine similarity.
+    #[module(skip)]
+    pub vq_cosine: bool,
+}
+
+/// The step-dependent settings of a quantizer in training.
+#[derive(Clone, Debug)]
+pub struct QuantizerArgs<'a> {
+    /// Gumbel-softmax temperature.
+    pub tau: f64,
+    /// Straight-through hard Gumbel-softmax.
+    pub hard: bool,
+    /// VQ-VAE options.
+    pub vq: &'a VqOptions,
 }
 
 /// What one training forward pass produces.
@@ -52,10 +71,17 @@ impl DvaeModel {
     /// A freshly initialised model; `seed` fixes every weight.
     pub fn new(c: &ModelConfig, seed: u64, device: &Device) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let encoder = Encoder::new(c, c.encoder_channels(), &mut rng, device);
+        let decoder = Decoder::new(c, c.latent_channels(), &mut rng, device);
+        let vq = (c.family == Family::Vqvae)
+            .then(|| VectorQuantizer::new(c.vocab_size, c.code_dim, &mut rng, device));
         Self {
-            encoder: Encoder::new(c, c.vocab_size, &mut rng, device),
-            decoder: Decoder::new(c, c.vocab_size, &mut rng, device),
+            encoder,
+            decoder,
+            vq,
             vocab_size: c.vocab_size,
+            family: c.family,
+            vq_cosine: c.vq_cosine,
         }
     }
 
@@ -75,6 +101,93 @@ impl DvaeModel {
         let t = Tensor::<1>::from_floats(values.as_slice(), &device).reshape(shape);
         self.decoder.input.weight = burn::module::Param::from_tensor(t);
         self
+    }
+
+    /// The quantizer of this model's family for one training step; `noise` is standard
+    /// Gumbel noise `[B, K, h, w]` for the dVAE and standard normal `[B, D, h, w]` for the VAE.
+    pub fn quantizer<'a>(
+        &'a self,
+        args: &QuantizerArgs<'a>,
+        noise: Option<Tensor<4>>,
+    ) -> Quantizer<'a> {
+        match self.family {
+            Family::Dvae => Quantizer::Gumbel {
+                tau: args.tau,
+                hard: args.hard,
+                noise: noise.expect("the dVAE's quantizer needs Gumbel noise"),
+            },
+            Family::Vqvae => Quantizer::Vector {
+                vq: self.vq.as_ref().expect("a vqvae model has a codebook"),
+                commitment: args.vq.commitment,
+                ema: args.vq.ema,
+                cosine: self.vq_cosine,
+            },
+            Family::Vae => Quantizer::Gaussian { noise },
+            Family::Ae => Quantizer::Identity,
+        }
+    }
+
+    /// Forward through any quantizer.
+    ///
+    /// # Shapes
+    /// mapped pixels `[B, C, S, S]` → encoder output `[B, E, h, w]`, quantizer output,
+    /// decoder output `[B, out_channels, S, S]`
+    pub fn forward_with(
+        &self,
+        x: Tensor<4>,
+        q: &Quantizer,
+    ) -> (Tensor<4>, QuantizerOutput, Tensor<4>) {
+        let z_e = self.encoder.forward(x);
+        let qo = q.quantize(z_e.clone());
+        let out = self.decoder.forward(qo.z_q.clone());
+        (z_e, qo, out)
+    }
+
+    /// Decoder output for an image through the family's deterministic path: tokens for
+    /// the discrete families, μ for the VAE, the code for the AE.
+    ///
+    /// # Shapes
+    /// mapped pixels `[B, C, S, S]` → `[B, out_channels, S, S]`
+    pub fn reconstruct(&self, x: Tensor<4>) -> Tensor<4> {
+        match self.family {
+            Family::Dvae | Family::Vqvae => self.decode_tokens(self.encode_tokens(x)),
+            Family::Vae => {
+                let (mu, _) = quantizer::gaussian::split_moments(self.encoder.forward(x));
+                self.decoder.forward(mu)
+            }
+            Family::Ae => self.decoder.forward(self.encoder.forward(x)),
+        }
+    }
+
+    /// Decoder output for latents drawn from the family's prior: N(0, 1) for the VAE,
+    /// uniformly random tokens for the discrete families. The AE has no prior (`None`).
+    pub fn sample_prior(
+        &self,
+        n: usize,
+        grid: usize,
+        rng: &mut impl rand::Rng,
+    ) -> Option<Tensor<4>> {
+        let device = self.decoder.input.weight.val().device();
+        match self.family {
+            Family::Ae => None,
+            Family::Vae => {
+                let d = self.decoder.input.weight.dims()[1];
+                let normal = rand_distr::StandardNormal;
+                let v: Vec<f32> = (0..n * d * grid * grid)
+                    .map(|_| rand_distr::Distribution::<f32>::sample(&normal, rng))
+                    .collect();
+                let z = Tensor::<1>::from_floats(v.as_slice(), &device).reshape([n, d, grid, grid]);
+                Some(self.decoder.forward(z))
+            }
+            Family::Dvae | Family::Vqvae => {
+                let ids: Vec<i32> = (0..n * grid * grid)
+                    .map(|_| rng.random_range(0..self.vocab_size as i32))
+                    .collect();
+                let t =
+                    Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([n, grid, grid]);
+                Some(self.decode_tokens(t))
+            }
+        }
     }
 
     /// Training forward: logits, Gumbel-softmax sample at `tau`, decoder.
@@ -98,8 +211,23 @@ impl DvaeModel {
     ///
     /// # Shapes
     /// mapped pixels `[B, C, S, S]` → tokens `[B, h, w]`
+    /// Panics for the continuous families (check [`Family::is_discrete`] first).
     pub fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        gumbel::argmax_tokens(self.encoder.forward(x))
+        let z = self.encoder.forward(x);
+        match (&self.vq, self.family) {
+            (Some(vq), Family::Vqvae) => {
+                let [b, _, h, w] = z.dims();
+                let mut flat = quantizer::vq::flatten_cells(z);
+                let mut codes = vq.codebook.val();
+                if self.vq_cosine {
+                    flat = quantizer::vq::l2_normalize(flat);
+                    codes = quantizer::vq::l2_normalize(codes);
+                }
+                quantizer::vq::nearest(flat, codes).reshape([b, h, w])
+            }
+            (_, Family::Dvae) => gumbel::argmax_tokens(z),
+            (_, f) => panic!("the {f} family has no tokens"),
+        }
     }
 
     /// Decoder output for hard tokens.
@@ -107,8 +235,12 @@ impl DvaeModel {
     /// # Shapes
     /// tokens `[B, h, w]` → `[B, out_channels, S, S]`
     pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        self.decoder
-            .forward_embedded(self.decoder.embed_tokens(tokens))
+        match &self.vq {
+            Some(vq) => self.decoder.forward(vq.embed(tokens, self.vq_cosine)),
+            None => self
+                .decoder
+                .forward_embedded(self.decoder.embed_tokens(tokens)),
+        }
     }
 }
 

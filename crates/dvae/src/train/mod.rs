@@ -5,6 +5,7 @@
 //! optimizer state in a checkpoint, a resumed run continues exactly as an uninterrupted one.
 
 pub mod checkpoint;
+pub mod family;
 pub mod params;
 
 use std::io::Write;
@@ -19,10 +20,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::artifact::RunDir;
-use crate::config::{ReconLoss, RunConfig};
+use crate::config::{Family, ReconLoss, RunConfig};
 use crate::data::{ImageSet, Split, batch_indices};
 use crate::error::{Error, Result};
-use crate::model::quantizer::gumbel;
 use crate::model::{self, DvaeModel};
 use crate::pipeline::{Dvae, EvalReport, int_values};
 use crate::{grid, loss, metrics, schedule};
@@ -41,7 +41,8 @@ pub struct StepLog {
     pub loss: f64,
     /// Reconstruction term (logit-Laplace NLL or MSE per dimension).
     pub recon: f64,
-    /// Mean KL to the uniform prior per grid cell (nats).
+    /// The family's latent loss, unweighted: dVAE mean KL to the uniform prior per cell
+    /// (nats), VQ-VAE codebook + β·commitment loss, VAE KL to N(0, 1) per image (nats), AE 0.
     pub kl: f64,
     /// Temperature.
     pub tau: f64,
@@ -49,10 +50,15 @@ pub struct StepLog {
     pub beta: f64,
     /// Learning rate.
     pub lr: f64,
-    /// Fraction of codes used by the batch's argmax tokens.
+    /// Fraction of codes used by the batch's tokens (NaN, logged as null, for continuous
+    /// families).
     pub usage: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// Norm of the encoder's gradients before clipping.
+    pub enc_grad_norm: f64,
+    /// Norm of the decoder's gradients before clipping.
+    pub dec_grad_norm: f64,
     /// Training throughput over this step.
     pub img_s: f64,
 }
@@ -194,9 +200,6 @@ pub fn train(
         holdout_images: split.holdout.len(),
     });
 
-    let grid = m.grid_size();
-    let pixel_dims = (m.input_channels * m.image_size * m.image_size) as f64;
-    let cells = (grid * grid) as f64;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -220,16 +223,25 @@ pub fn train(
         let x = data.batch(&idx, &ad);
         let xm = model::map_pixels(x.clone());
         let mut rng = ChaCha8Rng::seed_from_u64(step_seed(c.seed, step));
-        let noise_shape = [idx.len(), m.vocab_size, grid, grid];
-        let g = gumbel::gumbel_from_uniform(gumbel::uniform_noise(noise_shape, &mut rng, &ad))
-            * c.gumbel_scale;
-        let fwd = model.forward_train(xm.clone(), g, tau, c.hard);
-        let recon = match m.recon_loss {
-            ReconLoss::LogitLaplace => loss::logit_laplace_nll(fwd.out, xm),
-            ReconLoss::Mse => loss::mse_from_logits(fwd.out, x),
+        if step == 0 && m.family == Family::Vqvae && c.vq.kmeans_init {
+            model = family::kmeans_init(model, xm.clone(), &mut rng);
+        }
+        let noise = family::noise(m, c, idx.len(), &mut rng, &ad);
+        let args = model::QuantizerArgs {
+            tau,
+            hard: c.hard,
+            vq: &c.vq,
         };
-        let kl = loss::kl_to_uniform(fwd.logits.clone());
-        let total = recon.clone() + kl.clone() * (beta * cells / pixel_dims);
+        let (z_e, q, out) = model.forward_with(xm.clone(), &model.quantizer(&args, noise));
+        let recon = match m.recon_loss {
+            ReconLoss::LogitLaplace => loss::logit_laplace_nll(out, xm),
+            ReconLoss::Mse => loss::mse_from_logits(out, x),
+        };
+        let latent = q.latent_loss.clone();
+        let total = match family::latent_term(m, c, step, &z_e, &q) {
+            Some(t) => recon.clone() + t,
+            None => recon.clone(),
+        };
         let loss_value = total.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
             return Err(Error::NonFinite {
@@ -245,28 +257,36 @@ pub fn train(
                 step: step + 1,
             });
         }
+        let enc_grad_norm = params::grad_norm(&model.encoder, &grads);
+        let dec_grad_norm = params::grad_norm(&model.decoder, &grads);
         if let Some(max) = c.grad_clip
             && grad_norm > max
         {
             params::scale_grads(&model, &mut grads, max / grad_norm);
         }
         model = optim.step(lr, model, grads);
+        let indices = q.indices.map(|t| t.inner());
+        let usage_ids = indices.clone().map(int_values);
+        (model, _) = family::after_step(model, c, step, z_e.inner(), indices, &mut rng);
         ema = params::ema_update(ema, &model.valid(), params::ema_decay_at(c.ema_decay, step));
         let done = step + 1;
 
         if done % c.log_every == 0 || done == c.steps || done == start + 1 {
-            let tokens = int_values(gumbel::argmax_tokens(fwd.logits.inner()));
-            let usage = metrics::code_stats(&metrics::histogram(&tokens, m.vocab_size)).usage;
+            let usage = usage_ids.map_or(f64::NAN, |ids| {
+                metrics::code_stats(&metrics::histogram(&ids, m.vocab_size)).usage
+            });
             let entry = StepLog {
                 step: done,
                 loss: loss_value,
                 recon: recon.into_scalar::<f32>() as f64,
-                kl: kl.into_scalar::<f32>() as f64,
+                kl: latent.into_scalar::<f32>() as f64,
                 tau,
                 beta,
                 lr,
                 usage,
                 grad_norm,
+                enc_grad_norm,
+                dec_grad_norm,
                 img_s: idx.len() as f64 / t0.elapsed().as_secs_f64(),
             };
             write_log(&mut log, run, "step", &entry)?;

@@ -115,3 +115,24 @@ fn kl_to_uniform_closed_form() {
     }
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
 }
+
+#[test]
+fn marginal_kl_is_zero_for_confident_cells_spread_over_every_code() {
+    let device = Device::flex();
+    // Four cells, each sure of a different one of four codes: per-cell KL is near ln 4,
+    // but the batch marginal is uniform, so the diversity term is near 0.
+    let mut v = vec![0.0f32; 4 * 4];
+    for cell in 0..4 {
+        v[cell * 4 + cell] = 30.0;
+    }
+    let l = Tensor::<1>::from_floats(v.as_slice(), &device).reshape([4, 4, 1, 1]);
+    let cell_kl = loss::kl_to_uniform(l.clone()).into_scalar::<f32>() as f64;
+    assert!((cell_kl - 4f64.ln()).abs() < 1e-4, "{cell_kl}");
+    let marg = loss::marginal_kl_to_uniform(l).into_scalar::<f32>() as f64;
+    assert!(marg.abs() < 1e-4, "{marg}");
+    // Identical cells: the marginal is each cell's q, so both terms agree.
+    let same = logits(&device).narrow(3, 0, 1).repeat_dim(0, 3);
+    let a = loss::kl_to_uniform(same.clone()).into_scalar::<f32>();
+    let b = loss::marginal_kl_to_uniform(same).into_scalar::<f32>();
+    assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+}
