@@ -48,6 +48,7 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod schedule;
+pub mod scoring;
 pub mod tokens;
 pub mod train;
 

@@ -1,6 +1,6 @@
 //! [`Dvae`]: a trained tokenizer loaded from a run directory, for images ↔ tokens.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -9,7 +9,7 @@ use crate::artifact::RunDir;
 use crate::config::RunConfig;
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
-use crate::import::dalle_names::check_apply;
+use crate::import::dalle_names::{Halves, check_apply, check_halves};
 use crate::metrics;
 use crate::model::{self, DvaeModel};
 use crate::tokens::TokenGrids;
@@ -21,6 +21,9 @@ pub struct Dvae {
     /// The network (EMA weights), on the plain (non-autodiff) device.
     pub model: DvaeModel,
     device: Device,
+    /// Which halves hold weights (an OpenAI import may bring one only), and from where.
+    halves: Halves,
+    root: Option<PathBuf>,
 }
 
 /// One image after encoding and decoding.
@@ -32,22 +35,7 @@ pub struct Reconstruction {
     pub psnr: f64,
 }
 
-/// Held-out reconstruction and codebook metrics.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EvalReport {
-    /// Images evaluated.
-    pub images: usize,
-    /// Mean squared error per pixel channel, pixels in [0, 1].
-    pub mse: f64,
-    /// PSNR (dB, data range 1.0), per image then averaged.
-    pub psnr: f64,
-    /// Fraction of codes used at least once, in [0, 1].
-    pub usage: f64,
-    /// `exp(entropy)` of the token distribution.
-    pub perplexity: f64,
-    /// Codes never used.
-    pub dead_codes: usize,
-}
+pub use crate::metrics::EvalReport;
 
 impl Dvae {
     /// Loads `run_dir` (its `config.json` and `model.safetensors`) on the CPU.
@@ -66,12 +54,57 @@ impl Dvae {
                 "model.safetensors is missing (has the run written a checkpoint yet?)",
             ));
         }
-        let model = load_weights(DvaeModel::new(&config.model, 0, device), &weights)?;
+        let mut model = DvaeModel::new(&config.model, 0, device);
+        let mut store = SafetensorsStore::from_file(&weights).allow_partial(true);
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| Error::run(&weights, format!("cannot read weights: {e}")))?;
+        let halves = check_halves(&result, &weights.display().to_string())?;
         Ok(Self {
             config,
             model,
             device: device.clone(),
+            halves,
+            root: Some(run.root),
         })
+    }
+
+    /// Which halves of the network this run holds weights for.
+    pub fn halves(&self) -> Halves {
+        self.halves
+    }
+
+    /// An error unless the run holds the `need`ed half (`Encoder` or `Decoder`).
+    fn require(&self, need: Halves, to: &str) -> Result<()> {
+        if self.halves == Halves::Both || self.halves == need {
+            return Ok(());
+        }
+        let (has, lacks) = match self.halves {
+            Halves::Encoder => ("encoder", "decoder"),
+            _ => ("decoder", "encoder"),
+        };
+        Err(Error::run(
+            self.root.clone().unwrap_or_default(),
+            format!(
+                "holds only the {has}'s weights (an import of {has}.pkl alone), so it cannot \
+                 {to}: import the {lacks} as well"
+            ),
+        ))
+    }
+
+    /// An error for the continuous families, which have no tokens.
+    fn require_tokens(&self) -> Result<()> {
+        let family = self.config.model.family;
+        if family.is_discrete() {
+            return Ok(());
+        }
+        Err(Error::run(
+            self.root.clone().unwrap_or_default(),
+            format!(
+                "is a {family} model: its latent is continuous, so it has no tokens to encode \
+                 or decode (reconstruct and eval work)"
+            ),
+        ))
     }
 
     /// Wraps an in-memory model.
@@ -80,6 +113,8 @@ impl Dvae {
             config,
             model,
             device: device.clone(),
+            halves: Halves::Both,
+            root: None,
         }
     }
 
@@ -88,7 +123,7 @@ impl Dvae {
         &self.device
     }
 
-    fn check_images(&self, images: &Tensor<4>) -> Result<()> {
+    pub(crate) fn check_images(&self, images: &Tensor<4>) -> Result<()> {
         let [_, c, h, w] = images.dims();
         let m = &self.config.model;
         if c != m.input_channels {
@@ -111,6 +146,8 @@ impl Dvae {
     /// # Shapes
     /// pixels in [0, 1] `[B, C, S, S]` → tokens `[B, h, w]`
     pub fn encode(&self, images: Tensor<4>) -> Result<Tensor<3, Int>> {
+        self.require(Halves::Encoder, "encode images")?;
+        self.require_tokens()?;
         self.check_images(&images)?;
         Ok(self.model.encode_tokens(model::map_pixels(images)))
     }
@@ -120,6 +157,8 @@ impl Dvae {
     /// # Shapes
     /// tokens `[B, h, w]` → pixels in [0, 1] `[B, C, S, S]`
     pub fn decode(&self, tokens: Tensor<3, Int>) -> Result<Tensor<4>> {
+        self.require(Halves::Decoder, "decode tokens")?;
+        self.require_tokens()?;
         let [_, h, w] = tokens.dims();
         let g = self.config.model.grid_size();
         if (h, w) != (g, g) {
@@ -174,55 +213,22 @@ impl Dvae {
     }
 
     /// Reconstructs images `indices` of `set` through tokens; returns each reconstruction
-    /// (HWC bytes) with its PSNR, and the metrics.
+    /// (HWC bytes) with its PSNR, and the metrics (see [`Dvae::score_batch`]).
     pub fn evaluate(
         &self,
         set: &ImageSet,
         indices: &[usize],
         batch: usize,
     ) -> Result<(Vec<Reconstruction>, EvalReport)> {
-        let s = self.config.model.image_size;
+        self.require(Halves::Encoder, "reconstruct images")?;
+        self.require(Halves::Decoder, "reconstruct images")?;
+        let mut acc = metrics::EvalAccumulator::new(self.config.model.vocab_size);
         let mut recons = Vec::with_capacity(indices.len());
-        let mut psnr_sum = 0.0;
-        let mut mse_sum = 0.0;
-        let mut hist = vec![0u64; self.config.model.vocab_size];
         for chunk in indices.chunks(batch.max(1)) {
-            let x = set.batch(chunk, &self.device);
-            let tokens = self.encode(x.clone())?;
-            let recon = self.decode(tokens.clone())?;
-            for t in int_values(tokens) {
-                hist[t as usize] += 1;
-            }
-            let (xs, rs) = (float_values(x), float_values(recon));
-            for (a, b) in xs.chunks(3 * s * s).zip(rs.chunks(3 * s * s)) {
-                // Score the 8-bit image a user gets, not the float.
-                let r8 = crate::grid::chw_to_hwc(b, s);
-                let r: Vec<f32> = to_chw_f32(&r8, s);
-                let m = metrics::mse(a, &r);
-                let psnr = metrics::psnr(m);
-                mse_sum += m;
-                psnr_sum += psnr;
-                recons.push(Reconstruction { pixels: r8, psnr });
-            }
+            recons.extend(self.score_batch(set.batch(chunk, &self.device), &mut acc)?);
         }
-        let n = indices.len().max(1) as f64;
-        let stats = metrics::code_stats(&hist);
-        let report = EvalReport {
-            images: indices.len(),
-            mse: mse_sum / n,
-            psnr: psnr_sum / n,
-            usage: stats.usage,
-            perplexity: stats.perplexity,
-            dead_codes: stats.dead_codes,
-        };
-        Ok((recons, report))
+        Ok((recons, acc.report()))
     }
-}
-
-fn to_chw_f32(hwc: &[u8], s: usize) -> Vec<f32> {
-    let mut out = vec![0f32; 3 * s * s];
-    crate::data::hwc_to_chw(hwc, &mut out);
-    out
 }
 
 /// Loads safetensors weights into `model`, refusing missing, extra or mis-shaped tensors.

@@ -57,20 +57,25 @@ pub fn load_inputs(inputs: &[PathBuf], size: usize) -> Result<ImageSet> {
 
 /// Prints what a folder load skipped: a count and the first few names.
 pub fn report_skipped(set: &ImageSet) {
-    if set.skipped.is_empty() {
+    report_skipped_files(&set.skipped);
+}
+
+/// Prints a count and the first few of `skipped` (path, reason) files.
+pub fn report_skipped_files(skipped: &[(PathBuf, String)]) {
+    if skipped.is_empty() {
         return;
     }
     eprintln!(
         "warning: skipped {} files that are not readable images:",
-        set.skipped.len()
+        skipped.len()
     );
-    for (p, why) in set.skipped.iter().take(5) {
+    for (p, why) in skipped.iter().take(5) {
         eprintln!("  {}: {why}", p.display());
     }
-    if set.skipped.len() > 5 {
+    if skipped.len() > 5 {
         eprintln!(
             "  … and {} more (use --strict to stop at the first)",
-            set.skipped.len() - 5
+            skipped.len() - 5
         );
     }
 }

@@ -4,6 +4,7 @@
 pub mod idx;
 pub mod image_io;
 pub mod procedural;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,8 @@
 mod common;
 mod gradcheck;
 mod gumbel;
+mod metrics;
 mod model;
+mod openai;
 mod reference;
 mod train;

@@ -1,4 +1,17 @@
 //! Reconstruction and codebook metrics: pure functions on host data.
+//!
+//! [`ssim`] (scikit-image's SSIM, both settings), [`bits`] (bits/dim of 8-bit pixels under
+//! the discretised logit-Laplace), token statistics here, and an [`EvalAccumulator`] that
+//! streams them over batches into an [`EvalReport`].
+
+pub mod accumulate;
+pub mod bits;
+pub mod report;
+pub mod ssim;
+
+pub use accumulate::{EvalAccumulator, ImageScores};
+pub use report::{EvalReport, MetricRow, describe};
+pub use ssim::{SsimWindow, ssim};
 
 /// Mean squared error between two equally long slices of values in [0, 1].
 pub fn mse(a: &[f32], b: &[f32]) -> f64 {
@@ -39,6 +52,8 @@ pub struct CodeStats {
     pub perplexity: f64,
     /// Number of codes never used.
     pub dead_codes: usize,
+    /// Entropy of the empirical code distribution in bits (`log2(perplexity)`).
+    pub entropy_bits: f64,
 }
 
 /// Usage, perplexity and dead codes of `hist`.
@@ -57,6 +72,7 @@ pub fn code_stats(hist: &[u64]) -> CodeStats {
         usage: used as f64 / hist.len().max(1) as f64,
         perplexity: if total == 0 { 0.0 } else { entropy.exp() },
         dead_codes: hist.len() - used,
+        entropy_bits: entropy / std::f64::consts::LN_2,
     }
 }
 
@@ -79,6 +95,7 @@ mod tests {
         assert_eq!(s.usage, 0.5);
         assert!((s.perplexity - 4.0).abs() < 1e-12);
         assert_eq!(s.dead_codes, 4);
+        assert!((s.entropy_bits - 2.0).abs() < 1e-12);
         // One code only: perplexity 1.
         assert!((code_stats(&histogram(&[5; 10], 8)).perplexity - 1.0).abs() < 1e-12);
     }
