@@ -20,6 +20,9 @@ fn config() -> ModelConfig {
         vocab_size: 8,
         n_init: 4,
         recon_loss: ReconLoss::LogitLaplace,
+        family: dvae::config::Family::Dvae,
+        code_dim: 64,
+        vq_cosine: false,
     }
 }
 

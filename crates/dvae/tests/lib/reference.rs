@@ -22,6 +22,9 @@ fn small_model(device: &Device) -> (DvaeModel, HashMap<String, HostTensor>) {
         vocab_size: meta["vocab_size"].parse().unwrap(),
         n_init: meta["n_init"].parse().unwrap(),
         recon_loss: ReconLoss::LogitLaplace,
+        family: dvae::config::Family::Dvae,
+        code_dim: 64,
+        vq_cosine: false,
     };
     let mut model = DvaeModel::new(&c, 0, device);
     let mut params = HashMap::new();

@@ -166,14 +166,16 @@ impl VectorQuantizer {
         let d = host.dim;
         let put2 = |p: Param<Tensor<2>>, v: &[f32]| {
             p.map(|t| {
-                let dev = t.device();
-                Tensor::<1>::from_floats(v, &dev).reshape([k, d])
+                let (dev, grad) = (t.device(), t.is_require_grad());
+                Tensor::<1>::from_floats(v, &dev)
+                    .reshape([k, d])
+                    .set_require_grad(grad)
             })
         };
         let put1 = |p: Param<Tensor<1>>, v: &[f32]| {
             p.map(|t| {
-                let dev = t.device();
-                Tensor::<1>::from_floats(v, &dev)
+                let (dev, grad) = (t.device(), t.is_require_grad());
+                Tensor::<1>::from_floats(v, &dev).set_require_grad(grad)
             })
         };
         Self {
