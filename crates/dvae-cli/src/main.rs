@@ -27,6 +27,8 @@ enum Command {
     Reconstruct(cmd::reconstruct::Args),
     /// Reconstruction and codebook metrics on a data set.
     Eval(cmd::eval::Args),
+    /// One self-contained HTML report of a run (curves, metrics, grids, codebook atlas).
+    Report(cmd::report::Args),
     /// Throughput of a preset on this machine (train, encode, decode img/s; peak memory).
     Bench(cmd::bench::Args),
 }
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Decode(a) => cmd::decode::run(a),
         Command::Reconstruct(a) => cmd::reconstruct::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Report(a) => cmd::report::run(a),
         Command::Bench(a) => cmd::bench::run(a),
     };
     match result {

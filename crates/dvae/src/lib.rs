@@ -47,6 +47,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod schedule;
 pub mod scoring;
 pub mod tokens;

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod encode;
 pub mod eval;
 pub mod reconstruct;
+pub mod report;
 pub mod train;
 
 use std::path::{Path, PathBuf};

@@ -311,6 +311,7 @@ pub fn train(
             last_eval = Some(report);
             crate::pipeline::save_weights(&ema, &run.weights())?;
             checkpoint::save(run, done, &model, &ema, &optim)?;
+            crate::report::write_curves_png(run)?;
             observer(Event::Checkpoint { step: done });
         }
     }
