@@ -31,6 +31,8 @@ enum Command {
     Report(cmd::report::Args),
     /// Throughput of a preset on this machine (train, encode, decode img/s; peak memory).
     Bench(cmd::bench::Args),
+    /// OpenAI's DALL·E dVAE (encoder.pkl / decoder.pkl) → a run directory.
+    ImportOpenai(cmd::import_openai::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::ImportOpenai(a) => cmd::import_openai::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

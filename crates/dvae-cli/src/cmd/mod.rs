@@ -4,6 +4,7 @@ pub mod bench;
 pub mod decode;
 pub mod encode;
 pub mod eval;
+pub mod import_openai;
 pub mod reconstruct;
 pub mod report;
 pub mod train;

@@ -83,17 +83,69 @@ pub fn load_tensors(
     tensors: &HashMap<String, HostTensor>,
     source: &str,
 ) -> Result<()> {
+    load_tensors_halves(model, tensors, Halves::Both, source)
+}
+
+/// [`load_tensors`] for the parameters of `halves` only; the other half keeps its values.
+pub fn load_tensors_halves(
+    model: &mut DvaeModel,
+    tensors: &HashMap<String, HostTensor>,
+    halves: Halves,
+    source: &str,
+) -> Result<()> {
     let views: Vec<(String, F32View)> = tensors
         .iter()
         .map(|(k, v)| (k.clone(), F32View(v)))
         .collect();
     let bytes = safetensors::serialize(views, None)
         .map_err(|e| Error::run(source, format!("cannot serialise weights: {e}")))?;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    let mut store = SafetensorsStore::from_bytes(Some(bytes)).allow_partial(true);
     let result = model
         .load_from(&mut store)
         .map_err(|e| Error::run(source, format!("weights do not fit the model: {e}")))?;
-    check_apply(&result, source)
+    let found = check_halves(&result, source)?;
+    if found != halves {
+        return Err(Error::run(
+            source,
+            format!("expected weights for {halves:?}, found {found:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Which halves of a model a weights file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Halves {
+    /// Encoder and decoder.
+    Both,
+    /// The encoder only (`encoder.*` tensors): can encode, cannot decode.
+    Encoder,
+    /// The decoder only (`decoder.*` tensors): can decode, cannot encode.
+    Decoder,
+}
+
+/// Like [`check_apply`], except that a whole missing half (every `encoder.*` or every
+/// `decoder.*` parameter, as an encoder- or decoder-only import writes) is allowed; says
+/// which halves were loaded.
+pub fn check_halves(result: &burn::store::ApplyResult, source: &str) -> Result<Halves> {
+    let loaded = |p: &str| result.applied.iter().any(|a| a.starts_with(p));
+    let (halves, absent) = match (loaded("encoder."), loaded("decoder.")) {
+        (true, true) => (Halves::Both, None),
+        (true, false) => (Halves::Encoder, Some("decoder.")),
+        (false, true) => (Halves::Decoder, Some("encoder.")),
+        (false, false) => {
+            return Err(Error::run(
+                source,
+                "holds neither encoder nor decoder weights",
+            ));
+        }
+    };
+    let mut rest = result.clone();
+    rest.missing
+        .retain(|(name, _)| absent.is_none_or(|p| !name.starts_with(p)));
+    check_apply(&rest, source)?;
+    Ok(halves)
 }
 
 /// Turns an incomplete or inconsistent load into an error naming the tensors.
