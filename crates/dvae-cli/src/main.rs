@@ -29,6 +29,10 @@ enum Command {
     Eval(cmd::eval::Args),
     /// One self-contained HTML report of a run (curves, metrics, grids, codebook atlas).
     Report(cmd::report::Args),
+    /// Train the four families on the same data and budget; print and save the table.
+    Compare(cmd::compare::Args),
+    /// Gumbel vs Gaussian noise, Gumbel-Max vs Gumbel-softmax across τ, measured.
+    Gumbel(cmd::gumbel::Args),
     /// Throughput of a preset on this machine (train, encode, decode img/s; peak memory).
     Bench(cmd::bench::Args),
     /// OpenAI's DALL·E dVAE (encoder.pkl / decoder.pkl) → a run directory.
@@ -51,6 +55,8 @@ fn main() -> ExitCode {
         Command::Reconstruct(a) => cmd::reconstruct::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
+        Command::Gumbel(a) => cmd::gumbel::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::ImportOpenai(a) => cmd::import_openai::run(a),
     };

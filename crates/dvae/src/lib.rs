@@ -38,10 +38,12 @@
 
 pub mod artifact;
 pub mod bench;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod grid;
+pub mod gumbel_study;
 pub mod import;
 pub mod loss;
 pub mod metrics;

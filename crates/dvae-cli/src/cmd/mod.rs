@@ -1,9 +1,11 @@
 //! One module per subcommand, plus shared helpers.
 
 pub mod bench;
+pub mod compare;
 pub mod decode;
 pub mod encode;
 pub mod eval;
+pub mod gumbel;
 pub mod import_openai;
 pub mod reconstruct;
 pub mod report;

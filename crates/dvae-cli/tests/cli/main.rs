@@ -1,6 +1,7 @@
 //! End-to-end tests of the `dvae` binary on real files in temporary folders.
 
 mod errors;
+mod families;
 mod import;
 mod report;
 mod workflow;

@@ -1,6 +1,7 @@
 //! Library tests that pin numbers to independent references and exercise whole paths.
 
 mod common;
+mod families;
 mod gradcheck;
 mod gumbel;
 mod metrics;
