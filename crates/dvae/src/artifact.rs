@@ -6,6 +6,7 @@
 //! RUN/log.jsonl              one JSON object per logged step / eval
 //! RUN/recon.png              latest reconstruction grid (originals above reconstructions)
 //! RUN/grids/recon-step-N.png the grid of each evaluation
+//! RUN/curves.png             training curves of log.jsonl, redrawn at each checkpoint
 //! RUN/checkpoint/LATEST      name of the newest complete checkpoint
 //! RUN/checkpoint/step-N/     weights.safetensors, ema.safetensors, optim.bpk, state.json
 //! ```

@@ -31,7 +31,12 @@ impl Axis {
             (lo, hi) = (0.0, 1.0);
         }
         if hi - lo < 1e-12 {
-            let pad = if log { 0.5 } else { (lo.abs() * 0.1).max(1e-3) };
+            // A flat series: a decade around it, or ±10% (±1 around zero).
+            let pad = match (log, lo == 0.0) {
+                (true, _) => 0.5,
+                (false, true) => 1.0,
+                (false, false) => lo.abs() * 0.1,
+            };
             (lo, hi) = (lo - pad, hi + pad);
         }
         let ticks = if log {
@@ -125,6 +130,8 @@ mod tests {
         assert!((l.frac(1e-5) - 0.0).abs() < 1e-12);
         let flat = Axis::fit([2.0, 2.0], false, 4);
         assert!(flat.hi > flat.lo);
+        let zero = Axis::fit([0.0, 0.0], false, 4);
+        assert_eq!((zero.lo, zero.hi), (-1.0, 1.0));
         assert_eq!(short(0.5), "0.5");
         assert_eq!(short(1e-4), "1.00e-4");
     }

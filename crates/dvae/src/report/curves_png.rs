@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::axis::{Axis, short};
 use super::font;
-use super::log::{PANELS, TrainLog};
+use super::log::{Kind, PANELS, TrainLog};
 use crate::artifact::RunDir;
 use crate::error::{Error, Result};
 
@@ -117,10 +117,19 @@ fn draw_panel(
     for (points, spec) in &series {
         let colour = RGBColor(spec.rgb[0], spec.rgb[1], spec.rgb[2]);
         let ys = |v: f64| if y.log { v.max(1e-300).log10() } else { v };
+        let at = |&(s, v): &(f64, f64)| (s, ys(v).clamp(y.lo, y.hi));
         chart.draw_series(LineSeries::new(
-            points.iter().map(|&(s, v)| (s, ys(v).clamp(y.lo, y.hi))),
+            points.iter().map(at),
             colour.stroke_width(2),
         ))?;
+        // Evaluations are few: mark each (a single one would draw no line at all).
+        if spec.kind == Kind::Eval || points.len() == 1 {
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new(at(p), 3, colour.filled())),
+            )?;
+        }
         let text = match points.last() {
             Some(p) => format!("{} {}", spec.label, short(p.1)),
             None => format!("{} (no data)", spec.label),

@@ -47,11 +47,17 @@ pub(super) fn metrics_table(r: &EvalReport, log: &TrainLog, label: &str) -> Stri
     )
 }
 
-/// The zoom of a strip of `n` tiles of `size` pixels: large enough to see pixels, small
-/// enough to fit the page's 1000-pixel column.
-fn strip_scale(n: usize, size: usize) -> usize {
-    let width = n * (size + 2) + 2;
-    scale_for(size).min(1000 / width).max(1)
+/// How many of `wanted` tiles of `size` pixels one strip shows, and at what zoom: the
+/// largest zoom up to [`scale_for`] at which at least min(wanted, 4) tiles fit the page's
+/// 1000-pixel column (a few images large beat many too small to see).
+fn strip_fit(wanted: usize, size: usize) -> (usize, usize) {
+    for zoom in (1..=scale_for(size)).rev() {
+        let fit = (1000 / zoom).saturating_sub(2) / (size + 2);
+        if fit >= wanted.clamp(1, 4) || zoom == 1 {
+            return (wanted.min(fit.max(1)), zoom);
+        }
+    }
+    (wanted.min(1), 1)
 }
 
 pub(super) fn recon_section(
@@ -60,7 +66,7 @@ pub(super) fn recon_section(
     s: usize,
     opts: &ReportOptions,
 ) -> Result<String> {
-    let n = recons.len().min(opts.grid_images);
+    let (n, scale) = strip_fit(recons.len().min(opts.grid_images), s);
     let originals: Vec<Vec<u8>> = data.indices[..n]
         .iter()
         .map(|&i| data.set.image(i))
@@ -71,7 +77,6 @@ pub(super) fn recon_section(
         .zip(&recon)
         .map(|(a, b)| visuals::abs_error(a, b, ERROR_GAIN))
         .collect();
-    let scale = strip_scale(n, s);
     let mut out = String::new();
     let err_label = format!("|error| ×{ERROR_GAIN}");
     for (label, tiles) in [
@@ -114,7 +119,12 @@ pub(super) fn atlas_section(dvae: &Dvae, hist: &[u64], opts: &ReportOptions) -> 
             t
         })
         .collect();
-    let scale = if side <= 32 { 2 } else { 1 };
+    // Double a small atlas so its tiles can be seen.
+    let scale = if side <= 32 || (side <= 64 && tiles.len() <= 64) {
+        2
+    } else {
+        1
+    };
     let cols = (1000 / (side * scale + 2 * scale)).clamp(1, tiles.len().max(1));
     let (w, h, px) = crate::grid::tile(&tiles, side, cols);
     let mut which = format!(
@@ -155,7 +165,7 @@ pub(super) fn token_section(
 ) -> Result<String> {
     let m = &dvae.config.model;
     let (s, g) = (m.image_size, m.grid_size());
-    let n = recons.len().min(opts.token_maps);
+    let (n, scale) = strip_fit(recons.len().min(opts.token_maps), s);
     let grids = dvae.encode_set(data.set, &data.indices[..n], opts.batch)?;
     let originals: Vec<Vec<u8>> = data.indices[..n]
         .iter()
@@ -167,7 +177,6 @@ pub(super) fn token_section(
         .map(|ids| visuals::token_map(ids, g, s))
         .collect();
     let recon: Vec<Vec<u8>> = recons[..n].iter().map(|r| r.pixels.clone()).collect();
-    let scale = strip_scale(n, s);
     let mut out = String::new();
     for (label, tiles) in [
         ("original", &originals),
@@ -229,5 +238,19 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>)
             }
         }
         other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_fit;
+
+    #[test]
+    fn strips_fit_the_column_at_a_visible_zoom() {
+        assert_eq!(strip_fit(8, 64), (7, 2));
+        assert_eq!(strip_fit(6, 64), (6, 2));
+        assert_eq!(strip_fit(8, 32), (7, 4));
+        assert_eq!(strip_fit(8, 256), (3, 1));
+        assert_eq!(strip_fit(1, 64), (1, 2));
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::axis::{Axis, short};
 use super::html::escape;
-use super::log::{Panel, TrainLog};
+use super::log::{Kind, Panel, TrainLog};
 
 const W: f64 = 340.0;
 const H: f64 = 222.0;
@@ -84,12 +84,16 @@ pub fn panel_chart(panel: &Panel, log: &TrainLog) -> String {
             .iter()
             .map(|&(s, v)| map(x.frac(s), y.frac(v).clamp(-0.02, 1.02)))
             .collect();
-        if let [(cx, cy)] = coords[..] {
-            let _ = write!(
-                svg,
-                r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3" fill="{colour}"/>"#
-            );
-        } else if !coords.is_empty() {
+        // Evaluations are few: mark each (a single one would draw no line at all).
+        if spec.kind == Kind::Eval || coords.len() == 1 {
+            for (cx, cy) in &coords {
+                let _ = write!(
+                    svg,
+                    r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="2.8" fill="{colour}"/>"#
+                );
+            }
+        }
+        if coords.len() > 1 {
             let pts: Vec<String> = coords
                 .iter()
                 .map(|(a, b)| format!("{a:.1},{b:.1}"))
