@@ -339,11 +339,10 @@ pub fn run(args: Args) -> Result<()> {
             ));
         }
         Event::Eval { step, report } => bar.println(format!(
-            "step {step}: held-out PSNR {:.2} dB, MSE {:.5}, usage {:.1}%, perplexity {:.1}",
+            "step {step}: held-out PSNR {:.2} dB, MSE {:.5}{}",
             report.psnr,
             report.mse,
-            100.0 * report.usage,
-            report.perplexity
+            codes(report)
         )),
         Event::Checkpoint { .. } => {}
     });
@@ -356,16 +355,24 @@ pub fn run(args: Args) -> Result<()> {
         ),
         Some(r) => {
             println!(
-                "done: {} steps; held-out PSNR {:.2} dB, usage {:.1}%, perplexity {:.1}; run in {} (recon.png)",
+                "done: {} steps; held-out PSNR {:.2} dB{}; run in {} (recon.png)",
                 summary.steps,
                 r.psnr,
-                100.0 * r.usage,
-                r.perplexity,
+                codes(&r),
                 args.out.display()
             );
         }
     }
     Ok(())
+}
+
+/// ", usage U%, perplexity P" for a model with tokens, nothing for a continuous one.
+fn codes(r: &dvae::pipeline::EvalReport) -> String {
+    if r.usage.is_nan() {
+        String::new()
+    } else {
+        format!(", usage {:.1}%, perplexity {:.1}", 100.0 * r.usage, r.perplexity)
+    }
 }
 
 /// Installs a SIGINT handler that calls `f` once; training then stops after a checkpoint.

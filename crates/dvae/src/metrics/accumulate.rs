@@ -120,10 +120,16 @@ impl EvalAccumulator {
     }
 
     /// The metrics of everything added so far.
+    /// With no tokens added (the continuous families) the token fields are NaN (`null` in
+    /// JSON), and `dead_codes` and `vocab_size` are 0.
     pub fn report(&self) -> EvalReport {
         let n = self.images.max(1) as f64;
-        let stats = code_stats(&self.hist);
-        let vocab = self.hist.len();
+        let mut stats = code_stats(&self.hist);
+        let mut vocab = self.hist.len();
+        if self.cells == 0 {
+            (stats.usage, stats.perplexity, stats.entropy_bits) = (f64::NAN, f64::NAN, f64::NAN);
+            (stats.dead_codes, vocab) = (0, 0);
+        }
         let bits_per_dim = self.bits.map(|b| b / n);
         let cells_per_image = self.cells as f64 / n;
         let token_bits = cells_per_image * (vocab.max(1) as f64).log2();
@@ -142,7 +148,11 @@ impl EvalAccumulator {
             perplexity: stats.perplexity,
             dead_codes: stats.dead_codes,
             token_entropy: stats.entropy_bits,
-            cell_entropy: bits::nats_to_bits(self.cell_entropy_nats / self.cells.max(1) as f64),
+            cell_entropy: if self.cells == 0 {
+                f64::NAN
+            } else {
+                bits::nats_to_bits(self.cell_entropy_nats / self.cells as f64)
+            },
             vocab_size: vocab,
         }
     }

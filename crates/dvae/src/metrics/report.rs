@@ -74,7 +74,7 @@ pub fn describe(r: &EvalReport) -> Vec<MetricRow> {
         value,
         note: note.to_string(),
     };
-    vec![
+    let rows = vec![
         row("images", r.images.to_string(), "images evaluated"),
         row(
             "mse",
@@ -127,5 +127,17 @@ pub fn describe(r: &EvalReport) -> Vec<MetricRow> {
             format!("{:.3} bits", r.cell_entropy),
             &format!("mean per-cell entropy of q(z|x) (max {max_bits:.2})"),
         ),
-    ]
+    ];
+    // A continuous family (VAE, AE) has no tokens: leave the token rows out.
+    const TOKEN_ROWS: [&str; 6] = [
+        "elbo_bits_per_dim",
+        "usage",
+        "perplexity",
+        "dead_codes",
+        "token_entropy",
+        "cell_entropy",
+    ];
+    rows.into_iter()
+        .filter(|row| r.vocab_size > 0 || !TOKEN_ROWS.contains(&row.key))
+        .collect()
 }
