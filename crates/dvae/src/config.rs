@@ -74,7 +74,7 @@ impl ModelConfig {
         };
         match name {
             "tiny" => Ok(base(64, 4, 32, 1, 512, 64)),
-            "small" => Ok(base(64, 4, 32, 1, 1024, 128)),
+            "small" => Ok(base(64, 3, 32, 1, 1024, 128)),
             "dalle" => Ok(base(256, 4, 256, 2, 8192, 128)),
             other => Err(Error::config(
                 "preset",
@@ -389,13 +389,18 @@ impl TrainConfig {
         };
         match recipe {
             Recipe::Dalle => dalle,
+            // See the README's "Recipes" for the runs behind each choice.
             Recipe::Default => Self {
-                lr: 1e-3,
+                lr: 2e-3,
                 lr_end: 1e-5,
-                beta_schedule: BetaSchedule::Fixed,
                 hard: true,
                 tau_start: 1.0,
                 tau_end: 0.5,
+                gumbel_scale: 0.3,
+                kl_weight: 0.0,
+                beta_schedule: BetaSchedule::Fixed,
+                diversity_weight: 0.3,
+                codebook_std: Some(1.0),
                 ema_decay: ema_for(steps),
                 grad_clip: Some(1.0),
                 ..dalle
@@ -544,7 +549,7 @@ mod tests {
 
     #[test]
     fn presets_are_valid_and_grids_match() {
-        for (name, grid) in [("tiny", 8), ("small", 8), ("dalle", 32)] {
+        for (name, grid) in [("tiny", 8), ("small", 16), ("dalle", 32)] {
             let m = ModelConfig::preset(name).unwrap();
             m.validate().unwrap();
             assert_eq!(m.grid_size(), grid, "{name}");
