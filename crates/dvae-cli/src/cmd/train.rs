@@ -371,7 +371,11 @@ fn codes(r: &dvae::pipeline::EvalReport) -> String {
     if r.usage.is_nan() {
         String::new()
     } else {
-        format!(", usage {:.1}%, perplexity {:.1}", 100.0 * r.usage, r.perplexity)
+        format!(
+            ", usage {:.1}%, perplexity {:.1}",
+            100.0 * r.usage,
+            r.perplexity
+        )
     }
 }
 
