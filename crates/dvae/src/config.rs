@@ -271,7 +271,8 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// Clip the global gradient norm to this value (none: no clipping).
     pub grad_clip: Option<f64>,
-    /// Standard deviation of the codebook's initial values (none: DALL·E's 1/sqrt(vocab_size)).
+    /// Standard deviation of the dVAE codebook's initial values (none: DALL·E's
+    /// 1/sqrt(vocab_size)); other families ignore it.
     pub codebook_std: Option<f64>,
     /// Write a checkpoint, an eval and a reconstruction grid every this many steps.
     pub checkpoint_every: usize,

@@ -160,7 +160,11 @@ pub fn train(
     }
     let ad = device.clone().autodiff();
     let mut model = DvaeModel::new(m, c.seed, &ad);
-    if let Some(std) = c.codebook_std {
+    // The dVAE's codebook is the decoder's input convolution; the other families have none
+    // there (the VQ-VAE's is its own), so their input convolution keeps DALL·E's scale.
+    if let Some(std) = c.codebook_std
+        && m.family == Family::Dvae
+    {
         model = model.with_codebook_std(std, c.seed);
     }
     let mut ema = model.valid();

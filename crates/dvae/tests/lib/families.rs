@@ -273,3 +273,4 @@ fn vae_kl_matches_the_closed_form() {
         / 2.0;
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
 }
+
