@@ -45,26 +45,35 @@ fn small_config(family: Family, steps: usize) -> RunConfig {
     }
 }
 
+/// Trains `config` into `dir`; returns the reconstruction term of every logged step.
+fn train_logging(
+    dir: &std::path::Path,
+    config: &RunConfig,
+    data: &ImageSet,
+) -> (Vec<f64>, dvae::train::TrainSummary) {
+    let mut recon = Vec::new();
+    let summary = dvae::train::train(
+        &RunDir::new(dir),
+        config,
+        data,
+        &Device::flex(),
+        &TrainOptions::default(),
+        |e| {
+            if let Event::Step(s) = e {
+                recon.push(s.recon);
+            }
+        },
+    )
+    .unwrap();
+    (recon, summary)
+}
+
 #[test]
 fn every_family_lowers_its_reconstruction_loss() {
     let data = ImageSet::procedural(40, 16);
     for family in Family::ALL {
         let dir = tempfile::tempdir().unwrap();
-        let config = small_config(family, 60);
-        let mut recon = Vec::new();
-        let summary = dvae::train::train(
-            &RunDir::new(dir.path()),
-            &config,
-            &data,
-            &Device::flex(),
-            &TrainOptions::default(),
-            |e| {
-                if let Event::Step(s) = e {
-                    recon.push(s.recon);
-                }
-            },
-        )
-        .unwrap();
+        let (recon, summary) = train_logging(dir.path(), &small_config(family, 60), &data);
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (first, last) = (mean(&recon[..5]), mean(&recon[recon.len() - 5..]));
         assert!(
@@ -288,20 +297,6 @@ fn codebook_std_leaves_the_other_families_decoders_alone() {
     config.train.batch = 2;
     assert_eq!(config.train.codebook_std, Some(1.0));
     let dir = tempfile::tempdir().unwrap();
-    let mut first = None;
-    dvae::train::train(
-        &RunDir::new(dir.path()),
-        &config,
-        &data,
-        &Device::flex(),
-        &TrainOptions::default(),
-        |e| {
-            if let Event::Step(s) = e {
-                first.get_or_insert(s.recon);
-            }
-        },
-    )
-    .unwrap();
-    let recon = first.unwrap();
+    let recon = train_logging(dir.path(), &config, &data).0[0];
     assert!(recon < 10.0, "first reconstruction NLL {recon}");
 }
