@@ -172,11 +172,7 @@ impl DvaeModel {
             Family::Ae => None,
             Family::Vae => {
                 let d = self.decoder.input.weight.dims()[1];
-                let normal = rand_distr::StandardNormal;
-                let v: Vec<f32> = (0..n * d * grid * grid)
-                    .map(|_| rand_distr::Distribution::<f32>::sample(&normal, rng))
-                    .collect();
-                let z = Tensor::<1>::from_floats(v.as_slice(), &device).reshape([n, d, grid, grid]);
+                let z = quantizer::gaussian::standard_normal([n, d, grid, grid], rng, &device);
                 Some(self.decoder.forward(z))
             }
             Family::Dvae | Family::Vqvae => {
@@ -215,16 +211,7 @@ impl DvaeModel {
     pub fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
         let z = self.encoder.forward(x);
         match (&self.vq, self.family) {
-            (Some(vq), Family::Vqvae) => {
-                let [b, _, h, w] = z.dims();
-                let mut flat = quantizer::vq::flatten_cells(z);
-                let mut codes = vq.codebook.val();
-                if self.vq_cosine {
-                    flat = quantizer::vq::l2_normalize(flat);
-                    codes = quantizer::vq::l2_normalize(codes);
-                }
-                quantizer::vq::nearest(flat, codes).reshape([b, h, w])
-            }
+            (Some(vq), Family::Vqvae) => vq.tokens(z, self.vq_cosine),
             (_, Family::Dvae) => gumbel::argmax_tokens(z),
             (_, f) => panic!("the {f} family has no tokens"),
         }

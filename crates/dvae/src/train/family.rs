@@ -6,8 +6,8 @@ use rand::Rng;
 
 use crate::config::{Family, ModelConfig, TrainConfig};
 use crate::model::DvaeModel;
-use crate::model::quantizer::{QuantizerOutput, gumbel, vq};
-use crate::pipeline::{float_values, int_values};
+use crate::model::quantizer::{QuantizerOutput, gaussian, gumbel, vq};
+use crate::pipeline::float_values;
 use crate::schedule;
 
 /// The step's noise: standard Gumbel `[B, K, h, w]` (scaled by `gumbel_scale`) for the
@@ -25,13 +25,11 @@ pub fn noise(
             let u = gumbel::uniform_noise([batch, m.vocab_size, g, g], rng, device);
             Some(gumbel::gumbel_from_uniform(u) * c.gumbel_scale)
         }
-        Family::Vae => {
-            let n = batch * m.code_dim * g * g;
-            let v: Vec<f32> = (0..n)
-                .map(|_| rand_distr::Distribution::<f32>::sample(&rand_distr::StandardNormal, rng))
-                .collect();
-            Some(Tensor::<1>::from_floats(v.as_slice(), device).reshape([batch, m.code_dim, g, g]))
-        }
+        Family::Vae => Some(gaussian::standard_normal(
+            [batch, m.code_dim, g, g],
+            rng,
+            device,
+        )),
         Family::Vqvae | Family::Ae => None,
     }
 }
@@ -75,11 +73,7 @@ pub fn vae_beta(c: &TrainConfig, step: usize) -> f64 {
 
 /// Encoder outputs of a batch as host rows `[N, D]`, l2-normalised for a cosine codebook.
 fn host_rows(model: &DvaeModel, z_e: Tensor<4>) -> Vec<f32> {
-    let mut z = vq::flatten_cells(z_e);
-    if model.vq_cosine {
-        z = vq::l2_normalize(z);
-    }
-    float_values(z)
+    float_values(vq::compared_rows(z_e, model.vq_cosine))
 }
 
 /// k-means initialisation of a VQ-VAE codebook from `x` (mapped pixels of the first batch).
@@ -99,30 +93,28 @@ fn set_codebook(mut model: DvaeModel, host: &vq::HostCodebook) -> DvaeModel {
     model
 }
 
-/// The VQ-VAE's updates after an optimizer step: codes chosen at `step` are marked used,
-/// the EMA codebook moves toward their encoder outputs, and codes unused for
-/// `restart_after` steps are re-seeded. Returns the model and the number restarted.
+/// The VQ-VAE's updates after an optimizer step: codes chosen at `step` (`ids`, the
+/// batch's tokens in raster order) are marked used, the EMA codebook moves toward their
+/// encoder outputs, and codes unused for `restart_after` steps are re-seeded.
 pub fn after_step(
     model: DvaeModel,
     c: &TrainConfig,
     step: usize,
     z_e: Tensor<4>,
-    indices: Option<Tensor<3, Int>>,
+    ids: Option<&[u32]>,
     rng: &mut impl Rng,
-) -> (DvaeModel, usize) {
-    let (Some(q), Some(idx)) = (&model.vq, indices) else {
-        return (model, 0);
+) -> DvaeModel {
+    let (Some(q), Some(ids)) = (&model.vq, ids) else {
+        return model;
     };
     let z = host_rows(&model, z_e.detach());
-    let ids = int_values(idx);
     let mut host = q.to_host();
-    host.mark_used(&ids, step);
+    host.mark_used(ids, step);
     if c.vq.ema {
-        host.ema_update(&z, &ids, c.vq.decay as f32, c.vq.epsilon as f32);
+        host.ema_update(&z, ids, c.vq.decay as f32, c.vq.epsilon as f32);
     }
-    let restarted = match c.vq.restart_after {
-        Some(after) => host.restart_dead(&z, step, after, rng),
-        None => 0,
-    };
-    (set_codebook(model, &host), restarted)
+    if let Some(after) = c.vq.restart_after {
+        host.restart_dead(&z, step, after, rng);
+    }
+    set_codebook(model, &host)
 }

@@ -261,22 +261,32 @@ pub fn train(
                 step: step + 1,
             });
         }
-        let enc_grad_norm = params::grad_norm(&model.encoder, &grads);
-        let dec_grad_norm = params::grad_norm(&model.decoder, &grads);
+        let done = step + 1;
+        let log_now = done % c.log_every == 0 || done == c.steps || done == start + 1;
+        // The encoder's and decoder's norms are only logged: read back on logged steps.
+        let part_norms = log_now.then(|| {
+            (
+                params::grad_norm(&model.encoder, &grads),
+                params::grad_norm(&model.decoder, &grads),
+            )
+        });
         if let Some(max) = c.grad_clip
             && grad_norm > max
         {
             params::scale_grads(&model, &mut grads, max / grad_norm);
         }
         model = optim.step(lr, model, grads);
-        let indices = q.indices.map(|t| t.inner());
-        let usage_ids = indices.clone().map(int_values);
-        (model, _) = family::after_step(model, c, step, z_e.inner(), indices, &mut rng);
+        // Tokens on the host: the VQ-VAE's codebook updates need them every step, the log
+        // only on logged steps.
+        let ids = q
+            .indices
+            .filter(|_| log_now || m.family == Family::Vqvae)
+            .map(|t| int_values(t.inner()));
+        model = family::after_step(model, c, step, z_e.inner(), ids.as_deref(), &mut rng);
         ema = params::ema_update(ema, &model.valid(), params::ema_decay_at(c.ema_decay, step));
-        let done = step + 1;
 
-        if done % c.log_every == 0 || done == c.steps || done == start + 1 {
-            let usage = usage_ids.map_or(f64::NAN, |ids| {
+        if let Some((enc_grad_norm, dec_grad_norm)) = part_norms {
+            let usage = ids.map_or(f64::NAN, |ids| {
                 metrics::code_stats(&metrics::histogram(&ids, m.vocab_size)).usage
             });
             let entry = StepLog {

@@ -4,6 +4,19 @@ use burn::prelude::*;
 
 use super::QuantizerOutput;
 
+/// Standard normal samples from `rng`, as a tensor of `shape`.
+pub fn standard_normal<const D: usize>(
+    shape: [usize; D],
+    rng: &mut impl rand::Rng,
+    device: &Device,
+) -> Tensor<D> {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|_| rand_distr::Distribution::<f32>::sample(&rand_distr::StandardNormal, rng))
+        .collect();
+    Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
+}
+
 /// Splits `[B, 2D, h, w]` into μ and log σ² (`[B, D, h, w]` each), the latter clamped to
 /// [−30, 20] so `exp` stays finite early in training.
 pub fn split_moments(z_e: Tensor<4>) -> (Tensor<4>, Tensor<4>) {

@@ -64,6 +64,30 @@ pub fn flatten_cells(z: Tensor<4>) -> Tensor<2> {
     z.permute([0, 2, 3, 1]).reshape([b * h * w, d])
 }
 
+/// Encoder outputs as the codebook compares them: one row per cell, l2-normalised with
+/// `cosine`.
+///
+/// # Shapes
+/// `[B, D, h, w]` → `[B·h·w, D]`
+pub fn compared_rows(z_e: Tensor<4>, cosine: bool) -> Tensor<2> {
+    let z = flatten_cells(z_e);
+    if cosine { l2_normalize(z) } else { z }
+}
+
+/// Per-code count and sum of the rows of `z` (`[N, D]` row-major) assigned to them.
+fn cluster_sums(z: &[f32], indices: &[u32], k: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut counts = vec![0f32; k];
+    let mut sums = vec![0f32; k * d];
+    for (row, &i) in z.chunks(d).zip(indices) {
+        let i = i as usize;
+        counts[i] += 1.0;
+        for (s, &x) in sums[i * d..(i + 1) * d].iter_mut().zip(row) {
+            *s += x;
+        }
+    }
+    (counts, sums)
+}
+
 impl VectorQuantizer {
     /// K codes of dimension D drawn from U(−1/K, 1/K), as the VQ-VAE reference code does;
     /// EMA counts start at 1 and sums at the codes, so an unused code keeps its value.
@@ -106,14 +130,10 @@ impl VectorQuantizer {
         cosine: bool,
     ) -> QuantizerOutput {
         let [b, d, h, w] = z_e.dims();
-        let mut z = flatten_cells(z_e);
-        let mut codes = self.codebook.val();
+        let z = compared_rows(z_e, cosine);
+        let mut codes = self.codes(cosine);
         if ema {
             codes = codes.detach();
-        }
-        if cosine {
-            z = l2_normalize(z);
-            codes = l2_normalize(codes);
         }
         let idx = nearest(z.clone().detach(), codes.clone().detach());
         let e = codes.select(0, idx.clone());
@@ -131,16 +151,31 @@ impl VectorQuantizer {
         }
     }
 
+    /// The codes as compared and looked up: l2-normalised with `cosine`.
+    ///
+    /// # Shapes
+    /// `[K, D]`
+    pub fn codes(&self, cosine: bool) -> Tensor<2> {
+        let codes = self.codebook.val();
+        if cosine { l2_normalize(codes) } else { codes }
+    }
+
+    /// The nearest code of each cell: the tokens of `z_e`.
+    ///
+    /// # Shapes
+    /// `z_e [B, D, h, w]` → tokens `[B, h, w]`
+    pub fn tokens(&self, z_e: Tensor<4>, cosine: bool) -> Tensor<3, Int> {
+        let [b, _, h, w] = z_e.dims();
+        nearest(compared_rows(z_e, cosine), self.codes(cosine)).reshape([b, h, w])
+    }
+
     /// Looks codes up by id.
     ///
     /// # Shapes
     /// tokens `[B, h, w]` → `[B, D, h, w]`
     pub fn embed(&self, tokens: Tensor<3, Int>, cosine: bool) -> Tensor<4> {
         let [b, h, w] = tokens.dims();
-        let mut codes = self.codebook.val();
-        if cosine {
-            codes = l2_normalize(codes);
-        }
+        let codes = self.codes(cosine);
         let d = codes.dims()[1];
         codes
             .select(0, tokens.reshape([b * h * w]))
@@ -205,15 +240,7 @@ impl HostCodebook {
     /// `e = m / Ñ` with `Ñ = (N + ε)/(ΣN + Kε)·ΣN`. `z` is `[N, D]` row-major.
     pub fn ema_update(&mut self, z: &[f32], indices: &[u32], decay: f32, eps: f32) {
         let (k, d) = (self.size(), self.dim);
-        let mut counts = vec![0f32; k];
-        let mut sums = vec![0f32; k * d];
-        for (row, &i) in z.chunks(d).zip(indices) {
-            let i = i as usize;
-            counts[i] += 1.0;
-            for (s, &x) in sums[i * d..(i + 1) * d].iter_mut().zip(row) {
-                *s += x;
-            }
-        }
+        let (counts, sums) = cluster_sums(z, indices, k, d);
         for (c, n) in self.count.iter_mut().zip(&counts) {
             *c = decay * *c + (1.0 - decay) * n;
         }
@@ -278,17 +305,7 @@ impl HostCodebook {
         for _ in 0..iters {
             let codes = Tensor::<1>::from_floats(self.codes.as_slice(), device).reshape([k, d]);
             let idx: Vec<u32> = crate::pipeline::int_values(nearest(zt.clone(), codes));
-            let mut counts = vec![0f32; k];
-            let mut sums = vec![0f32; k * d];
-            for (row, &i) in z.chunks(d).zip(&idx) {
-                counts[i as usize] += 1.0;
-                for (s, &x) in sums[i as usize * d..(i as usize + 1) * d]
-                    .iter_mut()
-                    .zip(row)
-                {
-                    *s += x;
-                }
-            }
+            let (counts, sums) = cluster_sums(z, &idx, k, d);
             for i in 0..k {
                 if counts[i] > 0.0 {
                     for j in 0..d {
