@@ -50,6 +50,26 @@ pub(super) fn metrics_table(r: &EvalReport, log: &TrainLog, label: &str) -> Stri
 /// How many of `wanted` tiles of `size` pixels one strip shows, and at what zoom: the
 /// largest zoom up to [`scale_for`] at which at least min(wanted, 4) tiles fit the page's
 /// 1000-pixel column (a few images large beat many too small to see).
+/// One labelled strip of `n` tiles (each `s`×`s`, drawn at `scale`) per row.
+fn labelled_strips(
+    rows: &[(&str, &Vec<Vec<u8>>)],
+    s: usize,
+    n: usize,
+    scale: usize,
+) -> Result<String> {
+    let mut out = String::new();
+    for (label, tiles) in rows {
+        let (w, h, px) = crate::grid::tile(tiles, s, n.max(1));
+        let _ = write!(
+            out,
+            "<div class=\"lab\">{}</div>{}",
+            escape(label),
+            img(w, h, &px, scale, label)?
+        );
+    }
+    Ok(out)
+}
+
 fn strip_fit(wanted: usize, size: usize) -> (usize, usize) {
     for zoom in (1..=scale_for(size)).rev() {
         let fit = (1000 / zoom).saturating_sub(2) / (size + 2);
@@ -77,21 +97,17 @@ pub(super) fn recon_section(
         .zip(&recon)
         .map(|(a, b)| visuals::abs_error(a, b, ERROR_GAIN))
         .collect();
-    let mut out = String::new();
     let err_label = format!("|error| ×{ERROR_GAIN}");
-    for (label, tiles) in [
-        ("original", &originals),
-        ("reconstruction", &recon),
-        (err_label.as_str(), &errors),
-    ] {
-        let (w, h, px) = crate::grid::tile(tiles, s, n.max(1));
-        let _ = write!(
-            out,
-            "<div class=\"lab\">{}</div>{}",
-            escape(label),
-            img(w, h, &px, scale, label)?
-        );
-    }
+    let mut out = labelled_strips(
+        &[
+            ("original", &originals),
+            ("reconstruction", &recon),
+            (err_label.as_str(), &errors),
+        ],
+        s,
+        n,
+        scale,
+    )?;
     let psnrs: Vec<String> = recons[..n]
         .iter()
         .map(|r| format!("{:.1}", r.psnr))
@@ -177,20 +193,16 @@ pub(super) fn token_section(
         .map(|ids| visuals::token_map(ids, g, s))
         .collect();
     let recon: Vec<Vec<u8>> = recons[..n].iter().map(|r| r.pixels.clone()).collect();
-    let mut out = String::new();
-    for (label, tiles) in [
-        ("original", &originals),
-        ("tokens (one colour per id)", &maps),
-        ("reconstruction", &recon),
-    ] {
-        let (w, h, px) = crate::grid::tile(tiles, s, n.max(1));
-        let _ = write!(
-            out,
-            "<div class=\"lab\">{}</div>{}",
-            escape(label),
-            img(w, h, &px, scale, label)?
-        );
-    }
+    let mut out = labelled_strips(
+        &[
+            ("original", &originals),
+            ("tokens (one colour per id)", &maps),
+            ("reconstruction", &recon),
+        ],
+        s,
+        n,
+        scale,
+    )?;
     let distinct: Vec<String> = grids
         .ids
         .chunks(g * g)
