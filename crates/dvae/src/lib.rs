@@ -49,6 +49,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod prior;
 pub mod report;
 pub mod schedule;
 pub mod scoring;

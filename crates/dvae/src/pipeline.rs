@@ -232,7 +232,7 @@ impl Dvae {
 }
 
 /// Loads safetensors weights into `model`, refusing missing, extra or mis-shaped tensors.
-pub fn load_weights(mut model: DvaeModel, path: &Path) -> Result<DvaeModel> {
+pub fn load_weights<M: Module>(mut model: M, path: &Path) -> Result<M> {
     let mut store = SafetensorsStore::from_file(path);
     let result = model
         .load_from(&mut store)
@@ -242,7 +242,7 @@ pub fn load_weights(mut model: DvaeModel, path: &Path) -> Result<DvaeModel> {
 }
 
 /// Writes `model`'s weights as safetensors at `path`, atomically.
-pub fn save_weights(model: &DvaeModel, path: &Path) -> Result<()> {
+pub fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
     crate::artifact::write_atomic(path, |tmp| {
         let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
         model

@@ -36,11 +36,17 @@ pub fn beta(c: &TrainConfig, step: usize) -> f64 {
 /// Learning rate at `step`: linear warm-up to `lr` over `warmup_steps`, then a half-cosine
 /// decay to `lr_end` at the last step.
 pub fn lr(c: &TrainConfig, step: usize) -> f64 {
-    if step < c.warmup_steps {
-        return c.lr * (step + 1) as f64 / c.warmup_steps as f64;
+    warmup_cosine(c.lr, c.lr_end, c.warmup_steps, c.steps, step)
+}
+
+/// Linear warm-up to `peak` over `warmup` steps, then a half-cosine decay to `end` at step
+/// `steps`.
+pub fn warmup_cosine(peak: f64, end: f64, warmup: usize, steps: usize, step: usize) -> f64 {
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
     }
-    let decay = c.steps.saturating_sub(c.warmup_steps).max(1);
-    cosine(c.lr, c.lr_end, fraction(step - c.warmup_steps, decay))
+    let decay = steps.saturating_sub(warmup).max(1);
+    cosine(peak, end, fraction(step - warmup, decay))
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 pub struct RawImages {
     /// Pixel bytes, image after image, HWC.
     pub pixels: Vec<u8>,
-    /// Labels, one per image.
-    pub labels: Vec<u8>,
+    /// Labels, one per image (MNIST: only when the matching labels file is there).
+    pub labels: Option<Vec<u8>>,
     /// Image height.
     pub height: usize,
     /// Image width.
@@ -67,15 +67,15 @@ pub fn read_mnist(path: &Path) -> Result<RawImages> {
     })
 }
 
-fn labels_for(images: &Path, n: usize) -> Vec<u8> {
+fn labels_for(images: &Path, n: usize) -> Option<Vec<u8>> {
     let name = images
         .file_name()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
     let label_file: PathBuf = images.with_file_name(name.replace("images-idx3", "labels-idx1"));
     match std::fs::read(&label_file) {
-        Ok(b) if b.len() >= 8 + n && be_u32(&b, 0) == 0x0000_0801 => b[8..8 + n].to_vec(),
-        _ => vec![0; n],
+        Ok(b) if b.len() >= 8 + n && be_u32(&b, 0) == 0x0000_0801 => Some(b[8..8 + n].to_vec()),
+        _ => None,
     }
 }
 
@@ -127,7 +127,7 @@ pub fn read_cifar10(path: &Path) -> Result<RawImages> {
     }
     Ok(RawImages {
         pixels,
-        labels,
+        labels: Some(labels),
         height: 32,
         width: 32,
         channels: 3,
@@ -152,7 +152,7 @@ mod tests {
         let r = read_mnist(dir.path()).unwrap();
         assert_eq!((r.height, r.width, r.channels), (2, 3, 1));
         assert_eq!(r.pixels, (1..=12).collect::<Vec<u8>>());
-        assert_eq!(r.labels, vec![7, 9]);
+        assert_eq!(r.labels, Some(vec![7, 9]));
         // Truncated: the header promises more than the file holds.
         std::fs::write(dir.path().join("train-images-idx3-ubyte"), &img[..20]).unwrap();
         let e = read_mnist(dir.path()).err().unwrap().to_string();
@@ -172,7 +172,7 @@ mod tests {
         let p = dir.path().join("data_batch_1.bin");
         std::fs::write(&p, [rec.clone(), rec].concat()).unwrap();
         let r = read_cifar10(dir.path()).unwrap();
-        assert_eq!(r.labels, vec![3, 3]);
+        assert_eq!(r.labels, Some(vec![3, 3]));
         assert_eq!(&r.pixels[..6], &[10, 20, 30, 10, 20, 30]);
         assert_eq!(r.pixels.len(), 2 * 3072);
         std::fs::write(&p, [1u8, 2, 3]).unwrap();

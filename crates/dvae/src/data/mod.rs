@@ -3,6 +3,7 @@
 
 pub mod idx;
 pub mod image_io;
+pub mod labels;
 pub mod procedural;
 pub mod stream;
 
@@ -15,6 +16,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+pub use labels::Labels;
 
 /// Seed of the embedded default data set: the same images for every run.
 pub const DEFAULT_DATA_SEED: u64 = 0;
@@ -58,6 +60,9 @@ pub struct ImageSet {
     storage: Storage,
     /// Files of a folder that were skipped, with the reason (non-image or undecodable).
     pub skipped: Vec<(PathBuf, String)>,
+    /// Class labels, where the source has them (subfolders, MNIST/CIFAR labels, the
+    /// default set's background kinds).
+    pub labels: Option<Labels>,
 }
 
 impl ImageSet {
@@ -68,8 +73,13 @@ impl ImageSet {
         match source {
             DataSource::Default => Ok(Self::procedural(procedural::DEFAULT_LEN, size)),
             DataSource::Folder(dir) => Self::from_folder(dir, size, strict),
-            DataSource::Mnist(p) => Self::from_raw(idx::read_mnist(p)?, size, "mnist"),
-            DataSource::Cifar10(p) => Self::from_raw(idx::read_cifar10(p)?, size, "cifar10"),
+            DataSource::Mnist(p) => Self::from_raw(idx::read_mnist(p)?, size, "mnist", None),
+            DataSource::Cifar10(p) => Self::from_raw(
+                idx::read_cifar10(p)?,
+                size,
+                "cifar10",
+                Some(&labels::CIFAR10_NAMES),
+            ),
         }
     }
 
@@ -79,6 +89,12 @@ impl ImageSet {
             size,
             storage: Storage::Procedural { len },
             skipped: Vec::new(),
+            labels: Some(Labels {
+                ids: (0..len)
+                    .map(|i| procedural::label(DEFAULT_DATA_SEED, i))
+                    .collect(),
+                names: procedural::LABEL_NAMES.map(String::from).to_vec(),
+            }),
         }
     }
 
@@ -93,6 +109,7 @@ impl ImageSet {
             size,
             storage: Storage::Memory { pixels, names },
             skipped: Vec::new(),
+            labels: None,
         })
     }
 
@@ -109,6 +126,7 @@ impl ImageSet {
             size,
             storage: Storage::Memory { pixels, names },
             skipped: Vec::new(),
+            labels: None,
         })
     }
 
@@ -132,11 +150,13 @@ impl ImageSet {
             .collect();
         let mut pixels = Vec::with_capacity(files.len() * size * size * 3);
         let mut names = Vec::with_capacity(files.len());
+        let mut loaded = Vec::with_capacity(files.len());
         for f in files {
             match image_io::load_square(&f, size) {
                 Ok(px) => {
                     pixels.extend(px);
                     names.push(f.display().to_string());
+                    loaded.push(f);
                 }
                 Err(e) if !strict => skipped.push((f, e.to_string())),
                 Err(e) => return Err(e),
@@ -152,10 +172,16 @@ impl ImageSet {
             size,
             storage: Storage::Memory { pixels, names },
             skipped,
+            labels: Labels::from_folders(dir, &loaded),
         })
     }
 
-    fn from_raw(raw: idx::RawImages, size: usize, label: &str) -> Result<Self> {
+    fn from_raw(
+        raw: idx::RawImages,
+        size: usize,
+        source: &str,
+        class_names: Option<&[&str]>,
+    ) -> Result<Self> {
         let per = raw.height * raw.width * raw.channels;
         let n = raw.pixels.len() / per;
         let mut pixels = Vec::with_capacity(n * size * size * 3);
@@ -176,12 +202,16 @@ impl ImageSet {
             pixels.extend(out);
         }
         let names = (0..n)
-            .map(|i| format!("{label}[{i}] label {}", raw.labels[i]))
+            .map(|i| match &raw.labels {
+                Some(l) => format!("{source}[{i}] label {}", l[i]),
+                None => format!("{source}[{i}]"),
+            })
             .collect();
         Ok(Self {
             size,
             storage: Storage::Memory { pixels, names },
             skipped: Vec::new(),
+            labels: raw.labels.map(|l| Labels::from_bytes(&l[..n], class_names)),
         })
     }
 

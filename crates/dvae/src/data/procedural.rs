@@ -64,6 +64,16 @@ enum Paint {
 }
 
 impl Paint {
+    fn kind(&self) -> u32 {
+        match self {
+            Paint::Flat(_) => 0,
+            Paint::Linear { .. } => 1,
+            Paint::Stripes { .. } => 2,
+            Paint::Checker { .. } => 3,
+            Paint::Noise { .. } => 4,
+        }
+    }
+
     fn random(rng: &mut ChaCha8Rng, allow_noise: bool) -> Self {
         let a = colour(rng);
         let b = colour(rng);
@@ -202,11 +212,22 @@ impl Shape {
     }
 }
 
+/// Names of the default set's classes: the kind of each image's background paint.
+pub const LABEL_NAMES: [&str; 5] = ["flat", "gradient", "stripes", "checker", "noise"];
+
+/// The class of image `index`: the kind of its background (an index into [`LABEL_NAMES`]).
+pub fn label(seed: u64, index: usize) -> u32 {
+    Paint::random(&mut image_rng(seed, index), true).kind()
+}
+
+fn image_rng(seed: u64, index: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1))
+}
+
 /// Draws image `index` of the data set with `seed`, `size`×`size` RGB, row-major HWC bytes.
 /// Edges are anti-aliased with 2×2 supersampling.
 pub fn draw(seed: u64, index: usize, size: usize) -> Vec<u8> {
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1));
+    let mut rng = image_rng(seed, index);
     let background = Paint::random(&mut rng, true);
     let n_shapes = rng.random_range(1..=5);
     let shapes: Vec<(Shape, Paint)> = (0..n_shapes)

@@ -7,5 +7,6 @@ mod gumbel;
 mod metrics;
 mod model;
 mod openai;
+mod prior;
 mod reference;
 mod train;
