@@ -37,6 +37,10 @@ enum Command {
     Bench(cmd::bench::Args),
     /// OpenAI's DALL·E dVAE (encoder.pkl / decoder.pkl) → a run directory.
     ImportOpenai(cmd::import_openai::Args),
+    /// Train or evaluate a prior over a tokenizer's tokens (transformer or PixelCNN).
+    Prior(cmd::prior::Args),
+    /// Generate images: sample tokens from a prior, decode them with the tokenizer.
+    Sample(Box<cmd::sample::Args>),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::Gumbel(a) => cmd::gumbel::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::ImportOpenai(a) => cmd::import_openai::run(a),
+        Command::Prior(a) => cmd::prior::run(a),
+        Command::Sample(a) => cmd::sample::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

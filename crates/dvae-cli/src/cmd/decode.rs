@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use dvae::data::image_io::save_png;
 use dvae::tokens;
 
 /// Token grids (.npy [N, h, w]) → PNG images OUT/000000.png, … and OUT/grid.png.
@@ -24,14 +23,7 @@ pub fn run(a: Args) -> Result<()> {
     let m = &dvae.config.model;
     let grids = tokens::read_npy(&a.tokens, m.vocab_size, m.grid_size())?;
     let images = dvae.decode_grids(&grids, a.model.batch)?;
-    super::ensure_dir(&a.out)?;
-    let s = m.image_size;
-    for (i, img) in images.iter().enumerate() {
-        save_png(&a.out.join(format!("{i:06}.png")), s, s, img.clone())?;
-    }
-    let cols = (images.len() as f64).sqrt().ceil() as usize;
-    let (w, h, px) = dvae::grid::tile(&images, s, cols);
-    save_png(&a.out.join("grid.png"), w, h, px)?;
+    super::write_images(&a.out, &images, m.image_size)?;
     println!("decoded {} images into {}", images.len(), a.out.display());
     Ok(())
 }

@@ -7,8 +7,10 @@ pub mod encode;
 pub mod eval;
 pub mod gumbel;
 pub mod import_openai;
+pub mod prior;
 pub mod reconstruct;
 pub mod report;
+pub mod sample;
 pub mod train;
 
 use std::path::{Path, PathBuf};
@@ -88,4 +90,47 @@ pub fn report_skipped_files(skipped: &[(PathBuf, String)]) {
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))
+}
+
+/// Writes `images` (HWC RGB, `size`×`size`) as OUT/000000.png, … and a square OUT/grid.png.
+pub fn write_images(out: &Path, images: &[Vec<u8>], size: usize) -> Result<()> {
+    ensure_dir(out)?;
+    for (i, img) in images.iter().enumerate() {
+        image_io::save_png(&out.join(format!("{i:06}.png")), size, size, img.clone())?;
+    }
+    let cols = (images.len() as f64).sqrt().ceil() as usize;
+    let (w, h, px) = dvae::grid::tile(images, size, cols);
+    image_io::save_png(&out.join("grid.png"), w, h, px)?;
+    Ok(())
+}
+
+/// A flag set on Ctrl-C: long commands stop after writing a checkpoint.
+pub fn stop_on_ctrlc() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    stop
+}
+
+/// Refuses a prior trained on another tokenizer's token grids.
+pub fn check_prior_fits(
+    file: &dvae::prior::store::PriorFile,
+    dvae: &dvae::Dvae,
+    prior: &Path,
+) -> Result<()> {
+    let m = &dvae.config.model;
+    let p = &file.model;
+    if (p.vocab_size, p.grid) != (m.vocab_size, m.grid_size()) {
+        anyhow::bail!(
+            "{}: the prior models {}x{} grids of {} codes, but this tokenizer makes {}x{} grids of {} codes",
+            prior.display(),
+            p.grid,
+            p.grid,
+            p.vocab_size,
+            m.grid_size(),
+            m.grid_size(),
+            m.vocab_size
+        );
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 mod errors;
 mod families;
 mod import;
+mod prior;
 mod report;
 mod workflow;
 

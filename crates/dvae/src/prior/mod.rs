@@ -107,7 +107,7 @@ impl PriorConfig {
                 format!("{} is not a multiple of heads = {}", self.width, self.heads),
             ));
         }
-        if self.kernel % 2 == 0 {
+        if self.kernel.is_multiple_of(2) {
             return Err(Error::config(
                 "kernel",
                 format!("must be odd; got {}", self.kernel),

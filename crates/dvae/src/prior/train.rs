@@ -4,8 +4,7 @@
 //! grids (the tokenizer's own held-out split) are scored in bits per token.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -18,7 +17,7 @@ use super::{PriorConfig, TokenPrior};
 use crate::data::{ImageSet, Split, batch_indices};
 use crate::error::{Error, Result};
 use crate::tokens::{TokenGrids, read_npy, write_npy};
-use crate::train::params;
+use crate::train::{TrainOptions, params};
 use crate::{Dvae, schedule};
 
 /// How a prior is trained.
@@ -151,10 +150,30 @@ fn stamp(path: &std::path::Path) -> (u64, u64) {
     (size, mtime)
 }
 
-/// The tokens of `set` under `dvae`, read from `dir`'s cache when it holds the same data
-/// encoded by the same weights, else encoded (`batch` images at a time) and cached.
-/// `conditional` keeps the set's labels.
+/// The tokens of images `indices` of `set` under `dvae`, encoded `batch` images at a
+/// time; `conditional` keeps their labels.
 pub fn tokenize(
+    dvae: &Dvae,
+    set: &ImageSet,
+    indices: &[usize],
+    conditional: bool,
+    batch: usize,
+) -> Result<TokenData> {
+    Ok(TokenData {
+        grids: dvae.encode_set(set, indices, batch)?,
+        labels: conditional
+            .then(|| {
+                set.labels
+                    .as_ref()
+                    .map(|l| indices.iter().map(|&i| l.ids[i]).collect())
+            })
+            .flatten(),
+    })
+}
+
+/// [`tokenize`], read from `dir`'s cache when it holds the same data (`data` as given)
+/// encoded by the same weights, else encoded and cached. Also says whether it was cached.
+pub fn tokenize_cached(
     dvae: &Dvae,
     run_weights: &std::path::Path,
     data: &str,
@@ -167,11 +186,9 @@ pub fn tokenize(
         data: data.to_string(),
         weights: run_weights.to_path_buf(),
         weights_stamp: stamp(run_weights),
-        labels: if conditional {
-            set.labels.as_ref().map(|l| l.ids.clone())
-        } else {
-            None
-        },
+        labels: conditional
+            .then(|| set.labels.as_ref().map(|l| l.ids.clone()))
+            .flatten(),
     };
     let (npy, json) = (dir.root.join("tokens.npy"), dir.root.join("tokens.json"));
     let m = &dvae.config.model;
@@ -186,14 +203,13 @@ pub fn tokenize(
         return Ok((TokenData { grids, labels }, true));
     }
     let all: Vec<usize> = (0..set.len()).collect();
-    let grids = dvae.encode_set(set, &all, batch)?;
-    write_npy(&npy, &grids)?;
+    let tokens = tokenize(dvae, set, &all, conditional, batch)?;
+    write_npy(&npy, &tokens.grids)?;
     crate::artifact::write_bytes_atomic(
         &json,
         &serde_json::to_vec_pretty(&key).expect("cache key serialises"),
     )?;
-    let labels = key.labels;
-    Ok((TokenData { grids, labels }, false))
+    Ok((tokens, false))
 }
 
 /// Held-out likelihood of a prior.
@@ -293,16 +309,15 @@ pub enum PriorEvent {
     },
 }
 
-/// Trains the prior described by `file` on `data`, writing into `dir`; with `resume`,
-/// continues from the newest checkpoint. Returns the last held-out evaluation.
+/// Trains the prior described by `file` on `data`, writing into `dir`; with `opts.resume`,
+/// continues from the newest checkpoint, and stops after a checkpoint when `opts.stop` is set. Returns the last held-out evaluation.
 pub fn train(
     dir: &PriorDir,
     file: &PriorFile,
     data: &TokenData,
     image_size: usize,
     device: &Device,
-    resume: bool,
-    stop: Option<Arc<AtomicBool>>,
+    opts: &TrainOptions,
     mut observer: impl FnMut(PriorEvent),
 ) -> Result<Option<PriorEval>> {
     let (c, m) = (&file.train, &file.model);
@@ -323,7 +338,7 @@ pub fn train(
         .with_weight_decay(c.weight_decay as f32)
         .init();
     let mut start = 0;
-    if resume {
+    if opts.resume {
         (start, prior, optim) = dir.load_checkpoint(prior, optim)?;
     } else {
         let _ = std::fs::remove_file(dir.log());
@@ -343,7 +358,7 @@ pub fn train(
     let (mut sum, mut count) = (0.0, 0usize);
     let mut last = None;
     for step in start..c.steps {
-        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+        if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
             dir.save_checkpoint(step, &prior, &optim)?;
             return Err(Error::Interrupted { step });
         }

@@ -8,6 +8,7 @@ use dvae::prior::store::{PriorDir, PriorFile};
 use dvae::prior::train::{PriorTrainConfig, TokenData, evaluate, train, unigram_bits};
 use dvae::prior::{PriorConfig, PriorKind, TokenPrior};
 use dvae::tokens::TokenGrids;
+use dvae::train::TrainOptions;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -186,9 +187,17 @@ fn priors_learn_a_process_of_known_entropy_and_sample_its_classes() {
         let pd = PriorDir::new(dir.path());
         let file = prior_file(small(kind, 2), steps);
         pd.write(&file).unwrap();
-        let eval = train(&pd, &file, &data, 0, &device, false, None, |_| {})
-            .unwrap()
-            .unwrap();
+        let eval = train(
+            &pd,
+            &file,
+            &data,
+            0,
+            &device,
+            &TrainOptions::default(),
+            |_| {},
+        )
+        .unwrap()
+        .unwrap();
         let held: Vec<usize> = dvae::data::Split::new(2000, 0.1).holdout;
         let train_idx: Vec<usize> = dvae::data::Split::new(2000, 0.1).train;
         let unigram = unigram_bits(&data, &train_idx, &held, 8);
