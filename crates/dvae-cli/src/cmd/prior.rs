@@ -97,8 +97,9 @@ struct EvalArgs {
     /// Prior directory written by `dvae prior train`.
     #[arg(long)]
     prior: PathBuf,
-    /// Print one JSON object with keys bits_per_token, bits_per_dim, tokens (and the
-    /// uniform baseline, uniform_bits_per_token).
+    /// Print one JSON object with keys bits_per_token, bits_per_dim, tokens, and the
+    /// baselines uniform_bits_per_token (log2 K) and unigram_bits_per_token (the prior's
+    /// training token frequencies; null when its token cache is gone).
     #[arg(long)]
     json: bool,
     /// Score at most N images (the default data set: its held-out split unless given).
@@ -207,7 +208,7 @@ fn train_prior(a: TrainArgs) -> Result<()> {
 
     let split = Split::new(tokens.grids.n, file.train.holdout);
     let k = file.model.vocab_size;
-    let unigram = unigram_bits(&tokens, &split.train, &split.holdout, k);
+    let unigram = unigram_bits(&tokens.ids(&split.train), &tokens.ids(&split.holdout), k);
     let uniform = (k as f64).log2();
     let stop = super::stop_on_ctrlc();
     let bar = ProgressBar::new(file.train.steps as u64);
@@ -313,14 +314,21 @@ fn eval_prior(a: EvalArgs) -> Result<()> {
         m.image_size,
         &device,
     );
-    let uniform = (file.model.vocab_size as f64).log2();
+    let k = file.model.vocab_size;
+    let uniform = (k as f64).log2();
+    // The unigram baseline: token frequencies of the prior's training tokens, if cached.
+    let unigram = dvae::tokens::read_npy(&a.prior.join("tokens.npy"), k, file.model.grid)
+        .ok()
+        .map(|train| unigram_bits(&train.ids, &tokens.grids.ids, k));
     if a.json {
         let mut v = serde_json::to_value(&e)?;
         v["uniform_bits_per_token"] = uniform.into();
+        v["unigram_bits_per_token"] = unigram.into();
         println!("{v}");
     } else {
+        let unigram = unigram.map_or(String::new(), |u| format!(", unigram {u:.3}"));
         println!(
-            "{:.4} bits per token, {:.5} bits per dim over {} tokens ({} grids); uniform {uniform:.3}",
+            "{:.4} bits per token, {:.5} bits per dim over {} tokens ({} grids); uniform {uniform:.3}{unigram}",
             e.bits_per_token,
             e.bits_per_dim,
             e.tokens,

@@ -103,6 +103,8 @@ fn prior_train_eval_sample_and_complete() {
     let bpt = v["bits_per_token"].as_f64().unwrap();
     assert!(bpt > 0.0 && bpt < 12.0, "{v}");
     assert_eq!(v["tokens"], 20 * 16);
+    assert_eq!(v["uniform_bits_per_token"], 6.0);
+    assert!(v["unigram_bits_per_token"].as_f64().unwrap() > 0.0, "{v}");
     let bpd = v["bits_per_dim"].as_f64().unwrap();
     assert!((bpd - bpt * 16.0 / (3.0 * 32.0 * 32.0)).abs() < 1e-9, "{v}");
 

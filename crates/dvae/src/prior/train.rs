@@ -114,6 +114,14 @@ impl TokenData {
         &self.grids.ids[i * t..(i + 1) * t]
     }
 
+    /// Ids of grids `indices`, one after the other.
+    pub fn ids(&self, indices: &[usize]) -> Vec<u32> {
+        indices
+            .iter()
+            .flat_map(|&i| self.grid(i).to_vec())
+            .collect()
+    }
+
     /// Grids `indices` and their class ids (`null` where unlabelled) as tensors.
     ///
     /// # Shapes
@@ -257,24 +265,19 @@ pub fn bits_per_dim(bits_per_token: f64, tokens: usize, size: usize) -> f64 {
     }
 }
 
-/// Cross-entropy in bits per token of the held-out grids under the training grids' token
-/// frequencies (add-one smoothed): the baseline a prior that ignores context would reach.
-pub fn unigram_bits(data: &TokenData, train: &[usize], test: &[usize], k: usize) -> f64 {
+/// Cross-entropy in bits per token of tokens `test` under the frequencies of tokens
+/// `train` (add-one smoothed over `k` codes): the baseline of a prior that ignores context.
+pub fn unigram_bits(train: &[u32], test: &[u32], k: usize) -> f64 {
     let mut counts = vec![1.0f64; k];
-    for &i in train {
-        for &v in data.grid(i) {
-            counts[v as usize] += 1.0;
-        }
+    for &v in train {
+        counts[v as usize] += 1.0;
     }
     let total: f64 = counts.iter().sum();
-    let (mut bits, mut n) = (0.0, 0usize);
-    for &i in test {
-        for &v in data.grid(i) {
-            bits -= (counts[v as usize] / total).log2();
-            n += 1;
-        }
-    }
-    bits / n.max(1) as f64
+    let bits: f64 = test
+        .iter()
+        .map(|&v| -(counts[v as usize] / total).log2())
+        .sum();
+    bits / test.len().max(1) as f64
 }
 
 /// What training reports as it goes.

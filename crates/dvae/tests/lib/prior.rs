@@ -200,7 +200,7 @@ fn priors_learn_a_process_of_known_entropy_and_sample_its_classes() {
         .unwrap();
         let held: Vec<usize> = dvae::data::Split::new(2000, 0.1).holdout;
         let train_idx: Vec<usize> = dvae::data::Split::new(2000, 0.1).train;
-        let unigram = unigram_bits(&data, &train_idx, &held, 8);
+        let unigram = unigram_bits(&data.ids(&train_idx), &data.ids(&held), 8);
         assert!(unigram > 2.9, "unigram {unigram}");
         assert!(
             eval.bits_per_token < entropy + 0.15 && eval.bits_per_token > entropy - 0.1,
