@@ -34,7 +34,8 @@
 //!
 //! Modules: [`config`] (presets, recipes), [`model`] (encoder, decoder, quantizer),
 //! [`loss`], [`schedule`], [`data`], [`train`], [`pipeline`] ([`Dvae`]), [`metrics`],
-//! [`tokens`] (`.npy` token files), [`artifact`] (run directories), [`import`].
+//! [`tokens`] (`.npy` token files), [`artifact`] (run directories), [`import`], [`prior`]
+//! (transformer and PixelCNN priors over tokens, sampling new images).
 
 pub mod artifact;
 pub mod bench;
