@@ -112,7 +112,7 @@ pub fn run(a: Args) -> Result<()> {
         n: a.n,
         h: g,
         w: g,
-        ids: out.ids,
+        ids: out.ids.clone(),
     };
     let images = dvae.decode_grids(&grids, 16)?;
     super::write_images(&a.out, &images, dvae.config.model.image_size)?;
@@ -124,6 +124,11 @@ pub fn run(a: Args) -> Result<()> {
         out.tokens_per_s,
         if out.cached { ", key/value cache" } else { "" },
         a.out.display()
+    );
+    let q = out.quarter_ms();
+    println!(
+        "ms per token step, by quarter of the grid: {:.2} {:.2} {:.2} {:.2}",
+        q[0], q[1], q[2], q[3]
     );
     Ok(())
 }

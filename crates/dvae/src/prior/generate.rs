@@ -39,6 +39,20 @@ pub struct Generated {
     pub tokens_per_s: f64,
     /// Whether the key/value cache was used.
     pub cached: bool,
+    /// Seconds spent on each position (kept positions included), to see how a step's
+    /// cost grows along the sequence.
+    pub step_seconds: Vec<f64>,
+}
+
+impl Generated {
+    /// Mean milliseconds per step in each quarter of the sequence.
+    pub fn quarter_ms(&self) -> [f64; 4] {
+        let n = self.step_seconds.len();
+        [0, 1, 2, 3].map(|q| {
+            let part = &self.step_seconds[q * n / 4..(q + 1) * n / 4];
+            1e3 * part.iter().sum::<f64>() / part.len().max(1) as f64
+        })
+    }
 }
 
 fn ints(v: &[i64], device: &Device) -> Tensor<1, Int> {
@@ -99,6 +113,12 @@ pub fn generate(
         }
     };
     let t0 = Instant::now();
+    let mut step_seconds = Vec::with_capacity(t_len);
+    let mut tick = Instant::now();
+    let mut lap = |times: &mut Vec<f64>| {
+        times.push(tick.elapsed().as_secs_f64());
+        tick = Instant::now();
+    };
     let cached = req.use_cache && matches!(prior, TokenPrior::Transformer(_));
     match prior {
         TokenPrior::Transformer(tr) if cached => {
@@ -110,6 +130,7 @@ pub fn generate(
                 inputs = (0..rows)
                     .map(|r| ids[(r % n) * t_len + pos] as i64)
                     .collect();
+                lap(&mut step_seconds);
             }
         }
         _ => {
@@ -117,6 +138,7 @@ pub fn generate(
             for pos in 0..t_len {
                 if pos < keep {
                     draw(pos, &[], &mut ids, &mut rng);
+                    lap(&mut step_seconds);
                     continue;
                 }
                 // The transformer needs only the prefix; the PixelCNN sees the whole grid
@@ -135,6 +157,7 @@ pub fn generate(
                 let k = config.vocab_size;
                 let at = float_values(logits.narrow(1, pos, 1).reshape([rows, k]));
                 draw(pos, &at, &mut ids, &mut rng);
+                lap(&mut step_seconds);
             }
         }
     }
@@ -143,5 +166,6 @@ pub fn generate(
         ids,
         tokens_per_s: (n * (t_len - keep)) as f64 / secs,
         cached,
+        step_seconds,
     })
 }

@@ -269,6 +269,7 @@ fn cached_and_uncached_sampling_agree_and_completion_keeps_the_prefix() {
         let b = run(false, None, guidance);
         assert!(!b.cached);
         assert_eq!(a.ids, b.ids, "guidance {guidance}");
+        assert_eq!((a.step_seconds.len(), b.step_seconds.len()), (16, 16));
         assert!(a.ids.iter().all(|&t| t < 8));
     }
     let done = run(true, Some(&prefix), 1.0);
