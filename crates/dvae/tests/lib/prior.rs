@@ -182,7 +182,13 @@ fn priors_learn_a_process_of_known_entropy_and_sample_its_classes() {
     let device = Device::flex();
     let data = toy(2000, 11);
     let entropy = 1.125;
-    for (kind, steps) in [(PriorKind::Transformer, 300), (PriorKind::Pixelcnn, 300)] {
+    // The PixelCNN's 3×3 receptive field (two layers) does not reach the last cell of the
+    // row above from a row's first cell, its raster predecessor: 3 of 16 cells are
+    // harder for it than for the transformer (measured 1.148 and 1.252 bits).
+    for (kind, steps, slack) in [
+        (PriorKind::Transformer, 300, 0.08),
+        (PriorKind::Pixelcnn, 300, 0.2),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let pd = PriorDir::new(dir.path());
         let file = prior_file(small(kind, 2), steps);
@@ -202,8 +208,12 @@ fn priors_learn_a_process_of_known_entropy_and_sample_its_classes() {
         let train_idx: Vec<usize> = dvae::data::Split::new(2000, 0.1).train;
         let unigram = unigram_bits(&data.ids(&train_idx), &data.ids(&held), 8);
         assert!(unigram > 2.9, "unigram {unigram}");
+        println!(
+            "{kind:?}: held-out {:.3} bits per token; entropy {entropy}, unigram {unigram:.3}",
+            eval.bits_per_token
+        );
         assert!(
-            eval.bits_per_token < entropy + 0.15 && eval.bits_per_token > entropy - 0.1,
+            eval.bits_per_token < entropy + slack && eval.bits_per_token > entropy - 0.1,
             "{kind:?}: {} bits per token, entropy {entropy}",
             eval.bits_per_token
         );
