@@ -275,6 +275,16 @@ fn eval_prior(a: EvalArgs) -> Result<()> {
     let file = dir.read()?;
     let (dvae, data) = load(&a.source)?;
     super::check_prior_fits(&file, &dvae, &a.prior)?;
+    if let Some(l) = data.labels.as_ref().filter(|_| file.model.classes > 0)
+        && l.names != file.class_names
+    {
+        bail!(
+            "{:?}: its classes ({}) are not the prior's ({})",
+            a.source.data,
+            l.names.join(", "),
+            file.class_names.join(", ")
+        );
+    }
     let device = Device::flex();
     let prior = dir.load(&file, &device)?;
     let indices: Vec<usize> = match (a.limit, DataSource::parse(&a.source.data)) {
@@ -290,19 +300,6 @@ fn eval_prior(a: EvalArgs) -> Result<()> {
                 a.source.run.display()
             )
         })?;
-    if let Some(bad) = tokens
-        .labels
-        .iter()
-        .flatten()
-        .find(|&&l| l as usize >= file.model.classes)
-    {
-        bail!(
-            "{:?}: has class {bad}, but the prior knows {} classes ({})",
-            a.source.data,
-            file.model.classes,
-            file.class_names.join(", ")
-        );
-    }
     let all: Vec<usize> = (0..indices.len()).collect();
     let m = &dvae.config.model;
     let e = train::evaluate(

@@ -108,6 +108,27 @@ fn prior_train_eval_sample_and_complete() {
     let bpd = v["bits_per_dim"].as_f64().unwrap();
     assert!((bpd - bpt * 16.0 / (3.0 * 32.0 * 32.0)).abs() < 1e-9, "{v}");
 
+    // Data whose classes are not the prior's is refused.
+    let renamed = tmp.path().join("renamed");
+    write_pngs(&renamed.join("circles"), 2, 32);
+    write_pngs(&renamed.join("dots"), 2, 32);
+    let o = dvae(&[
+        "prior",
+        "eval",
+        "--run",
+        r,
+        "--prior",
+        p,
+        "--data",
+        renamed.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("circles, dots") && stderr(&o).contains("circles, squares"),
+        "{}",
+        stderr(&o)
+    );
+
     // Sampling: PNGs, a grid and tokens; the same seed gives the same tokens, with or
     // without the key/value cache.
     let samples = |dir: &str, extra: &[&str]| {
