@@ -78,6 +78,18 @@ pub fn generate(
         }
         None => 0,
     };
+    if let Some(&bad) = req
+        .prefix
+        .and_then(|p| p.iter().find(|&&t| t as usize >= config.vocab_size))
+    {
+        return Err(Error::config(
+            "prefix",
+            format!(
+                "token {bad} is not below the vocabulary size {}",
+                config.vocab_size
+            ),
+        ));
+    }
     if let Some(c) = req.class
         && c as usize >= config.classes
     {

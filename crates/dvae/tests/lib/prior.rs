@@ -296,4 +296,12 @@ fn cached_and_uncached_sampling_agree_and_completion_keeps_the_prefix() {
     };
     let e = generate(&prior, &c, &req, &device).unwrap_err().to_string();
     assert!(e.contains("class") && e.contains('2'), "{e}");
+    let bad = [3u32, 8];
+    let req = Request {
+        class: None,
+        prefix: Some(&bad),
+        ..req
+    };
+    let e = generate(&prior, &c, &req, &device).unwrap_err().to_string();
+    assert!(e.contains("token 8"), "{e}");
 }
