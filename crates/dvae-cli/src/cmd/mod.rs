@@ -134,3 +134,13 @@ pub fn check_prior_fits(
     }
     Ok(())
 }
+
+/// Prints `line` above the progress bar, or plainly when the bar is hidden (output not a
+/// terminal), so that logs keep it.
+pub fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}

@@ -237,20 +237,26 @@ fn train_prior(a: TrainArgs) -> Result<()> {
                 holdout,
             } => {
                 bar.set_position(start_step as u64);
-                bar.println(format!(
-                    "{params} parameters; {train} training / {holdout} held-out grids of {} tokens; \
+                super::say(
+                    &bar,
+                    format!(
+                        "{params} parameters; {train} training / {holdout} held-out grids of {} tokens; \
                      baselines: uniform {uniform:.3}, unigram {unigram:.3} bits per token",
-                    file.model.tokens()
-                ));
+                        file.model.tokens()
+                    ),
+                );
             }
             PriorEvent::Step { step, bits, lr } => {
                 bar.set_position(step as u64);
                 bar.set_message(format!("train {bits:.3} bits/token lr {lr:.2e}"));
             }
-            PriorEvent::Eval { step, eval } => bar.println(format!(
-                "step {step}: held-out {:.3} bits per token ({:.4} bits per dim)",
-                eval.bits_per_token, eval.bits_per_dim
-            )),
+            PriorEvent::Eval { step, eval } => super::say(
+                &bar,
+                format!(
+                    "step {step}: held-out {:.3} bits per token ({:.4} bits per dim)",
+                    eval.bits_per_token, eval.bits_per_dim
+                ),
+            ),
         },
     );
     bar.finish_and_clear();
