@@ -46,6 +46,26 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Removes the temporary files and folders (`.NAME.tmp`, `.NAME.PID.tmp`) that writes
+/// interrupted by a kill left in `dir`; best effort.
+pub fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let p = e.path();
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+        }
+    }
+}
+
 /// Makes a directory's entries (a rename) durable; best effort where unsupported.
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
@@ -94,13 +114,7 @@ impl RunDir {
             }
             _ => Error::io(&path, e),
         })?;
-        let config: RunConfig = serde_json::from_str(&text).map_err(|e| {
-            Error::run(&path, format!("config.json is not a valid run config: {e}"))
-        })?;
-        config
-            .validate()
-            .map_err(|e| Error::run(&path, e.to_string()))?;
-        Ok(config)
+        RunConfig::from_json(&path, &text)
     }
 
     /// Writes `config.json` atomically.

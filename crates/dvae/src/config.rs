@@ -3,6 +3,8 @@
 //! A run is fully described by a [`RunConfig`]: it is printed at start and saved as
 //! `config.json` in the run directory, so a run can be reproduced and resumed from it.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -11,6 +13,9 @@ pub use crate::model::quantizer::Family;
 /// Version of the run-directory format written by this library. A run directory written
 /// by a newer version is refused rather than misread.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest model a configuration may describe (parameters, about 4 GB of f32 weights).
+pub const MAX_PARAMS: f64 = 1e9;
 
 /// What the decoder predicts and how reconstruction is scored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +122,28 @@ impl ModelConfig {
         }
     }
 
+    /// An upper estimate of the parameter count, in floating point so that no field value
+    /// can overflow it: per block at most 4.5·w² weights (a 3×3 from w to w/4, two 3×3 at
+    /// w/4, a 1×1 back to w, an identity path), in the encoder and the decoder, plus the
+    /// input, codebook and output convolutions.
+    fn approx_params(&self) -> f64 {
+        let f = |v: usize| v as f64;
+        let blocks: f64 = (0..self.group_count.min(64))
+            .map(|g| {
+                let w = f(self.n_hid) * 2f64.powi(g as i32);
+                f(self.n_blk_per_group) * 4.5 * w * w
+            })
+            .sum();
+        let top = f(self.n_hid) * 2f64.powi(self.group_count.min(64) as i32);
+        let latent = f(self.vocab_size).max(2.0 * f(self.code_dim));
+        2.0 * blocks
+            + f(self.input_channels) * f(self.n_hid) * 49.0
+            + top * latent
+            + latent * f(self.n_init) * 2.0
+            + f(self.n_init) * f(self.n_hid) * 9.0
+            + f(self.input_channels) * 2.0 * f(self.n_hid)
+    }
+
     /// Checks every field; the error names the field, the expected range and the value.
     pub fn validate(&self) -> Result<()> {
         let min = |field: &str, v: usize, lo: usize| {
@@ -152,12 +179,40 @@ impl ModelConfig {
             ));
         }
         let factor = 1usize << (self.group_count - 1);
+        if self.image_size > crate::data::image_io::MAX_SIDE as usize {
+            return Err(Error::config(
+                "image_size",
+                format!(
+                    "at most {}, got {}",
+                    crate::data::image_io::MAX_SIDE,
+                    self.image_size
+                ),
+            ));
+        }
         if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {
             return Err(Error::config(
                 "image_size",
                 format!(
                     "must be a positive multiple of 2^(group_count-1) = {factor}, got {}",
                     self.image_size
+                ),
+            ));
+        }
+        // A config.json is user input: a model too large to allocate is refused here,
+        // before any tensor is built, rather than aborting the process later.
+        let params = self.approx_params();
+        if params > MAX_PARAMS {
+            return Err(Error::config(
+                "model",
+                format!(
+                    "about {params:.3e} parameters (n_hid {}, group_count {}, n_blk_per_group {}, \
+                     vocab_size {}, n_init {}, code_dim {}), more than the limit of {MAX_PARAMS:.0e}",
+                    self.n_hid,
+                    self.group_count,
+                    self.n_blk_per_group,
+                    self.vocab_size,
+                    self.n_init,
+                    self.code_dim
                 ),
             ));
         }
@@ -528,6 +583,16 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Parses and validates the text of a `config.json`; `path` is used in messages.
+    pub fn from_json(path: &Path, text: &str) -> Result<Self> {
+        let config: RunConfig = serde_json::from_str(text)
+            .map_err(|e| Error::run(path, format!("config.json is not a valid run config: {e}")))?;
+        config
+            .validate()
+            .map_err(|e| Error::run(path, e.to_string()))?;
+        Ok(config)
+    }
+
     /// Validates model and training fields.
     pub fn validate(&self) -> Result<()> {
         if self.format_version > FORMAT_VERSION {
@@ -568,5 +633,24 @@ mod tests {
         m.image_size = 60;
         let msg = m.validate().unwrap_err().to_string();
         assert!(msg.contains("image_size") && msg.contains("60"), "{msg}");
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_allocation() {
+        let dalle = ModelConfig::preset("dalle").unwrap();
+        assert!(dalle.approx_params() > 9.0e7 && dalle.approx_params() < MAX_PARAMS);
+        type Edit = fn(&mut ModelConfig);
+        let edits: [(&str, Edit); 4] = [
+            ("parameters", |m| m.n_hid = 1 << 60),
+            ("parameters", |m| m.n_blk_per_group = usize::MAX),
+            ("parameters", |m| m.n_init = usize::MAX),
+            ("image_size", |m| m.image_size = 1 << 40),
+        ];
+        for (field, set) in edits {
+            let mut m = dalle.clone();
+            set(&mut m);
+            let msg = m.validate().unwrap_err().to_string();
+            assert!(msg.contains(field), "{msg}");
+        }
     }
 }

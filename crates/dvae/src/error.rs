@@ -49,13 +49,19 @@ pub enum Error {
     /// A tensor had a shape the operation cannot take.
     #[error("shape mismatch: {0}")]
     Shape(String),
-    /// Training produced a non-finite loss or gradient.
-    #[error("non-finite {what} at step {step}")]
+    /// Training produced a non-finite loss or gradient again after rolling back once.
+    #[error(
+        "non-finite {what} at step {step}, again after rolling back to step {rolled_back_to} \
+         with half the learning rate; the run stops here and its last checkpoint is intact \
+         (resume it with a lower --lr or a --grad-clip, or check the data)"
+    )]
     NonFinite {
-        /// Loss or gradient.
+        /// Loss or gradient norm.
         what: String,
-        /// The step it happened at.
+        /// The step it happened at (1-based, as logged).
         step: usize,
+        /// The step the first fault rolled the run back to.
+        rolled_back_to: usize,
     },
     /// Training was asked to stop (for example by Ctrl-C) and stopped after a checkpoint.
     #[error("interrupted at step {step}; the run can be resumed with --resume")]

@@ -43,6 +43,7 @@ pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod fuzz;
 pub mod grid;
 pub mod gumbel_study;
 pub mod import;

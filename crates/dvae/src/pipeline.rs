@@ -247,7 +247,7 @@ pub fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
         let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
         model
             .save_into(&mut store)
-            .map_err(|e| Error::run(tmp, format!("cannot write weights: {e}")))
+            .map_err(|e| Error::run(path, format!("cannot write weights: {e}")))
     })
 }
 

@@ -47,8 +47,13 @@ pub fn write_npy(path: &Path, grids: &TokenGrids) -> Result<()> {
 /// Reads an `.npy` of integer tokens with shape `[N, h, w]` (or `[h, w]` for one image),
 /// checking every id is below `vocab_size` and the grid is `grid`×`grid`.
 pub fn read_npy(path: &Path, vocab_size: usize, grid: usize) -> Result<TokenGrids> {
-    let bad = |reason: String| Error::data(path, reason);
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npy(path, &bytes, vocab_size, grid)
+}
+
+/// [`read_npy`] on the bytes of a file held in memory; `path` is used in messages.
+pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> Result<TokenGrids> {
+    let bad = |reason: String| Error::data(path, reason);
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| bad(format!("not a readable .npy file: {e}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();

@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Train a dVAE; every hyperparameter has a flag, and the resolved config is printed and
 /// saved as RUN_DIR/config.json.
 #[derive(Parser)]
+#[command(after_help = FAULTS)]
 pub struct Args {
     /// Architecture preset: tiny, small or dalle.
     #[arg(long, default_value = "small")]
@@ -142,6 +143,28 @@ pub struct Args {
     /// VAE: steps of the linear β warm-up.
     #[arg(long)]
     vae_warmup_steps: Option<usize>,
+}
+
+const FAULTS: &str = "\
+Faults: checkpoints are written atomically, so a kill at any moment leaves the previous one \
+and --resume continues from it, ending with the weights of an uninterrupted run. Ctrl-C \
+writes a checkpoint and exits with status 130. A step whose loss or gradient norm is NaN or \
+infinite is not applied: training goes back to the last checkpoint (or the start) with half \
+the learning rate, once; a second such step stops the run with status 2, its last checkpoint \
+intact.";
+
+/// Test hook: `DVAE_INJECT_NAN=3,7` poisons the loss of steps 3 and 7 (see `TrainOptions`).
+fn injected_faults() -> Result<Vec<usize>> {
+    let Ok(v) = std::env::var("DVAE_INJECT_NAN") else {
+        return Ok(Vec::new());
+    };
+    v.split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .with_context(|| format!("DVAE_INJECT_NAN: expected step numbers, got {v:?}"))
+        })
+        .collect()
 }
 
 fn parse_loss(s: &str) -> Result<ReconLoss, String> {
@@ -312,6 +335,7 @@ pub fn run(args: Args) -> Result<()> {
     let opts = TrainOptions {
         resume: args.resume,
         stop: Some(stop),
+        inject_nan: injected_faults()?,
     };
     let result = train::train(&run, &config, &data, &device, &opts, |event| match event {
         Event::Start {
@@ -344,6 +368,17 @@ pub fn run(args: Args) -> Result<()> {
             report.mse,
             codes(report)
         )),
+        Event::Rollback {
+            step,
+            what,
+            to_step,
+            lr_scale,
+        } => bar.suspend(|| {
+            eprintln!(
+                "warning: step {step}: non-finite {what}; the step was not applied, training \
+                 rolled back to step {to_step} with the learning rate ×{lr_scale}"
+            )
+        }),
         Event::Checkpoint { .. } => {}
     });
     bar.finish_and_clear();

@@ -2,13 +2,6 @@
 
 use crate::*;
 
-fn assert_clean_error(o: &std::process::Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
 #[test]
 fn corrupt_and_non_image_files() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,7 +1,9 @@
 //! End-to-end tests of the `dvae` binary on real files in temporary folders.
 
+mod bad_input;
 mod errors;
 mod families;
+mod faults;
 mod import;
 mod prior;
 mod report;
@@ -16,6 +18,62 @@ pub fn dvae(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run dvae")
+}
+
+/// Asserts the one-line error of bad input: status 2, `needle` named, no panic.
+pub fn assert_clean_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Asserts two safetensors files hold the same tensors, bit for bit (the files' bytes may
+/// differ in the order of their header).
+pub fn same_weights(a: &Path, b: &Path) {
+    let (ba, bb) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    let (ta, tb) = (
+        safetensors::SafeTensors::deserialize(&ba).unwrap(),
+        safetensors::SafeTensors::deserialize(&bb).unwrap(),
+    );
+    let mut names = ta.names();
+    names.sort();
+    let mut other = tb.names();
+    other.sort();
+    assert_eq!(names, other, "{} and {}", a.display(), b.display());
+    for n in names {
+        let (x, y) = (ta.tensor(n).unwrap(), tb.tensor(n).unwrap());
+        assert_eq!(x.shape(), y.shape(), "{n}");
+        assert!(
+            x.data() == y.data(),
+            "{n} differs: {} vs {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+/// Trains a `SMALL` model for `steps` steps on 12 PNGs in `dir/data`; returns the run.
+pub fn small_run(dir: &Path, steps: usize) -> PathBuf {
+    let data = dir.join("data");
+    write_pngs(&data, 12, 32);
+    let run = dir.join("run");
+    let steps = steps.to_string();
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--steps",
+        &steps,
+        "--checkpoint-every",
+        "1",
+    ];
+    args.extend_from_slice(SMALL);
+    let o = dvae(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    run
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -17,27 +17,65 @@ pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif
 
 /// Decodes `path` (any supported format, 8/16-bit, grey, palette, alpha, CMYK JPEG).
 pub fn open(path: &Path) -> Result<DynamicImage> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() > MAX_ALLOC {
+        return Err(Error::Image {
+            path: path.to_path_buf(),
+            reason: format!(
+                "file is {} bytes, larger than the {MAX_ALLOC}-byte limit",
+                meta.len()
+            ),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(path, &bytes)
+}
+
+/// Decodes an image file held in memory (as [`open`]); `path` is used in messages.
+///
+/// The decoder runs under [`image::Limits`]: a side above [`MAX_SIDE`] or a decode needing
+/// more than 1 GiB is refused with the image's size instead of exhausting memory.
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
     let bad = |reason: String| Error::Image {
         path: path.to_path_buf(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.len() == 0 {
+    if bytes.is_empty() {
         return Err(bad("file is empty (0 bytes)".into()));
     }
-    let mut reader = ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?;
+    let reader = || {
+        ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::io(path, e))
+    };
+    if reader()?.format().is_none() {
+        return Err(bad("unrecognised image format".into()));
+    }
+    // The header alone gives the size: a huge image is refused before any pixel is decoded.
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| bad(e.to_string()))?;
+    if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) * 8 > MAX_ALLOC {
+        return Err(bad(format!(
+            "image is {w}x{h} pixels; the limit is {MAX_SIDE} per side and {} megapixels",
+            MAX_ALLOC / 8 / 1_000_000
+        )));
+    }
+    let mut reader = reader()?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    if reader.format().is_none() {
-        return Err(bad("unrecognised image format".into()));
+    let img = reader.decode().map_err(|e| bad(e.to_string()))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(bad(format!(
+            "image is {}x{} pixels, with nothing to read",
+            img.width(),
+            img.height()
+        )));
     }
-    reader.decode().map_err(|e| bad(e.to_string()))
+    Ok(img)
 }
 
 /// Resizes so the short side is `size` (Catmull-Rom; smaller images are upscaled), then

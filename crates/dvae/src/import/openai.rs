@@ -60,8 +60,48 @@ struct Half {
     tensors: HashMap<String, HostTensor>,
 }
 
-fn read_half(path: &Path, class: &str, prefix: &str, fields: &[&str]) -> Result<Half> {
-    let file = TorchFile::open(path)?;
+/// Which of OpenAI's two pickles a file is meant to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// `encoder.pkl`: a `dall_e.encoder.Encoder`.
+    Encoder,
+    /// `decoder.pkl`: a `dall_e.decoder.Decoder`.
+    Decoder,
+}
+
+impl Part {
+    /// The pickled class, our tensor-name prefix and the architecture fields it must hold.
+    fn layout(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        match self {
+            Part::Encoder => (
+                "dall_e.encoder.Encoder",
+                "encoder",
+                &["n_hid", "n_blk_per_group", "input_channels", "vocab_size"],
+            ),
+            Part::Decoder => (
+                "dall_e.decoder.Decoder",
+                "decoder",
+                &[
+                    "n_init",
+                    "n_hid",
+                    "n_blk_per_group",
+                    "output_channels",
+                    "vocab_size",
+                ],
+            ),
+        }
+    }
+}
+
+/// Reads one of OpenAI's pickles held in memory as the import does (container, module tree,
+/// architecture fields, every tensor), without building a model; `path` is for messages.
+pub fn read_part(path: &Path, bytes: &[u8], part: Part) -> Result<Source> {
+    Ok(read_half(path, bytes, part)?.source)
+}
+
+fn read_half(path: &Path, bytes: &[u8], part: Part) -> Result<Half> {
+    let (class, prefix, fields) = part.layout();
+    let file = TorchFile::from_bytes(path, bytes)?;
     let err = |why: String| Error::data(path, why);
     let module = PickledModule::from_value(&file.root).map_err(err)?;
     if module.class != class {
@@ -132,24 +172,12 @@ pub fn import_openai(
     image_size: usize,
     device: &Device,
 ) -> Result<Imported> {
-    let mut enc = encoder
-        .map(|p| {
-            let f = ["n_hid", "n_blk_per_group", "input_channels", "vocab_size"];
-            read_half(p, "dall_e.encoder.Encoder", "encoder", &f)
-        })
-        .transpose()?;
-    let mut dec = decoder
-        .map(|p| {
-            let f = [
-                "n_init",
-                "n_hid",
-                "n_blk_per_group",
-                "output_channels",
-                "vocab_size",
-            ];
-            read_half(p, "dall_e.decoder.Decoder", "decoder", &f)
-        })
-        .transpose()?;
+    let read = |p: &Path, part| {
+        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+        read_half(p, &bytes, part)
+    };
+    let mut enc = encoder.map(|p| read(p, Part::Encoder)).transpose()?;
+    let mut dec = decoder.map(|p| read(p, Part::Decoder)).transpose()?;
     let (first, halves) = match (&enc, &dec) {
         (Some(e), Some(_)) => (e, Halves::Both),
         (Some(e), None) => (e, Halves::Encoder),

@@ -25,6 +25,29 @@ pub struct TrainState {
     pub format_version: u32,
     /// Steps completed.
     pub step: usize,
+    /// Factor on the scheduled learning rate (0.5 after a rollback from a non-finite step).
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+    /// The step the run was rolled back to after a non-finite step, if that happened (it
+    /// happens at most once; a second fault stops the run).
+    #[serde(default)]
+    pub rolled_back_to: Option<usize>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl TrainState {
+    /// The state of a run at `step` with the full learning rate and no rollback.
+    pub fn at(step: usize) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            step,
+            lr_scale: 1.0,
+            rolled_back_to: None,
+        }
+    }
 }
 
 pub(crate) const WEIGHTS: &str = "weights.bpk";
@@ -40,50 +63,38 @@ fn record_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::run(path, format!("cannot write or read checkpoint file: {e}"))
 }
 
-/// Writes a checkpoint of `step` completed steps.
+/// Writes a checkpoint of `state.step` completed steps.
 pub fn save(
     run: &RunDir,
-    step: usize,
+    state: &TrainState,
     model: &DvaeModel,
     ema: &DvaeModel,
     optim: &ModuleOptimizer,
 ) -> Result<()> {
     let root = run.checkpoints();
     io(&root, std::fs::create_dir_all(&root))?;
-    let name = format!("step-{step:08}");
+    // A folder of this step may exist already: the current checkpoint, when a run stops
+    // right after writing it, or one a crash left before LATEST named it. It is never
+    // replaced in place (a kill in between would leave LATEST naming nothing): the new one
+    // takes the next free name.
+    let mut name = format!("step-{:08}", state.step);
+    for n in 1.. {
+        if !root.join(&name).exists() {
+            break;
+        }
+        name = format!("step-{:08}.{n}", state.step);
+    }
     let tmp = root.join(format!(".{name}.tmp"));
     if tmp.exists() {
         io(&tmp, std::fs::remove_dir_all(&tmp))?;
     }
     io(&tmp, std::fs::create_dir_all(&tmp))?;
-    let p = tmp.join(WEIGHTS);
-    model.valid().save_file(&p).map_err(|e| record_err(&p, e))?;
-    let p = tmp.join(OPTIM);
-    optim.save(&p).map_err(|e| record_err(&p, e))?;
-    let p = tmp.join(EMA);
-    let mut store = SafetensorsStore::from_file(&p).overwrite(true);
-    ema.save_into(&mut store).map_err(|e| record_err(&p, e))?;
-    let state = TrainState {
-        format_version: FORMAT_VERSION,
-        step,
-    };
-    let p = tmp.join(STATE);
-    io(
-        &p,
-        std::fs::write(
-            &p,
-            serde_json::to_vec_pretty(&state).expect("state serialises"),
-        ),
-    )?;
-    for f in [WEIGHTS, OPTIM, EMA, STATE] {
-        let p = tmp.join(f);
-        io(&p, std::fs::File::open(&p).and_then(|f| f.sync_all()))?;
+    if let Err(e) = write_files(&tmp, state, model, ema, optim) {
+        // A failed write (a full disk) leaves nothing behind but the previous checkpoint.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    sync_dir(&tmp);
     let dest = root.join(&name);
-    if dest.exists() {
-        io(&dest, std::fs::remove_dir_all(&dest))?;
-    }
     io(&dest, std::fs::rename(&tmp, &dest))?;
     sync_dir(&root);
     write_bytes_atomic(&root.join("LATEST"), name.as_bytes())?;
@@ -98,6 +109,37 @@ pub fn save(
     Ok(())
 }
 
+/// Writes and syncs the files of a checkpoint into the folder `dir`.
+fn write_files(
+    dir: &Path,
+    state: &TrainState,
+    model: &DvaeModel,
+    ema: &DvaeModel,
+    optim: &ModuleOptimizer,
+) -> Result<()> {
+    let p = dir.join(WEIGHTS);
+    model.valid().save_file(&p).map_err(|e| record_err(&p, e))?;
+    let p = dir.join(OPTIM);
+    optim.save(&p).map_err(|e| record_err(&p, e))?;
+    let p = dir.join(EMA);
+    let mut store = SafetensorsStore::from_file(&p).overwrite(true);
+    ema.save_into(&mut store).map_err(|e| record_err(&p, e))?;
+    let p = dir.join(STATE);
+    io(
+        &p,
+        std::fs::write(
+            &p,
+            serde_json::to_vec_pretty(state).expect("state serialises"),
+        ),
+    )?;
+    for f in [WEIGHTS, OPTIM, EMA, STATE] {
+        let p = dir.join(f);
+        io(&p, std::fs::File::open(&p).and_then(|f| f.sync_all()))?;
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
 /// The newest complete checkpoint of `run`, if any.
 pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
     let root = run.checkpoints();
@@ -107,6 +149,20 @@ pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&pointer, e)),
     };
+    // LATEST names a folder beside it; anything else is a damaged file, not a path to follow.
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let valid = name
+        .strip_prefix("step-")
+        .is_some_and(|n| match n.split_once('.') {
+            Some((step, k)) => digits(step) && digits(k),
+            None => digits(n),
+        });
+    if !valid {
+        return Err(Error::run(
+            &pointer,
+            format!("corrupt checkpoint pointer: expected a name like step-00000100, got {name:?}"),
+        ));
+    }
     let dir = root.join(&name);
     let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| {
@@ -115,18 +171,27 @@ pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
             format!("checkpoint named by LATEST is unreadable: {e}"),
         )
     })?;
-    let state: TrainState = serde_json::from_str(&text)
-        .map_err(|e| Error::run(&state_path, format!("corrupt checkpoint state: {e}")))?;
-    if state.format_version > FORMAT_VERSION {
-        return Err(Error::run(
-            &state_path,
-            format!(
-                "checkpoint written by a newer dvae (format {}, this build reads up to {FORMAT_VERSION})",
-                state.format_version
-            ),
-        ));
-    }
+    let state = TrainState::from_json(&state_path, &text)?;
     Ok(Some((dir, state)))
+}
+
+impl TrainState {
+    /// Parses the text of a `state.json`, refusing a checkpoint of a newer format;
+    /// `path` is used in messages.
+    pub fn from_json(path: &Path, text: &str) -> Result<Self> {
+        let state: TrainState = serde_json::from_str(text)
+            .map_err(|e| Error::run(path, format!("corrupt checkpoint state: {e}")))?;
+        if state.format_version > FORMAT_VERSION {
+            return Err(Error::run(
+                path,
+                format!(
+                    "checkpoint written by a newer dvae (format {}, this build reads up to {FORMAT_VERSION})",
+                    state.format_version
+                ),
+            ));
+        }
+        Ok(state)
+    }
 }
 
 /// Loads the training weights of checkpoint `dir` into `model` (restoring the saved

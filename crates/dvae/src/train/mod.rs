@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::model::{self, DvaeModel};
 use crate::pipeline::{Dvae, EvalReport, int_values};
 use crate::{grid, loss, metrics, schedule};
+use checkpoint::TrainState;
 
 /// Held-out images scored at each evaluation (the first ones of the split).
 pub const EVAL_IMAGES: usize = 256;
@@ -92,6 +93,18 @@ pub enum Event<'a> {
         /// Steps completed.
         step: usize,
     },
+    /// A step gave a non-finite loss or gradient norm: nothing of it was applied, and the
+    /// run went back to its last checkpoint (or to its start) with half the learning rate.
+    Rollback {
+        /// The faulty step (1-based, as logged).
+        step: usize,
+        /// `loss` or `gradient norm`.
+        what: &'static str,
+        /// Steps completed at the state training continues from.
+        to_step: usize,
+        /// The factor on the scheduled learning rate from now on.
+        lr_scale: f64,
+    },
 }
 
 /// Options of [`train`] that are not part of the run's configuration.
@@ -101,6 +114,10 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Set from outside (e.g. on Ctrl-C) to stop after writing a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Fault injection for tests: the loss of each of these steps (1-based) is multiplied
+    /// by NaN the first time the step runs in this call.
+    #[doc(hidden)]
+    pub inject_nan: Vec<usize>,
 }
 
 /// How a finished run ended.
@@ -159,20 +176,8 @@ pub fn train(
         return Err(Error::config("data", "no training images"));
     }
     let ad = device.clone().autodiff();
-    let mut model = DvaeModel::new(m, c.seed, &ad);
-    // The dVAE's codebook is the decoder's input convolution; the other families have none
-    // there (the VQ-VAE's is its own), so their input convolution keeps DALL·E's scale.
-    if let Some(std) = c.codebook_std
-        && m.family == Family::Dvae
-    {
-        model = model.with_codebook_std(std, c.seed);
-    }
-    let mut ema = model.valid();
-    let mut optim = adamw(c);
-    let mut start = 0;
-
     std::fs::create_dir_all(&run.root).map_err(|e| Error::io(&run.root, e))?;
-    if opts.resume {
+    let ((mut model, mut ema, mut optim), mut state) = if opts.resume {
         let saved = run.read_config()?;
         if &saved != config {
             return Err(Error::run(
@@ -180,21 +185,19 @@ pub fn train(
                 "config.json differs from the configuration to resume with",
             ));
         }
-        if let Some((dir, state)) = checkpoint::latest(run)? {
-            let (mo, em) = checkpoint::load_models(&dir, model)?;
-            model = mo;
-            ema = em;
-            let p = dir.join(checkpoint::OPTIM);
-            optim = optim
-                .load(&p)
-                .map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
-            start = state.step;
+        // Leftovers of writes a kill interrupted (never a complete file: those are renamed).
+        for dir in [run.root.clone(), run.checkpoints(), run.root.join("grids")] {
+            crate::artifact::remove_temporaries(&dir);
         }
-        truncate_log(run, start)?;
+        let restored = restore(run, config, &ad)?;
+        truncate_log(run, restored.1.step)?;
+        restored
     } else {
         run.write_config(config)?;
         let _ = std::fs::remove_file(run.log());
-    }
+        (initial(config, &ad), TrainState::at(0))
+    };
+    let start = state.step;
 
     observer(Event::Start {
         config,
@@ -204,16 +207,15 @@ pub fn train(
         holdout_images: split.holdout.len(),
     });
 
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run.log())
-        .map_err(|e| Error::io(run.log(), e))?;
+    let mut log = open_log(run)?;
     let mut last_eval = None;
+    let mut inject = opts.inject_nan.clone();
 
-    for step in start..c.steps {
+    let mut step = start;
+    while step < c.steps {
         if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
-            checkpoint::save(run, step, &model, &ema, &optim)?;
+            state.step = step;
+            checkpoint::save(run, &state, &model, &ema, &optim)?;
             observer(Event::Checkpoint { step });
             return Err(Error::Interrupted { step });
         }
@@ -221,7 +223,7 @@ pub fn train(
         let (tau, beta, lr) = (
             schedule::tau(c, step),
             schedule::beta(c, step),
-            schedule::lr(c, step),
+            schedule::lr(c, step) * state.lr_scale,
         );
         let idx = batch_indices(&split.train, c.seed, step, c.batch);
         let x = data.batch(&idx, &ad);
@@ -242,26 +244,51 @@ pub fn train(
             ReconLoss::Mse => loss::mse_from_logits(out, x),
         };
         let latent = q.latent_loss.clone();
-        let total = match family::latent_term(m, c, step, &z_e, &q) {
+        let mut total = match family::latent_term(m, c, step, &z_e, &q) {
             Some(t) => recon.clone() + t,
             None => recon.clone(),
         };
-        let loss_value = total.clone().into_scalar::<f32>() as f64;
-        if !loss_value.is_finite() {
-            return Err(Error::NonFinite {
-                what: "loss".into(),
-                step: step + 1,
-            });
-        }
-        let mut grads = GradientsParams::from_grads(total.backward(), &model);
-        let grad_norm = params::grad_norm(&model, &grads);
-        if !grad_norm.is_finite() {
-            return Err(Error::NonFinite {
-                what: "gradient".into(),
-                step: step + 1,
-            });
-        }
         let done = step + 1;
+        if let Some(i) = inject.iter().position(|&s| s == done) {
+            inject.swap_remove(i);
+            total = total * f64::NAN;
+        }
+        let loss_value = total.clone().into_scalar::<f32>() as f64;
+        let grads = loss_value
+            .is_finite()
+            .then(|| GradientsParams::from_grads(total.backward(), &model));
+        let grad_norm = grads
+            .as_ref()
+            .map_or(f64::NAN, |g| params::grad_norm(&model, g));
+        // A non-finite step is not applied: the run goes back to its last good state, once.
+        let mut grads = match grads {
+            Some(g) if grad_norm.is_finite() => g,
+            g => {
+                let what = if g.is_none() { "loss" } else { "gradient norm" };
+                if let Some(rolled_back_to) = state.rolled_back_to {
+                    return Err(Error::NonFinite {
+                        what: what.into(),
+                        step: done,
+                        rolled_back_to,
+                    });
+                }
+                let (restored, mut back) = restore(run, config, &ad)?;
+                (model, ema, optim) = restored;
+                back.lr_scale = state.lr_scale * 0.5;
+                back.rolled_back_to = Some(back.step);
+                state = back;
+                truncate_log(run, state.step)?;
+                log = open_log(run)?;
+                observer(Event::Rollback {
+                    step: done,
+                    what,
+                    to_step: state.step,
+                    lr_scale: state.lr_scale,
+                });
+                step = state.step;
+                continue;
+            }
+        };
         let log_now = done % c.log_every == 0 || done == c.steps || done == start + 1;
         // The encoder's and decoder's norms are only logged: read back on logged steps.
         let part_norms = log_now.then(|| {
@@ -324,15 +351,56 @@ pub fn train(
             });
             last_eval = Some(report);
             crate::pipeline::save_weights(&ema, &run.weights())?;
-            checkpoint::save(run, done, &model, &ema, &optim)?;
+            state.step = done;
+            checkpoint::save(run, &state, &model, &ema, &optim)?;
             crate::report::write_curves_png(run)?;
             observer(Event::Checkpoint { step: done });
         }
+        step = done;
     }
     Ok(TrainSummary {
         steps: c.steps,
         eval: last_eval,
     })
+}
+
+type Trainable = (DvaeModel, DvaeModel, ModuleOptimizer);
+
+/// The model, its EMA copy and the optimizer at step 0: everything a function of the seed.
+fn initial(config: &RunConfig, ad: &Device) -> Trainable {
+    let (c, m) = (&config.train, &config.model);
+    let mut model = DvaeModel::new(m, c.seed, ad);
+    // The dVAE's codebook is the decoder's input convolution; the other families have none
+    // there (the VQ-VAE's is its own), so their input convolution keeps DALL·E's scale.
+    if let Some(std) = c.codebook_std
+        && m.family == Family::Dvae
+    {
+        model = model.with_codebook_std(std, c.seed);
+    }
+    let ema = model.valid();
+    (model, ema, adamw(c))
+}
+
+/// The state of `run`'s newest checkpoint, or the initial one where it has none.
+fn restore(run: &RunDir, config: &RunConfig, ad: &Device) -> Result<(Trainable, TrainState)> {
+    let (model, ema, optim) = initial(config, ad);
+    let Some((dir, state)) = checkpoint::latest(run)? else {
+        return Ok(((model, ema, optim), TrainState::at(0)));
+    };
+    let (model, ema) = checkpoint::load_models(&dir, model)?;
+    let p = dir.join(checkpoint::OPTIM);
+    let optim = optim
+        .load(&p)
+        .map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
+    Ok(((model, ema, optim), state))
+}
+
+fn open_log(run: &RunDir) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.log())
+        .map_err(|e| Error::io(run.log(), e))
 }
 
 #[derive(Serialize)]

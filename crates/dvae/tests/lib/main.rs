@@ -2,6 +2,7 @@
 
 mod common;
 mod families;
+mod fuzz_seeds;
 mod gradcheck;
 mod gumbel;
 mod metrics;

@@ -77,6 +77,7 @@ fn resumed_runs_end_bit_identical() {
     let opts = TrainOptions {
         resume: false,
         stop: Some(stop.clone()),
+        ..Default::default()
     };
     let err = train(&cut, &config, &data, &device, &opts, |e| {
         if let Event::Step(s) = e
@@ -110,7 +111,7 @@ fn resumed_runs_end_bit_identical() {
 
     let resume = TrainOptions {
         resume: true,
-        stop: None,
+        ..Default::default()
     };
     for run in [&cut, &crash] {
         let mut first = None;

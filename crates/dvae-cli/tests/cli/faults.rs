@@ -1,0 +1,249 @@
+//! Faults during a run: SIGKILL at random moments, Ctrl-C, a NaN loss, a full disk.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::*;
+
+/// `dvae train` of the `tiny` preset (shrunk by `SMALL`) on `data`, writing `run`; resumes
+/// when `run` already holds a config.json.
+fn train(run: &Path, data: &Path, steps: usize, checkpoint_every: usize) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dvae"));
+    c.args(["train", "--out", run.to_str().unwrap()]);
+    if run.join("config.json").is_file() {
+        c.args(["--resume"]);
+    } else {
+        c.args([
+            "--data",
+            data.to_str().unwrap(),
+            "--seed",
+            "5",
+            "--holdout",
+            "0.2",
+        ]);
+        c.args(["--steps", &steps.to_string()]);
+        c.args(["--checkpoint-every", &checkpoint_every.to_string()]);
+        c.args(SMALL);
+    }
+    c
+}
+
+/// Whether a write was under way: a file or checkpoint folder under its temporary name.
+/// (A resumed run removes those a kill left, so any found were written by the last run.)
+fn write_in_progress(run: &Path) -> bool {
+    let temp = |dir: &Path| {
+        std::fs::read_dir(dir).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        })
+    };
+    temp(run) || temp(&run.join("checkpoint")) || temp(&run.join("grids"))
+}
+
+/// A xorshift generator: the kill times are random but the same on every run of the test.
+fn uniform(state: &mut u64) -> f64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[test]
+fn sigkill_at_random_moments_never_costs_the_run() {
+    const STEPS: usize = 24;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_pngs(&data, 20, 32);
+    let reference = tmp.path().join("reference");
+    let t0 = Instant::now();
+    let o = train(&reference, &data, STEPS, 1).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = t0.elapsed();
+
+    let run = tmp.path().join("run");
+    let (mut kills, mut mid_write, mut rng) = (0, 0, 0x2545_f491_4f6c_dd1d_u64);
+    while kills < 10 {
+        let mut child = train(&run, &data, STEPS, 1)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(0.05 + 0.3 * uniform(&mut rng)));
+        match child.try_wait().unwrap() {
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                mid_write += write_in_progress(&run) as usize;
+            }
+            // Finished before the kill: the run must match; start another one.
+            Some(status) => {
+                assert!(status.success(), "a resumed run failed");
+                same_weights(
+                    &reference.join("model.safetensors"),
+                    &run.join("model.safetensors"),
+                );
+                std::fs::remove_dir_all(&run).unwrap();
+            }
+        }
+    }
+    let o = train(&run, &data, STEPS, 1).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    same_weights(
+        &reference.join("model.safetensors"),
+        &run.join("model.safetensors"),
+    );
+    let last = |r: &Path| {
+        let name = std::fs::read_to_string(r.join("checkpoint/LATEST")).unwrap();
+        assert!(name.starts_with("step-00000024"), "{name}");
+        r.join("checkpoint").join(name).join("ema.safetensors")
+    };
+    same_weights(&last(&reference), &last(&run));
+    eprintln!("survived {kills}/10 SIGKILLs, {mid_write} during a write; reference run {full:?}");
+}
+
+#[test]
+fn sigint_writes_a_checkpoint_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_pngs(&data, 20, 32);
+    let run = tmp.path().join("run");
+    let child = train(&run, &data, 1000, 1000)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(run.join("log.jsonl")).is_ok_and(|l| l.contains("\"step\"")) {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no step logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the child's pid, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted at step"), "{}", stderr(&o));
+    let latest = std::fs::read_to_string(run.join("checkpoint/LATEST")).unwrap();
+    let step: usize = latest.trim_start_matches("step-").parse().unwrap();
+    assert!(step >= 1 && step < 1000, "{latest}");
+    let more = (step + 2).to_string();
+    let run_s = run.to_str().unwrap();
+    let o = dvae(&["train", "--resume", "--out", run_s, "--steps", &more]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("done: {more} steps")),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_non_finite_step_rolls_back_once_then_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_pngs(&data, 20, 32);
+    // One fault at step 5: step 5 is not applied, the run goes back to step 4 with half
+    // the learning rate and finishes.
+    let once = tmp.path().join("once");
+    let o = train(&once, &data, 6, 2)
+        .env("DVAE_INJECT_NAN", "5")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("step 5: non-finite loss") && err.contains("rolled back to step 4"),
+        "{err}"
+    );
+    let state = std::fs::read_to_string(once.join("checkpoint/step-00000006/state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["lr_scale"], 0.5);
+    assert_eq!(state["rolled_back_to"], 4);
+    let steps: Vec<u64> = std::fs::read_to_string(once.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "step")
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert!(
+        steps.is_sorted_by(|a, b| a < b),
+        "each step logged once: {steps:?}"
+    );
+
+    // A second fault stops the run with a clear message; its checkpoint is intact and
+    // resumes (here without the injected faults).
+    let twice = tmp.path().join("twice");
+    let o = train(&twice, &data, 6, 2)
+        .env("DVAE_INJECT_NAN", "3,5")
+        .output()
+        .unwrap();
+    assert_clean_error(
+        &o,
+        "non-finite loss at step 5, again after rolling back to step 2",
+    );
+    let latest = std::fs::read_to_string(twice.join("checkpoint/LATEST")).unwrap();
+    assert_eq!(latest, "step-00000004");
+    let o = train(&twice, &data, 6, 2).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_keeps_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_pngs(&data, 20, 32);
+    // Both runs: 2 steps, then resumed to 4 (the reference without a fault).
+    let reference = tmp.path().join("reference");
+    assert!(train(&reference, &data, 2, 2).status().unwrap().success());
+    let ref_s = reference.to_str().unwrap();
+    let o = dvae(&["train", "--resume", "--out", ref_s, "--steps", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = tmp.path().join("run");
+    assert!(train(&run, &data, 2, 2).status().unwrap().success());
+    let run_s = run.to_str().unwrap();
+
+    // Files may not grow past 20 kB: the next checkpoint cannot be written. (Running as
+    // root, permissions would not stop the writes; a file-size limit does.)
+    let mut full_disk = Command::new(env!("CARGO_BIN_EXE_dvae"));
+    full_disk.args(["train", "--resume", "--out", run_s, "--steps", "4"]);
+    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+    unsafe {
+        full_disk.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 20_000,
+                rlim_max: 20_000,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = full_disk.output().unwrap();
+    assert_clean_error(&o, "File too large");
+    assert!(stderr(&o).contains(run_s), "names the file: {}", stderr(&o));
+    let latest = std::fs::read_to_string(run.join("checkpoint/LATEST")).unwrap();
+    assert_eq!(
+        latest, "step-00000002",
+        "the previous checkpoint stays current"
+    );
+
+    // With space again, the run resumes from it and ends as an uninterrupted run.
+    let o = dvae(&["train", "--resume", "--out", run_s, "--steps", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    same_weights(
+        &reference.join("model.safetensors"),
+        &run.join("model.safetensors"),
+    );
+
+    // An output path below a regular file: named, status 2.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let under = file.join("run");
+    let o = train(&under, &data, 2, 2).output().unwrap();
+    assert_clean_error(&o, under.to_str().unwrap());
+}
