@@ -54,8 +54,23 @@ pub fn read_npy(path: &Path, vocab_size: usize, grid: usize) -> Result<TokenGrid
 /// [`read_npy`] on the bytes of a file held in memory; `path` is used in messages.
 pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> Result<TokenGrids> {
     let bad = |reason: String| Error::data(path, reason);
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .map_err(|e| bad(format!("not a readable .npy file: {e}")))?;
+    // npyz multiplies the header's dimensions unchecked: a shape whose product overflows
+    // would wrap (a huge N read as an empty file). Every value takes at least a byte, so a
+    // shape holding more values than the file has bytes is refused first.
+    if let Some(dims) = header_shape(bytes) {
+        let values = dims
+            .iter()
+            .try_fold(1u64, |acc, d| d.parse::<u64>().ok()?.checked_mul(acc));
+        if values.is_none_or(|v| v > bytes.len() as u64) {
+            return Err(bad(format!(
+                "header shape ({}) holds more values than the file's {} bytes",
+                dims.join(", "),
+                bytes.len()
+            )));
+        }
+    }
+    let npy =
+        npyz::NpyFile::new(bytes).map_err(|e| bad(format!("not a readable .npy file: {e}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let (n, h, w) = match shape.as_slice() {
         [n, h, w] => (*n, *h, *w),
@@ -99,7 +114,7 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
             )));
         }
     };
-    if ids.len() != n * h * w {
+    if Some(ids.len()) != n.checked_mul(h * w) {
         return Err(bad(format!(
             "header says {n}x{h}x{w} values, file holds {}",
             ids.len()
@@ -122,6 +137,27 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
         w,
         ids: ids.into_iter().map(|t| t as u32).collect(),
     })
+}
+
+/// The dimensions written in an `.npy` header's `'shape': (…)` entry, as text (`L`
+/// suffixes of Python 2 dropped); `None` where there is no such entry or one dimension is
+/// not a string of digits (npyz then reports the header as unreadable).
+fn header_shape(bytes: &[u8]) -> Option<Vec<String>> {
+    let end = bytes.len().min(10 + u16::MAX as usize + 2);
+    let text = std::str::from_utf8(bytes.get(8..end)?)
+        .or_else(|e| std::str::from_utf8(&bytes[8..8 + e.valid_up_to()]))
+        .ok()?;
+    let after = &text[text.find("shape")? + "shape".len()..];
+    let tuple = &after[after.find('(')? + 1..];
+    let tuple = &tuple[..tuple.find(')')?];
+    let dims: Vec<String> = tuple
+        .split(',')
+        .map(|d| d.trim().trim_end_matches('L').to_string())
+        .filter(|d| !d.is_empty())
+        .collect();
+    dims.iter()
+        .all(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(dims)
 }
 
 fn read_as<T>(npy: npyz::NpyFile<&[u8]>, path: &Path) -> Result<Vec<i64>>
@@ -159,6 +195,17 @@ mod tests {
         assert!(e.contains("511") && e.contains("t.npy"), "{e}");
         let e = read_npy(&p, 512, 4).unwrap_err().to_string();
         assert!(e.contains("4x4"), "{e}");
+        // Found by the npy fuzz target: a shape whose product overflows u64.
+        let huge = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/corpus/npy/huge_shape.npy"
+        ))
+        .unwrap();
+        let e = parse_npy(&p, &huge, 512, 8).unwrap_err().to_string();
+        assert!(
+            e.contains("4611686018427387904, 8, 8") && e.contains("more values"),
+            "{e}"
+        );
         std::fs::write(&p, b"garbage").unwrap();
         assert!(
             read_npy(&p, 512, 2)

@@ -127,7 +127,7 @@ fn sigint_writes_a_checkpoint_and_exits_130() {
     assert!(stderr(&o).contains("interrupted at step"), "{}", stderr(&o));
     let latest = std::fs::read_to_string(run.join("checkpoint/LATEST")).unwrap();
     let step: usize = latest.trim_start_matches("step-").parse().unwrap();
-    assert!(step >= 1 && step < 1000, "{latest}");
+    assert!((1..1000).contains(&step), "{latest}");
     let more = (step + 2).to_string();
     let run_s = run.to_str().unwrap();
     let o = dvae(&["train", "--resume", "--out", run_s, "--steps", &more]);
