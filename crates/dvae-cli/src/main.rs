@@ -69,7 +69,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain of contexts, each once: a library error already ends with its cause.
+            let mut line = e.to_string();
+            for cause in e.chain().skip(1).map(|c| c.to_string()) {
+                if !line.ends_with(&cause) {
+                    line = format!("{line}: {cause}");
+                }
+            }
+            eprintln!("error: {line}");
             // Ctrl-C after a checkpoint: the conventional 128 + SIGINT.
             let interrupted = matches!(
                 e.downcast_ref::<dvae::Error>(),

@@ -54,21 +54,7 @@ pub fn read_npy(path: &Path, vocab_size: usize, grid: usize) -> Result<TokenGrid
 /// [`read_npy`] on the bytes of a file held in memory; `path` is used in messages.
 pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> Result<TokenGrids> {
     let bad = |reason: String| Error::data(path, reason);
-    // npyz multiplies the header's dimensions unchecked: a shape whose product overflows
-    // would wrap (a huge N read as an empty file). Every value takes at least a byte, so a
-    // shape holding more values than the file has bytes is refused first.
-    if let Some(dims) = header_shape(bytes) {
-        let values = dims
-            .iter()
-            .try_fold(1u64, |acc, d| d.parse::<u64>().ok()?.checked_mul(acc));
-        if values.is_none_or(|v| v > bytes.len() as u64) {
-            return Err(bad(format!(
-                "header shape ({}) holds more values than the file's {} bytes",
-                dims.join(", "),
-                bytes.len()
-            )));
-        }
-    }
+    check_header(bytes).map_err(bad)?;
     let npy =
         npyz::NpyFile::new(bytes).map_err(|e| bad(format!("not a readable .npy file: {e}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
@@ -139,15 +125,66 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
     })
 }
 
-/// The dimensions written in an `.npy` header's `'shape': (…)` entry, as text (`L`
-/// suffixes of Python 2 dropped); `None` where there is no such entry or one dimension is
-/// not a string of digits (npyz then reports the header as unreadable).
-fn header_shape(bytes: &[u8]) -> Option<Vec<String>> {
-    let end = bytes.len().min(10 + u16::MAX as usize + 2);
-    let text = std::str::from_utf8(bytes.get(8..end)?)
-        .or_else(|e| std::str::from_utf8(&bytes[8..8 + e.valid_up_to()]))
-        .ok()?;
-    let after = &text[text.find("shape")? + "shape".len()..];
+/// Largest `.npy` header read: numpy's own limit (`np.load(max_header_size=10000)`).
+const MAX_HEADER: usize = 10_000;
+
+/// Checks an `.npy` header before npyz parses it, for two faults the fuzz target found:
+/// npyz's Python-literal parser backtracks exponentially on deeply nested brackets, and it
+/// multiplies the shape's dimensions unchecked (a huge N wraps, read as an empty file).
+/// Every value takes at least a byte, so a shape with more values than the file has bytes
+/// is refused. Anything else odd is left to npyz to report.
+fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let Some(rest) = bytes.strip_prefix(b"\x93NUMPY") else {
+        return Ok(());
+    };
+    let (len, start) = match (rest.first(), rest.get(2..6)) {
+        (Some(1), Some(b)) => (u16::from_le_bytes([b[0], b[1]]) as usize, 10),
+        (Some(2 | 3), Some(b)) => (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12),
+        _ => return Ok(()),
+    };
+    if len > MAX_HEADER {
+        return Err(format!(
+            "header of {len} bytes, more than the {MAX_HEADER} numpy reads"
+        ));
+    }
+    let header = bytes.get(start..).unwrap_or_default();
+    let header = String::from_utf8_lossy(&header[..len.min(header.len())]);
+    let (mut depth, mut deepest) = (0usize, 0);
+    for c in header.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > 3 {
+        return Err(format!(
+            "header nests brackets {deepest} deep (a token file's nests 2)"
+        ));
+    }
+    let Some(dims) = shape_dims(&header) else {
+        return Ok(());
+    };
+    let values = dims
+        .iter()
+        .try_fold(1u64, |acc, d| d.parse::<u64>().ok()?.checked_mul(acc));
+    if values.is_none_or(|v| v > bytes.len() as u64) {
+        return Err(format!(
+            "header shape ({}) holds more values than the file's {} bytes",
+            dims.join(", "),
+            bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The dimensions in a header's `'shape': (…)` entry, as text (`L` suffixes of Python 2
+/// dropped); `None` where there is no such entry or a dimension is not digits.
+fn shape_dims(header: &str) -> Option<Vec<String>> {
+    let after = &header[header.find("shape")? + "shape".len()..];
     let tuple = &after[after.find('(')? + 1..];
     let tuple = &tuple[..tuple.find(')')?];
     let dims: Vec<String> = tuple
@@ -206,6 +243,15 @@ mod tests {
             e.contains("4611686018427387904, 8, 8") && e.contains("more values"),
             "{e}"
         );
+        // Found by the npy fuzz target: deep brackets made npyz's header parser backtrack
+        // for minutes. Refused at once.
+        let mut deep = b"\x93NUMPY\x01\x00\x76\x00{'descr': '<u2', 'shape': ".to_vec();
+        deep.extend([b'['; 40]);
+        deep.resize(128, b' ');
+        let t0 = std::time::Instant::now();
+        let e = parse_npy(&p, &deep, 512, 8).unwrap_err().to_string();
+        assert!(e.contains("41 deep"), "{e}");
+        assert!(t0.elapsed().as_secs() < 1);
         std::fs::write(&p, b"garbage").unwrap();
         assert!(
             read_npy(&p, 512, 2)

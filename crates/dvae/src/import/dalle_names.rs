@@ -148,6 +148,21 @@ pub fn check_halves(result: &burn::store::ApplyResult, source: &str) -> Result<H
     Ok(halves)
 }
 
+fn describe_apply_error(e: &burn::store::ApplyError) -> String {
+    match e {
+        burn::store::ApplyError::ShapeMismatch {
+            path,
+            expected,
+            found,
+        } => format!(
+            "{path} is {:?} in the file, {:?} by the config",
+            found.as_slice(),
+            expected.as_slice()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Turns an incomplete or inconsistent load into an error naming the tensors.
 pub fn check_apply(result: &burn::store::ApplyResult, source: &str) -> Result<()> {
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
@@ -157,7 +172,7 @@ pub fn check_apply(result: &burn::store::ApplyResult, source: &str) -> Result<()
             format!(
                 "weights do not match the config: {} errors ({}), {} missing ({}), {} unexpected ({})",
                 result.errors.len(),
-                first(result.errors.iter().map(|e| format!("{e:?}")).collect()),
+                first(result.errors.iter().map(describe_apply_error).collect()),
                 result.missing.len(),
                 first(result.missing.iter().map(|m| m.0.clone()).collect()),
                 result.unused.len(),
