@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 
 /// Writes `path` by letting `write` fill a temporary file beside it, syncing it to disk and
 /// renaming it over `path`, so a reader (or a crash) sees the old file or the new one, never
-/// a partial one.
+/// a partial one. Errors of `write` should name `path`, the file the user knows.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
@@ -41,8 +41,8 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
 /// [`write_atomic`] for bytes.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |tmp| {
-        let mut f = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(tmp, e))
+        let mut f = File::create(tmp).map_err(|e| Error::io(path, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(path, e))
     })
 }
 

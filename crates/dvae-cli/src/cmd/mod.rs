@@ -76,7 +76,12 @@ pub fn report_skipped_files(skipped: &[(PathBuf, String)]) {
         skipped.len()
     );
     for (p, why) in skipped.iter().take(5) {
-        eprintln!("  {}: {why}", p.display());
+        // The reason is usually a library error, which starts with the path already.
+        if why.starts_with(&p.display().to_string()) {
+            eprintln!("  {why}");
+        } else {
+            eprintln!("  {}: {why}", p.display());
+        }
     }
     if skipped.len() > 5 {
         eprintln!(

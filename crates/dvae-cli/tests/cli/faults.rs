@@ -171,32 +171,45 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_checkpoint() {
     assert!(train(&run, &data, 2, 2).status().unwrap().success());
     let run_s = run.to_str().unwrap();
 
-    // Files may not grow past 20 kB: the next checkpoint cannot be written. (Running as
-    // root, permissions would not stop the writes; a file-size limit does.)
-    let mut full_disk = Command::new(env!("CARGO_BIN_EXE_dvae"));
-    full_disk.args(["train", "--resume", "--out", run_s, "--steps", "4"]);
-    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
-    unsafe {
-        full_disk.pre_exec(|| {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let limit = libc::rlimit {
-                rlim_cur: 20_000,
-                rlim_max: 20_000,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    // Files may not grow past a limit, so the next checkpoint cannot be written. (Running
+    // as root, permissions would not stop the writes; a file-size limit does.) The limits
+    // stop the grid PNG, model.safetensors and the checkpoint's optimizer state.
+    for (limit, file) in [
+        (4_000, "recon-step-00000004.png"),
+        (20_000, "model.safetensors"),
+        (300_000, "checkpoint of step 4 was not written"),
+    ] {
+        let mut full_disk = Command::new(env!("CARGO_BIN_EXE_dvae"));
+        full_disk.args(["train", "--resume", "--out", run_s, "--steps", "4"]);
+        // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+        unsafe {
+            full_disk.pre_exec(move || {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let limit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = full_disk.output().unwrap();
+        assert_clean_error(&o, "File too large");
+        assert!(
+            stderr(&o).contains(run_s) && stderr(&o).contains(file),
+            "{}",
+            stderr(&o)
+        );
+        let latest = std::fs::read_to_string(run.join("checkpoint/LATEST")).unwrap();
+        assert_eq!(
+            latest, "step-00000002",
+            "the previous checkpoint stays current"
+        );
+        let left: Vec<_> = std::fs::read_dir(run.join("checkpoint")).unwrap().collect();
+        assert_eq!(left.len(), 2, "LATEST and step-00000002 only");
     }
-    let o = full_disk.output().unwrap();
-    assert_clean_error(&o, "File too large");
-    assert!(stderr(&o).contains(run_s), "names the file: {}", stderr(&o));
-    let latest = std::fs::read_to_string(run.join("checkpoint/LATEST")).unwrap();
-    assert_eq!(
-        latest, "step-00000002",
-        "the previous checkpoint stays current"
-    );
 
     // With space again, the run resumes from it and ends as an uninterrupted run.
     let o = dvae(&["train", "--resume", "--out", run_s, "--steps", "4"]);

@@ -143,9 +143,12 @@ pub fn save_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Resul
     })?;
     crate::artifact::write_atomic(path, |tmp| {
         img.save_with_format(tmp, image::ImageFormat::Png)
-            .map_err(|e| Error::Image {
-                path: tmp.to_path_buf(),
-                reason: e.to_string(),
+            .map_err(|e| match e {
+                image::ImageError::IoError(e) => Error::io(path, e),
+                e => Error::Image {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                },
             })
     })
 }

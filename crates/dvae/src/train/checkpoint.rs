@@ -92,7 +92,13 @@ pub fn save(
     if let Err(e) = write_files(&tmp, state, model, ema, optim) {
         // A failed write (a full disk) leaves nothing behind but the previous checkpoint.
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
+        return Err(Error::run(
+            &root,
+            format!(
+                "the checkpoint of step {} was not written (the previous one is kept): {e}",
+                state.step
+            ),
+        ));
     }
     let dest = root.join(&name);
     io(&dest, std::fs::rename(&tmp, &dest))?;
