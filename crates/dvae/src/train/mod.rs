@@ -7,13 +7,14 @@
 pub mod checkpoint;
 pub mod family;
 pub mod params;
+mod resume;
 
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +28,7 @@ use crate::model::{self, DvaeModel};
 use crate::pipeline::{Dvae, EvalReport, int_values};
 use crate::{grid, loss, metrics, schedule};
 use checkpoint::TrainState;
+use resume::{initial, open_log, restore, truncate_log};
 
 /// Held-out images scored at each evaluation (the first ones of the split).
 pub const EVAL_IMAGES: usize = 256;
@@ -127,15 +129,6 @@ pub struct TrainSummary {
     pub steps: usize,
     /// The last held-out evaluation.
     pub eval: Option<EvalReport>,
-}
-
-fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_beta_1(c.adam_beta1 as f32)
-        .with_beta_2(c.adam_beta2 as f32)
-        .with_epsilon(c.adam_eps as f32)
-        .with_weight_decay(c.weight_decay as f32)
-        .init()
 }
 
 /// Seed of step `step`'s random draws.
@@ -364,45 +357,6 @@ pub fn train(
     })
 }
 
-type Trainable = (DvaeModel, DvaeModel, ModuleOptimizer);
-
-/// The model, its EMA copy and the optimizer at step 0: everything a function of the seed.
-fn initial(config: &RunConfig, ad: &Device) -> Trainable {
-    let (c, m) = (&config.train, &config.model);
-    let mut model = DvaeModel::new(m, c.seed, ad);
-    // The dVAE's codebook is the decoder's input convolution; the other families have none
-    // there (the VQ-VAE's is its own), so their input convolution keeps DALL·E's scale.
-    if let Some(std) = c.codebook_std
-        && m.family == Family::Dvae
-    {
-        model = model.with_codebook_std(std, c.seed);
-    }
-    let ema = model.valid();
-    (model, ema, adamw(c))
-}
-
-/// The state of `run`'s newest checkpoint, or the initial one where it has none.
-fn restore(run: &RunDir, config: &RunConfig, ad: &Device) -> Result<(Trainable, TrainState)> {
-    let (model, ema, optim) = initial(config, ad);
-    let Some((dir, state)) = checkpoint::latest(run)? else {
-        return Ok(((model, ema, optim), TrainState::at(0)));
-    };
-    let (model, ema) = checkpoint::load_models(&dir, model)?;
-    let p = dir.join(checkpoint::OPTIM);
-    let optim = optim
-        .load(&p)
-        .map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
-    Ok(((model, ema, optim), state))
-}
-
-fn open_log(run: &RunDir) -> Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run.log())
-        .map_err(|e| Error::io(run.log(), e))
-}
-
 #[derive(Serialize)]
 struct EvalLine<'a> {
     step: usize,
@@ -419,27 +373,6 @@ fn write_log(
     let mut v = serde_json::to_value(entry).expect("log entry serialises");
     v["kind"] = kind.into();
     writeln!(file, "{v}").map_err(|e| Error::io(run.log(), e))
-}
-
-/// Drops log lines after `step` (written after the checkpoint a run resumes from).
-fn truncate_log(run: &RunDir, step: usize) -> Result<()> {
-    let path = run.log();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
-    let kept: String = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s as usize <= step)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    crate::artifact::write_bytes_atomic(&path, kept.as_bytes())
 }
 
 /// Scores the EMA model on the held-out images and writes `recon.png` (originals above

@@ -1,0 +1,84 @@
+//! The state a run starts from, resumes from or rolls back to: the initial model, optimizer
+//! and EMA of a seed, or a run directory's newest checkpoint; and its log cut back to match.
+
+use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::prelude::*;
+
+use super::checkpoint::{self, TrainState};
+use crate::artifact::RunDir;
+use crate::config::{Family, RunConfig};
+use crate::error::{Error, Result};
+use crate::model::DvaeModel;
+
+fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(c.adam_beta1 as f32)
+        .with_beta_2(c.adam_beta2 as f32)
+        .with_epsilon(c.adam_eps as f32)
+        .with_weight_decay(c.weight_decay as f32)
+        .init()
+}
+
+pub(super) type Trainable = (DvaeModel, DvaeModel, ModuleOptimizer);
+
+/// The model, its EMA copy and the optimizer at step 0: everything a function of the seed.
+pub(super) fn initial(config: &RunConfig, ad: &Device) -> Trainable {
+    let (c, m) = (&config.train, &config.model);
+    let mut model = DvaeModel::new(m, c.seed, ad);
+    // The dVAE's codebook is the decoder's input convolution; the other families have none
+    // there (the VQ-VAE's is its own), so their input convolution keeps DALL·E's scale.
+    if let Some(std) = c.codebook_std
+        && m.family == Family::Dvae
+    {
+        model = model.with_codebook_std(std, c.seed);
+    }
+    let ema = model.valid();
+    (model, ema, adamw(c))
+}
+
+/// The state of `run`'s newest checkpoint, or the initial one where it has none.
+pub(super) fn restore(
+    run: &RunDir,
+    config: &RunConfig,
+    ad: &Device,
+) -> Result<(Trainable, TrainState)> {
+    let (model, ema, optim) = initial(config, ad);
+    let Some((dir, state)) = checkpoint::latest(run)? else {
+        return Ok(((model, ema, optim), TrainState::at(0)));
+    };
+    let (model, ema) = checkpoint::load_models(&dir, model)?;
+    let p = dir.join(checkpoint::OPTIM);
+    let optim = optim
+        .load(&p)
+        .map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
+    Ok(((model, ema, optim), state))
+}
+
+pub(super) fn open_log(run: &RunDir) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.log())
+        .map_err(|e| Error::io(run.log(), e))
+}
+
+/// Drops log lines after `step` (written after the checkpoint a run resumes from).
+pub(super) fn truncate_log(run: &RunDir, step: usize) -> Result<()> {
+    let path = run.log();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s as usize <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::artifact::write_bytes_atomic(&path, kept.as_bytes())
+}
