@@ -108,6 +108,8 @@ fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
     out
 }
 
+const ONE_STEP: &[&str] = &["--steps", "1", "--checkpoint-every", "1"];
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -115,7 +117,7 @@ fn s(p: &Path) -> &str {
 #[test]
 fn image_kinds_are_converted_or_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = small_run(tmp.path(), 1);
+    let run = small_run(tmp.path(), ONE_STEP);
     let dir = tmp.path().join("in");
     std::fs::create_dir_all(&dir).unwrap();
     let palette = dir.join("palette.png");
@@ -193,7 +195,7 @@ fn image_kinds_are_converted_or_refused() {
 #[test]
 fn token_files_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = small_run(tmp.path(), 1);
+    let run = small_run(tmp.path(), ONE_STEP);
     let cells = |v: u16| -> Vec<u8> { (0..16).flat_map(|_| v.to_le_bytes()).collect() };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("float.npy", npy("<f4", "(1, 4, 4)", &[0; 64]), "dtype"),
@@ -251,7 +253,7 @@ fn edit(file: &Path, from: &str, to: &str) {
 #[test]
 fn run_directories_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = small_run(tmp.path(), 1);
+    let run = small_run(tmp.path(), ONE_STEP);
     let variant = |name: &str| {
         let p = tmp.path().join(name);
         copy_dir(&run, &p);

@@ -53,23 +53,20 @@ pub fn same_weights(a: &Path, b: &Path) {
     }
 }
 
-/// Trains a `SMALL` model for `steps` steps on 12 PNGs in `dir/data`; returns the run.
-pub fn small_run(dir: &Path, steps: usize) -> PathBuf {
+/// Trains a `SMALL` model with `flags` (steps, checkpoints, …) on 12 PNGs written to
+/// `dir/data`; returns the run directory `dir/run`.
+pub fn small_run(dir: &Path, flags: &[&str]) -> PathBuf {
     let data = dir.join("data");
     write_pngs(&data, 12, 32);
     let run = dir.join("run");
-    let steps = steps.to_string();
     let mut args = vec![
         "train",
         "--data",
         data.to_str().unwrap(),
         "--out",
         run.to_str().unwrap(),
-        "--steps",
-        &steps,
-        "--checkpoint-every",
-        "1",
     ];
+    args.extend_from_slice(flags);
     args.extend_from_slice(SMALL);
     let o = dvae(&args);
     assert!(o.status.success(), "{}", stderr(&o));

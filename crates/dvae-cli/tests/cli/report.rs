@@ -3,34 +3,10 @@
 //! The Chromium part skips (with a message) where no `chromium` is installed, unless
 //! `DVAE_REQUIRE_CHROMIUM` is set, as `.ci/run` does after installing it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::*;
-
-/// Trains a very small run with a checkpoint and a log line every step.
-fn small_run(dir: &Path) -> PathBuf {
-    let data = dir.join("data");
-    write_pngs(&data, 10, 40);
-    let run = dir.join("run");
-    let mut args = vec![
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--steps",
-        "6",
-        "--checkpoint-every",
-        "3",
-        "--log-every",
-        "1",
-    ];
-    args.extend_from_slice(SMALL);
-    let o = dvae(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    run
-}
 
 /// Fraction of the box's pixels with a channel below `level` (white is 255).
 fn ink(img: &image::RgbImage, [x, y, w, h]: [u32; 4], level: u8) -> f64 {
@@ -102,7 +78,18 @@ addEventListener('load', () => {
 #[test]
 fn eval_json_curves_png_and_report_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = small_run(tmp.path());
+    // A checkpoint every 3 steps and a log line every step.
+    let run = small_run(
+        tmp.path(),
+        &[
+            "--steps",
+            "6",
+            "--checkpoint-every",
+            "3",
+            "--log-every",
+            "1",
+        ],
+    );
     let run_s = run.to_str().unwrap();
 
     // Training drew its curves.
