@@ -49,13 +49,21 @@ pub enum Error {
     /// A tensor had a shape the operation cannot take.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// Training produced a non-finite loss or gradient.
+    #[error("non-finite {what} at step {step}")]
+    NonFinite {
+        /// Loss or gradient.
+        what: String,
+        /// The step it happened at.
+        step: usize,
+    },
     /// Training produced a non-finite loss or gradient again after rolling back once.
     #[error(
         "non-finite {what} at step {step}, again after rolling back to step {rolled_back_to} \
          with half the learning rate; the run stops here and its last checkpoint is intact \
          (resume it with a lower --lr or a --grad-clip, or check the data)"
     )]
-    NonFinite {
+    NonFiniteAgain {
         /// Loss or gradient norm.
         what: String,
         /// The step it happened at (1-based, as logged).

@@ -228,6 +228,7 @@ fn train_prior(a: TrainArgs) -> Result<()> {
         &TrainOptions {
             resume: a.resume,
             stop: Some(stop),
+            ..Default::default()
         },
         |e| match e {
             PriorEvent::Start {

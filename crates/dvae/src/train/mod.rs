@@ -116,7 +116,7 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Set from outside (e.g. on Ctrl-C) to stop after writing a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
-    /// Fault injection for tests: the loss of each of these steps (1-based) is multiplied
+    /// Fault injection for tests of [`train`]: the loss of each of these steps (1-based) is multiplied
     /// by NaN the first time the step runs in this call.
     #[doc(hidden)]
     pub inject_nan: Vec<usize>,
@@ -259,7 +259,7 @@ pub fn train(
             g => {
                 let what = if g.is_none() { "loss" } else { "gradient norm" };
                 if let Some(rolled_back_to) = state.rolled_back_to {
-                    return Err(Error::NonFinite {
+                    return Err(Error::NonFiniteAgain {
                         what: what.into(),
                         step: done,
                         rolled_back_to,
