@@ -116,8 +116,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Set from outside (e.g. on Ctrl-C) to stop after writing a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
-    /// Fault injection for tests of [`train`]: the loss of each of these steps (1-based) is multiplied
-    /// by NaN the first time the step runs in this call.
+    /// Fault injection for tests of [`train`]: the loss of each of these steps (1-based) is
+    /// multiplied by NaN the first time the step runs in this call.
     #[doc(hidden)]
     pub inject_nan: Vec<usize>,
 }
