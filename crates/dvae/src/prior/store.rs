@@ -6,10 +6,10 @@
 //! PRIOR/tokens.npy          the data's tokens (cache), with PRIOR/tokens.json (their key)
 //! PRIOR/log.jsonl           training loss and held-out bits per token
 //! PRIOR/checkpoint/LATEST   name of the newest complete checkpoint
-//! PRIOR/checkpoint/step-N/  weights.bpk, optim.bpk, state.json
+//! PRIOR/checkpoint/step-N/  weights.bpk, optim.bpk, state.json (as `dvae train` writes them)
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::train::PriorTrainConfig;
 use super::{PriorConfig, TokenPrior};
-use crate::artifact::{sync_dir, write_bytes_atomic};
+use crate::artifact::write_bytes_atomic;
 use crate::config::FORMAT_VERSION;
 use crate::error::{Error, Result};
+use crate::train::checkpoint::{self, TrainState};
 
 /// What `prior.json` holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,14 +61,6 @@ pub struct PriorDir {
 
 const WEIGHTS: &str = "weights.bpk";
 const OPTIM: &str = "optim.bpk";
-const STATE: &str = "state.json";
-
-/// What a checkpoint's `state.json` records.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct State {
-    format_version: u32,
-    step: usize,
-}
 
 impl PriorDir {
     /// The prior directory at `root`.
@@ -131,17 +124,14 @@ impl PriorDir {
     }
 
     /// Writes a checkpoint of `step` steps (weights with their parameter ids, optimizer
-    /// state), then points `LATEST` at it and removes older ones; a crash leaves the
-    /// previous one whole.
+    /// state) as `dvae train` does: a crash leaves the previous one whole.
     pub fn save_checkpoint(
         &self,
         step: usize,
         prior: &TokenPrior,
         optim: &ModuleOptimizer,
     ) -> Result<()> {
-        let root = self.checkpoints();
-        let name = format!("step-{step:08}");
-        commit_folder(&root, &name, |tmp| {
+        checkpoint::commit(&self.checkpoints(), step, |tmp| {
             let p = tmp.join(WEIGHTS);
             prior
                 .valid()
@@ -151,13 +141,7 @@ impl PriorDir {
             optim
                 .save(&p)
                 .map_err(|e| Error::run(&p, format!("cannot write checkpoint: {e}")))?;
-            let state = State {
-                format_version: FORMAT_VERSION,
-                step,
-            };
-            let p = tmp.join(STATE);
-            std::fs::write(&p, serde_json::to_vec(&state).expect("state serialises"))
-                .map_err(|e| Error::io(&p, e))
+            checkpoint::write_state(tmp, &TrainState::at(step))
         })
     }
 
@@ -168,16 +152,10 @@ impl PriorDir {
         prior: TokenPrior,
         optim: ModuleOptimizer,
     ) -> Result<(usize, TokenPrior, ModuleOptimizer)> {
-        let Some(dir) = latest_folder(&self.checkpoints())? else {
+        let Some(dir) = checkpoint::latest_dir(&self.checkpoints())? else {
             return Ok((0, prior, optim));
         };
-        let p = dir.join(STATE);
-        let state: State = std::fs::read(&p)
-            .map_err(|e| Error::io(&p, e))
-            .and_then(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| Error::run(&p, format!("corrupt checkpoint state: {e}")))
-            })?;
+        let state = checkpoint::read_state(&dir)?;
         let p = dir.join(WEIGHTS);
         let prior = prior
             .try_load_file(&p)
@@ -187,58 +165,5 @@ impl PriorDir {
             .load(&p)
             .map_err(|e| Error::run(&p, format!("cannot read optimizer state: {e}")))?;
         Ok((state.step, prior, optim))
-    }
-}
-
-/// Writes folder `root/name` whole or not at all: `fill` writes into a temporary folder,
-/// whose files are synced before it is renamed into place; then `root/LATEST` names it
-/// (replaced atomically), and older folders and leftovers of interrupted writes are removed.
-pub fn commit_folder(
-    root: &Path,
-    name: &str,
-    fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let io = |p: &Path, r: std::io::Result<()>| r.map_err(|e| Error::io(p, e));
-    io(root, std::fs::create_dir_all(root))?;
-    let tmp = root.join(format!(".{name}.tmp"));
-    if tmp.exists() {
-        io(&tmp, std::fs::remove_dir_all(&tmp))?;
-    }
-    io(&tmp, std::fs::create_dir_all(&tmp))?;
-    fill(&tmp)?;
-    for entry in std::fs::read_dir(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?
-        .flatten()
-    {
-        let p = entry.path();
-        io(&p, std::fs::File::open(&p).and_then(|f| f.sync_all()))?;
-    }
-    sync_dir(&tmp);
-    let dest = root.join(name);
-    if dest.exists() {
-        io(&dest, std::fs::remove_dir_all(&dest))?;
-    }
-    io(&dest, std::fs::rename(&tmp, &dest))?;
-    sync_dir(root);
-    write_bytes_atomic(&root.join("LATEST"), name.as_bytes())?;
-    for entry in std::fs::read_dir(root)
-        .map_err(|e| Error::io(root, e))?
-        .flatten()
-    {
-        let n = entry.file_name().to_string_lossy().to_string();
-        if n != name && entry.path().is_dir() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-    Ok(())
-}
-
-/// The folder `root/LATEST` names, if any.
-pub fn latest_folder(root: &Path) -> Result<Option<PathBuf>> {
-    let pointer = root.join("LATEST");
-    match std::fs::read_to_string(&pointer) {
-        Ok(s) => Ok(Some(root.join(s.trim()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&pointer, e)),
     }
 }

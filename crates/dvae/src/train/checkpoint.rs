@@ -71,41 +71,48 @@ pub fn save(
     ema: &DvaeModel,
     optim: &ModuleOptimizer,
 ) -> Result<()> {
-    let root = run.checkpoints();
-    io(&root, std::fs::create_dir_all(&root))?;
+    commit(&run.checkpoints(), state.step, |tmp| {
+        write_files(tmp, state, model, ema, optim)
+    })
+}
+
+/// Writes the checkpoint folder of `step` under `root` whole or not at all: `fill` writes
+/// into a temporary folder, whose files are synced before it is renamed into place; then
+/// `root/LATEST` names it (replaced atomically) and older ones are removed. A failed
+/// write leaves nothing behind but the previous checkpoint.
+pub fn commit(root: &Path, step: usize, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    io(root, std::fs::create_dir_all(root))?;
     // A folder of this step may exist already: the current checkpoint, when a run stops
     // right after writing it, or one a crash left before LATEST named it. It is never
     // replaced in place (a kill in between would leave LATEST naming nothing): the new one
     // takes the next free name.
-    let mut name = format!("step-{:08}", state.step);
+    let mut name = format!("step-{step:08}");
     for n in 1.. {
         if !root.join(&name).exists() {
             break;
         }
-        name = format!("step-{:08}.{n}", state.step);
+        name = format!("step-{step:08}.{n}");
     }
     let tmp = root.join(format!(".{name}.tmp"));
     if tmp.exists() {
         io(&tmp, std::fs::remove_dir_all(&tmp))?;
     }
     io(&tmp, std::fs::create_dir_all(&tmp))?;
-    if let Err(e) = write_files(&tmp, state, model, ema, optim) {
-        // A failed write (a full disk) leaves nothing behind but the previous checkpoint.
+    if let Err(e) = fill(&tmp).and_then(|()| sync_folder(&tmp)) {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(Error::run(
-            &root,
+            root,
             format!(
-                "the checkpoint of step {} was not written (the previous one is kept): {e}",
-                state.step
+                "the checkpoint of step {step} was not written (the previous one is kept): {e}"
             ),
         ));
     }
     let dest = root.join(&name);
     io(&dest, std::fs::rename(&tmp, &dest))?;
-    sync_dir(&root);
+    sync_dir(root);
     write_bytes_atomic(&root.join("LATEST"), name.as_bytes())?;
     // Older checkpoints (and leftovers of interrupted writes) are no longer needed.
-    for entry in io(&root, std::fs::read_dir(&root))?.flatten() {
+    for entry in io(root, std::fs::read_dir(root))?.flatten() {
         let n = entry.file_name().to_string_lossy().to_string();
         if n != name && (n.starts_with("step-") || (n.starts_with(".step-") && n.ends_with(".tmp")))
         {
@@ -115,7 +122,17 @@ pub fn save(
     Ok(())
 }
 
-/// Writes and syncs the files of a checkpoint into the folder `dir`.
+/// Syncs every file of `dir`, then the folder itself.
+fn sync_folder(dir: &Path) -> Result<()> {
+    for entry in io(dir, std::fs::read_dir(dir))?.flatten() {
+        let p = entry.path();
+        io(&p, std::fs::File::open(&p).and_then(|f| f.sync_all()))?;
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Writes the files of a checkpoint into the folder `dir`.
 fn write_files(
     dir: &Path,
     state: &TrainState,
@@ -130,6 +147,11 @@ fn write_files(
     let p = dir.join(EMA);
     let mut store = SafetensorsStore::from_file(&p).overwrite(true);
     ema.save_into(&mut store).map_err(|e| record_err(&p, e))?;
+    write_state(dir, state)
+}
+
+/// Writes `state.json` into the checkpoint folder `dir`.
+pub fn write_state(dir: &Path, state: &TrainState) -> Result<()> {
     let p = dir.join(STATE);
     io(
         &p,
@@ -137,18 +159,19 @@ fn write_files(
             &p,
             serde_json::to_vec_pretty(state).expect("state serialises"),
         ),
-    )?;
-    for f in [WEIGHTS, OPTIM, EMA, STATE] {
-        let p = dir.join(f);
-        io(&p, std::fs::File::open(&p).and_then(|f| f.sync_all()))?;
-    }
-    sync_dir(dir);
-    Ok(())
+    )
 }
 
 /// The newest complete checkpoint of `run`, if any.
 pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
-    let root = run.checkpoints();
+    let Some(dir) = latest_dir(&run.checkpoints())? else {
+        return Ok(None);
+    };
+    Ok(Some((dir.clone(), read_state(&dir)?)))
+}
+
+/// The checkpoint folder `root/LATEST` names, if there is one.
+pub fn latest_dir(root: &Path) -> Result<Option<PathBuf>> {
     let pointer = root.join("LATEST");
     let name = match std::fs::read_to_string(&pointer) {
         Ok(s) => s.trim().to_string(),
@@ -169,7 +192,11 @@ pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
             format!("corrupt checkpoint pointer: expected a name like step-00000100, got {name:?}"),
         ));
     }
-    let dir = root.join(&name);
+    Ok(Some(root.join(&name)))
+}
+
+/// The `state.json` of checkpoint folder `dir`.
+pub fn read_state(dir: &Path) -> Result<TrainState> {
     let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| {
         Error::run(
@@ -177,8 +204,7 @@ pub fn latest(run: &RunDir) -> Result<Option<(PathBuf, TrainState)>> {
             format!("checkpoint named by LATEST is unreadable: {e}"),
         )
     })?;
-    let state = TrainState::from_json(&state_path, &text)?;
-    Ok(Some((dir, state)))
+    TrainState::from_json(&state_path, &text)
 }
 
 impl TrainState {
