@@ -8,7 +8,7 @@ runs a batch of 256x256 images (map_pixels → encoder → argmax) or of token g
 with images/s (median of ITERS after one warm-up), CPU seconds per image over the timed
 iterations (all threads) and peak resident memory.
 
-    /work/venv-ref/bin/python tools/torch_openai_speed.py DIR encode|decode [BATCH] [ITERS]
+    /work/venv-ref/bin/python tools/torch_openai_speed.py DIR encode|decode [BATCH] [ITERS] [THREADS]
 
 DIR holds encoder.pkl and decoder.pkl (tools/make_openai_fixtures.py --full DIR makes
 random full-size ones). Run encode and decode as separate processes so each peak is its own.
@@ -30,7 +30,7 @@ def main():
     folder, op = sys.argv[1], sys.argv[2]
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     iters = int(sys.argv[4]) if len(sys.argv) > 4 else 3
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(sys.argv[5]) if len(sys.argv) > 5 else 2)
     torch.manual_seed(0)
     load = lambda name: torch.load(os.path.join(folder, name), map_location="cpu",
                                    weights_only=False).eval()

@@ -3,37 +3,61 @@
 use anyhow::Result;
 use burn::prelude::Device;
 use clap::Parser;
-use dvae::config::ModelConfig;
+use dvae::bench::{BenchOptions, WORKLOADS};
 
-/// Throughput of a preset on this machine: training step, encode and decode (images/s,
+/// Throughput of a workload on this machine: training step, encode and decode (images/s,
 /// medians after warm-up) and peak memory.
 #[derive(Parser)]
 pub struct Args {
-    /// Preset to measure: tiny, small or dalle.
-    #[arg(long, default_value = "tiny")]
+    /// bench (the model of torch_bench.py), or a preset: tiny, small, dalle.
+    #[arg(long, default_value = "bench", value_parser = WORKLOADS)]
     workload: String,
-    /// Images per step / per call.
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// Timed iterations of each operation.
-    #[arg(long, default_value_t = 5)]
-    iters: usize,
+    /// Images per step / per call [default: 32; 8 for dalle].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Compute threads [default: rayon's, all cores or RAYON_NUM_THREADS].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Timed iterations of each operation [default: 5; 2 for dalle].
+    #[arg(long)]
+    iters: Option<usize>,
+    /// Untimed iterations before them [default: 2; 1 for dalle].
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Skip the training step (dalle skips it unless --train is given).
+    #[arg(long, conflicts_with = "train")]
+    no_train: bool,
+    /// Time the training step of dalle too (minutes per step and tens of GB on a CPU).
+    #[arg(long)]
+    train: bool,
     /// Print one JSON object (train_img_s, encode_img_s, decode_img_s, peak_rss_mb, workload, batch).
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if a.batch == 0 || a.iters == 0 {
-        anyhow::bail!("invalid --batch/--iters: must be at least 1");
+    if let Some(t) = a.threads {
+        dvae::bench::set_threads(t)?;
     }
-    let model = ModelConfig::preset(&a.workload)?;
-    let r = dvae::bench::run(&a.workload, &model, a.batch, a.iters, &Device::flex());
+    let dalle = a.workload == "dalle";
+    let o = BenchOptions {
+        batch: a.batch.unwrap_or(if dalle { 8 } else { 32 }),
+        iters: a.iters.unwrap_or(if dalle { 2 } else { 5 }),
+        warmup: a.warmup.unwrap_or(if dalle { 1 } else { 2 }),
+        train: !a.no_train && (a.train || !dalle),
+    };
+    let r = dvae::bench::run(&a.workload, &o, &Device::flex())?;
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
-        println!("workload {} batch {}", r.workload, r.batch);
-        println!("train   {:8.1} img/s", r.train_img_s);
+        println!(
+            "workload {} batch {} threads {}",
+            r.workload, r.batch, r.threads
+        );
+        match r.train_img_s {
+            Some(t) => println!("train   {t:8.1} img/s"),
+            None => println!("train   (not timed)"),
+        }
         println!("encode  {:8.1} img/s", r.encode_img_s);
         println!("decode  {:8.1} img/s", r.decode_img_s);
         println!("peak    {:8.1} MiB", r.peak_rss_mb);

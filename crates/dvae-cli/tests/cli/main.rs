@@ -1,6 +1,7 @@
 //! End-to-end tests of the `dvae` binary on real files in temporary folders.
 
 mod bad_input;
+mod bench;
 mod errors;
 mod families;
 mod faults;

@@ -1,0 +1,193 @@
+//! Throughput measurements of a workload: a full training step, encoding and decoding.
+//! Figures are medians over repeated iterations after warm-up; nothing here is a test.
+//!
+//! Workloads: `bench` is the model of `shared/reference/torch_bench.py` ([`model`]); `tiny`,
+//! `small` and `dalle` are presets of our DALL·E-architecture model.
+
+pub mod model;
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::config::ModelConfig;
+use crate::data::ImageSet;
+use crate::model::quantizer::gumbel;
+use crate::model::{DvaeModel, map_pixels};
+use crate::{Error, Result, loss};
+use model::{BenchModel, BenchModelConfig};
+
+/// The workloads [`run`] knows.
+pub const WORKLOADS: [&str; 4] = ["bench", "tiny", "small", "dalle"];
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Images per training step and per encode/decode call.
+    pub batch: usize,
+    /// Timed iterations of each operation (the median is reported).
+    pub iters: usize,
+    /// Untimed iterations before them.
+    pub warmup: usize,
+    /// Time the training step (off for `dalle`, whose full-size step does not fit a CPU budget).
+    pub train: bool,
+}
+
+/// What [`run`] measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// The workload measured.
+    pub workload: String,
+    /// Images per training step and per encode/decode call.
+    pub batch: usize,
+    /// Worker threads of the compute pool.
+    pub threads: usize,
+    /// Training steps per second × batch (forward, backward, Adam(W) update); `None` when
+    /// the step was not timed.
+    pub train_img_s: Option<f64>,
+    /// Images encoded to tokens per second.
+    pub encode_img_s: f64,
+    /// Images decoded from tokens per second.
+    pub decode_img_s: f64,
+    /// Peak resident memory of the process in MiB (Linux; 0 elsewhere).
+    pub peak_rss_mb: f64,
+}
+
+/// Sets the size of the compute pool (Burn's flex backend and its GEMM run on rayon's
+/// global pool). Call it before any tensor work; it fails once the pool exists.
+pub fn set_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| Error::config("threads", format!("cannot set {threads} threads: {e}")))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median seconds of `f` over `iters` calls after `warmup` untimed ones.
+fn timed(o: &BenchOptions, mut f: impl FnMut()) -> f64 {
+    let mut times = Vec::with_capacity(o.iters);
+    for i in 0..o.warmup + o.iters {
+        let t0 = Instant::now();
+        f();
+        if i >= o.warmup {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    median(times)
+}
+
+/// Measures `workload` (one of [`WORKLOADS`]) with the options `o`.
+pub fn run(workload: &str, o: &BenchOptions, device: &Device) -> Result<BenchReport> {
+    if o.batch == 0 || o.iters == 0 {
+        return Err(Error::config(
+            "batch/iters",
+            format!(
+                "expected at least 1, got batch {} and iters {}",
+                o.batch, o.iters
+            ),
+        ));
+    }
+    let (train_s, encode_s, decode_s) = if workload == "bench" {
+        run_bench_model(&BenchModelConfig::new(), o, device)
+    } else {
+        run_preset(&ModelConfig::preset(workload)?, o, device)
+    };
+    let rate = |s: f64| o.batch as f64 / s;
+    Ok(BenchReport {
+        workload: workload.to_string(),
+        batch: o.batch,
+        threads: rayon::current_num_threads(),
+        train_img_s: train_s.map(rate),
+        encode_img_s: rate(encode_s),
+        decode_img_s: rate(decode_s),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// torch_bench.py's work: train step with Adam (lr 1e-3), argmax encode, one-hot decode.
+fn run_bench_model(
+    c: &BenchModelConfig,
+    o: &BenchOptions,
+    device: &Device,
+) -> (Option<f64>, f64, f64) {
+    let ad = device.clone().autodiff();
+    let x =
+        ImageSet::procedural(o.batch, c.image_size).batch(&(0..o.batch).collect::<Vec<_>>(), &ad);
+    let g = c.grid_size();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut net: BenchModel = c.init(&ad);
+    let train_s = o.train.then(|| {
+        let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+        timed(o, || {
+            let u = gumbel::uniform_noise([o.batch, c.codes, g, g], &mut rng, &ad);
+            let l = net.loss(x.clone(), gumbel::gumbel_from_uniform(u), 1.0, 1e-3);
+            let grads = GradientsParams::from_grads(l.backward(), &net);
+            net = optim.step(1e-3, net.clone(), grads);
+            let _ = l.into_scalar::<f32>();
+        })
+    });
+    let infer = net.valid();
+    let xi = x.inner();
+    let tokens = infer.encode_tokens(xi.clone());
+    let encode_s = timed(o, || {
+        let _ = infer.encode_tokens(xi.clone()).into_data();
+    });
+    let decode_s = timed(o, || {
+        let _ = infer.decode_tokens(tokens.clone()).into_data();
+    });
+    (train_s, encode_s, decode_s)
+}
+
+/// A preset of our model: hard Gumbel-softmax step (logit-Laplace + KL, AdamW lr 1e-4).
+fn run_preset(model: &ModelConfig, o: &BenchOptions, device: &Device) -> (Option<f64>, f64, f64) {
+    let ad = device.clone().autodiff();
+    let mut net = DvaeModel::new(model, 0, &ad);
+    let data = ImageSet::procedural(o.batch, model.image_size);
+    let x = map_pixels(data.batch(&(0..o.batch).collect::<Vec<_>>(), &ad));
+    let g = model.grid_size();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let train_s = o.train.then(|| {
+        let mut optim = AdamWConfig::new().init();
+        timed(o, || {
+            let u = gumbel::uniform_noise([o.batch, model.vocab_size, g, g], &mut rng, &ad);
+            let f = net.forward_train(x.clone(), gumbel::gumbel_from_uniform(u), 1.0, true);
+            let l =
+                loss::logit_laplace_nll(f.out, x.clone()) + loss::kl_to_uniform(f.logits) * 1e-3;
+            let grads = GradientsParams::from_grads(l.backward(), &net);
+            net = optim.step(1e-4, net.clone(), grads);
+            let _ = l.into_scalar::<f32>();
+        })
+    });
+    let infer = net.valid();
+    let xi = x.inner();
+    let tokens = infer.encode_tokens(xi.clone());
+    let encode_s = timed(o, || {
+        let _ = infer.encode_tokens(xi.clone()).into_data();
+    });
+    let decode_s = timed(o, || {
+        let _ = infer.decode_tokens(tokens.clone()).into_data();
+    });
+    (train_s, encode_s, decode_s)
+}
+
+/// Peak resident set size of this process (`VmHWM`), in MiB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

@@ -1,0 +1,214 @@
+//! The `bench` workload's model: the dVAE of `shared/reference/torch_bench.py`, layer for
+//! layer, so that `dvae bench --workload bench` and that script time the same work.
+//!
+//! encoder: conv 3→h/2 k4 s2, ReLU, conv h/2→h k4 s2, ReLU, 2 residual blocks, conv h→K k1;
+//! quantizer: Gumbel-softmax over the code dimension (τ = 1, soft), a bias-free 1×1
+//! codebook conv K→h; decoder: conv h→h k3, 2 residual blocks, ReLU, convT h→h/2 k4 s2,
+//! ReLU, convT h/2→3 k4 s2; loss: MSE + 1e-3 · KL(softmax(logits) ‖ uniform).
+
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+use crate::loss::kl_to_uniform;
+use crate::model::quantizer::gumbel;
+
+/// Sizes of the bench model (torch_bench.py's `--codes`, `--hidden`, `--image-size`).
+#[derive(Config, Debug)]
+pub struct BenchModelConfig {
+    /// Codebook size K.
+    #[config(default = 512)]
+    pub codes: usize,
+    /// Channels of the 16×16 stage (h); the 32×32 stage has h/2.
+    #[config(default = 128)]
+    pub hidden: usize,
+    /// Side of the square input images.
+    #[config(default = 64)]
+    pub image_size: usize,
+}
+
+impl BenchModelConfig {
+    /// Side of the token grid (the image side / 4).
+    pub fn grid_size(&self) -> usize {
+        self.image_size / 4
+    }
+
+    /// A model with Burn's default (PyTorch-like) initialisation.
+    pub fn init(&self, device: &Device) -> BenchModel {
+        let h = self.hidden;
+        let down = |i, o| {
+            Conv2dConfig::new([i, o], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        let up = |i, o| {
+            ConvTranspose2dConfig::new([i, o], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .init(device)
+        };
+        BenchModel {
+            enc_in1: down(3, h / 2),
+            enc_in2: down(h / 2, h),
+            enc_blocks: (0..2).map(|_| ResBlock::new(h, device)).collect(),
+            enc_out: Conv2dConfig::new([h, self.codes], [1, 1]).init(device),
+            codebook: Conv2dConfig::new([self.codes, h], [1, 1])
+                .with_bias(false)
+                .init(device),
+            dec_in: Conv2dConfig::new([h, h], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            dec_blocks: (0..2).map(|_| ResBlock::new(h, device)).collect(),
+            dec_up1: up(h, h / 2),
+            dec_up2: up(h / 2, 3),
+            relu: Relu::new(),
+        }
+    }
+}
+
+/// `x + conv1x1(relu(conv3x3(relu(x))))`.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    relu: Relu,
+}
+
+impl ResBlock {
+    fn new(h: usize, device: &Device) -> Self {
+        Self {
+            conv1: Conv2dConfig::new([h, h], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            conv2: Conv2dConfig::new([h, h], [1, 1]).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// # Shapes
+    /// `[B, h, s, s]` → `[B, h, s, s]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let r = self.conv1.forward(self.relu.forward(x.clone()));
+        x + self.conv2.forward(self.relu.forward(r))
+    }
+}
+
+/// torch_bench.py's `Dvae`.
+#[derive(Module, Debug)]
+pub struct BenchModel {
+    enc_in1: Conv2d,
+    enc_in2: Conv2d,
+    enc_blocks: Vec<ResBlock>,
+    enc_out: Conv2d,
+    /// A bias-free 1×1 conv K→h: the codebook as an einsum with a `[K, h]` embedding.
+    codebook: Conv2d,
+    dec_in: Conv2d,
+    dec_blocks: Vec<ResBlock>,
+    dec_up1: ConvTranspose2d,
+    dec_up2: ConvTranspose2d,
+    relu: Relu,
+}
+
+impl BenchModel {
+    /// # Shapes
+    /// `[B, 3, S, S]` → logits `[B, K, S/4, S/4]`
+    pub fn encode(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.relu.forward(self.enc_in1.forward(x));
+        let mut h = self.relu.forward(self.enc_in2.forward(h));
+        for b in &self.enc_blocks {
+            h = b.forward(h);
+        }
+        self.enc_out.forward(h)
+    }
+
+    /// Most likely code per cell: the argmax of the logits (a softmax would not change it).
+    ///
+    /// # Shapes
+    /// `[B, 3, S, S]` → tokens `[B, S/4, S/4]`
+    pub fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
+        gumbel::argmax_tokens(self.encode(x))
+    }
+
+    /// # Shapes
+    /// (soft) one-hot `[B, K, s, s]` → image `[B, 3, 4s, 4s]`
+    pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
+        self.decode_embedded(self.codebook.forward(z))
+    }
+
+    /// The same as [`decode`](Self::decode) of the tokens' one-hot, with the codebook
+    /// conv replaced by the row lookup it amounts to (no `[B, K, s, s]` tensor).
+    ///
+    /// # Shapes
+    /// tokens `[B, s, s]` → image `[B, 3, 4s, 4s]`
+    pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
+        let [b, s, t] = tokens.dims();
+        let [h, k, _, _] = self.codebook.weight.dims();
+        let table = self.codebook.weight.val().reshape([h, k]).transpose(); // [K, h]
+        let rows = table.select(0, tokens.reshape([b * s * t]));
+        self.decode_embedded(rows.reshape([b, s, t, h]).permute([0, 3, 1, 2]))
+    }
+
+    /// # Shapes
+    /// `[B, h, s, s]` → image `[B, 3, 4s, 4s]`
+    fn decode_embedded(&self, e: Tensor<4>) -> Tensor<4> {
+        let mut h = self.dec_in.forward(e);
+        for b in &self.dec_blocks {
+            h = b.forward(h);
+        }
+        let h = self
+            .relu
+            .forward(self.dec_up1.forward(self.relu.forward(h)));
+        self.dec_up2.forward(h)
+    }
+
+    /// torch_bench.py's loss: `MSE(decode(gumbel_softmax(logits, τ)), x) + kl_weight · KL`.
+    ///
+    /// # Shapes
+    /// x `[B, 3, S, S]`, gumbel `[B, K, S/4, S/4]` → `[1]`
+    pub fn loss(&self, x: Tensor<4>, gumbel: Tensor<4>, tau: f64, kl_weight: f64) -> Tensor<1> {
+        let logits = self.encode(x.clone());
+        let soft = gumbel::gumbel_softmax(logits.clone(), gumbel, tau, false);
+        let mse = (self.decode(soft) - x).powi_scalar(2).mean();
+        mse + kl_to_uniform(logits) * kl_weight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(device: &Device) -> Tensor<3, Int> {
+        Tensor::<1, Int>::from_ints([0, 5, 7, 1, 2, 3, 7, 0], device).reshape([2, 2, 2])
+    }
+
+    #[test]
+    fn shapes_follow_torch_bench() {
+        let device = Device::flex();
+        let c = BenchModelConfig::new()
+            .with_codes(8)
+            .with_hidden(8)
+            .with_image_size(8);
+        let m = c.init(&device);
+        let x = Tensor::<4>::ones([2, 3, 8, 8], &device) * 0.5;
+        assert_eq!(m.encode(x.clone()).dims(), [2, 8, 2, 2]);
+        assert_eq!(m.encode_tokens(x).dims(), [2, 2, 2]);
+        assert_eq!(m.decode_tokens(tokens(&device)).dims(), [2, 3, 8, 8]);
+    }
+
+    /// The lookup path equals the codebook conv over the one-hot (same sums, 1e-5).
+    #[test]
+    fn token_lookup_matches_one_hot_decode() {
+        let device = Device::flex();
+        let c = BenchModelConfig::new()
+            .with_codes(8)
+            .with_hidden(8)
+            .with_image_size(8);
+        let m = c.init(&device);
+        let t = tokens(&device);
+        let a = m.decode_tokens(t.clone());
+        let b = m.decode(gumbel::one_hot_dim1(t, 8));
+        let diff: f32 = (a - b).abs().max().into_scalar();
+        assert!(diff < 1e-5, "max |lookup - one-hot| = {diff}");
+    }
+}
