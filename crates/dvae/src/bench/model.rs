@@ -11,6 +11,7 @@ use burn::nn::{PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 use crate::loss::kl_to_uniform;
+use crate::model::conv1x1;
 use crate::model::quantizer::gumbel;
 
 /// Sizes of the bench model (torch_bench.py's `--codes`, `--hidden`, `--image-size`).
@@ -90,7 +91,7 @@ impl ResBlock {
     /// `[B, h, s, s]` → `[B, h, s, s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let r = self.conv1.forward(self.relu.forward(x.clone()));
-        x + self.conv2.forward(self.relu.forward(r))
+        x + conv1x1::forward(&self.conv2, self.relu.forward(r))
     }
 }
 
@@ -119,7 +120,7 @@ impl BenchModel {
         for b in &self.enc_blocks {
             h = b.forward(h);
         }
-        self.enc_out.forward(h)
+        conv1x1::forward(&self.enc_out, h)
     }
 
     /// Most likely code per cell: the argmax of the logits (a softmax would not change it).
@@ -133,7 +134,7 @@ impl BenchModel {
     /// # Shapes
     /// (soft) one-hot `[B, K, s, s]` → image `[B, 3, 4s, 4s]`
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        self.decode_embedded(self.codebook.forward(z))
+        self.decode_embedded(conv1x1::forward(&self.codebook, z))
     }
 
     /// The same as [`decode`](Self::decode) of the tokens' one-hot, with the codebook

@@ -8,6 +8,8 @@ use burn::tensor::activation::relu;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
+use super::conv1x1;
+
 /// DALL·E's `Conv2d`: square kernel `kw` (odd), "same" padding, weights drawn from
 /// N(0, 1/(n_in·kw²)), zero bias. The weights come from `rng`, so a seed fixes them
 /// whatever else runs on the device.
@@ -77,12 +79,12 @@ impl ResBlock {
     /// # Shapes
     /// `[B, n_in, H, W]` → `[B, n_out, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv_1.forward(relu(x.clone()));
-        let h = self.conv_2.forward(relu(h));
-        let h = self.conv_3.forward(relu(h));
-        let h = self.conv_4.forward(relu(h));
+        let h = conv1x1::forward(&self.conv_1, relu(x.clone()));
+        let h = conv1x1::forward(&self.conv_2, relu(h));
+        let h = conv1x1::forward(&self.conv_3, relu(h));
+        let h = conv1x1::forward(&self.conv_4, relu(h));
         let id = match &self.id_path {
-            Some(conv) => conv.forward(x),
+            Some(conv) => conv1x1::forward(conv, x),
             None => x,
         };
         id + h * self.post_gain

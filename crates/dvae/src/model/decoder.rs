@@ -6,6 +6,7 @@ use burn::tensor::activation::relu;
 use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
+use super::conv1x1;
 use crate::config::ModelConfig;
 
 /// 1×1 convolution `vocab_size → n_init` (the codebook), `group_count` groups of residual
@@ -59,13 +60,13 @@ impl Decoder {
                 h = upsample_nearest2(h);
             }
         }
-        self.output.forward(relu(h))
+        conv1x1::forward(&self.output, relu(h))
     }
 
     /// # Shapes
     /// (soft) one-hot `[B, vocab_size, s, s]` → `[B, out_channels, S, S]`
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
-        self.forward_embedded(self.input.forward(z))
+        self.forward_embedded(conv1x1::forward(&self.input, z))
     }
 
     /// Codebook lookup for hard tokens: the same as `input` applied to a one-hot

@@ -7,6 +7,7 @@ use burn::tensor::activation::relu;
 use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
+use super::conv1x1;
 use crate::config::ModelConfig;
 
 /// 7×7 input convolution, `group_count` groups of residual blocks at widths
@@ -65,6 +66,6 @@ impl Encoder {
                 h = pool.forward(h);
             }
         }
-        self.output.forward(relu(h))
+        conv1x1::forward(&self.output, relu(h))
     }
 }

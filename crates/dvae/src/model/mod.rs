@@ -1,6 +1,7 @@
 //! The dVAE: DALL·E's encoder and decoder around a Gumbel-softmax bottleneck.
 
 pub mod block;
+pub mod conv1x1;
 pub mod decoder;
 pub mod encoder;
 pub mod quantizer;

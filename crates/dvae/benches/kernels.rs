@@ -1,0 +1,110 @@
+//! Criterion benches of the hot kernels at the `bench` workload's shapes (batch 8 to keep
+//! them quick): convolutions forward and backward, Gumbel-softmax, nearest-code search.
+//!
+//!     cargo bench -p dvae --bench kernels [-- FILTER]
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use criterion::{Criterion, criterion_group, criterion_main};
+use dvae::model::conv1x1::conv1x1;
+use dvae::model::quantizer::{gumbel, vq};
+
+const BATCH: usize = 8;
+
+/// (name, in channels, out channels, kernel, stride, padding, input side): the convolutions
+/// of torch_bench.py's model at 64×64 input, hidden 128, K = 512.
+const CONVS: [(&str, usize, usize, usize, usize, usize, usize); 6] = [
+    ("enc_in1 3-64 k4s2 64px", 3, 64, 4, 2, 1, 64),
+    ("enc_in2 64-128 k4s2 32px", 64, 128, 4, 2, 1, 32),
+    ("res 128-128 k3 16px", 128, 128, 3, 1, 1, 16),
+    ("res 128-128 k1 16px", 128, 128, 1, 1, 0, 16),
+    ("enc_out 128-512 k1 16px", 128, 512, 1, 1, 0, 16),
+    ("codebook 512-128 k1 16px", 512, 128, 1, 1, 0, 16),
+];
+
+/// (name, in channels, out channels, input side) of the decoder's k4 s2 transposed convs.
+const CONV_TS: [(&str, usize, usize, usize); 2] = [
+    ("dec_up1 128-64 16px", 128, 64, 16),
+    ("dec_up2 64-3 32px", 64, 3, 32),
+];
+
+fn rand<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn convolutions(c: &mut Criterion) {
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    let mut g = c.benchmark_group("conv2d");
+    g.sample_size(10);
+    for (name, ci, co, k, s, p, side) in CONVS {
+        let opts = || ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        let x = rand([BATCH, ci, side, side], &device);
+        let w = rand([co, ci, k, k], &device);
+        let b = rand([co], &device);
+        g.bench_function(format!("forward {name}"), |bench| {
+            bench.iter(|| conv2d(x.clone(), w.clone(), Some(b.clone()), opts()).into_data())
+        });
+        let xa = rand([BATCH, ci, side, side], &ad).require_grad();
+        let wa = rand([co, ci, k, k], &ad).require_grad();
+        let ba = rand([co], &ad).require_grad();
+        g.bench_function(format!("forward+backward {name}"), |bench| {
+            bench.iter(|| {
+                let y = conv2d(xa.clone(), wa.clone(), Some(ba.clone()), opts());
+                let grads = y.sum().backward();
+                (
+                    xa.grad(&grads).map(|t| t.into_data()),
+                    wa.grad(&grads).map(|t| t.into_data()),
+                )
+            })
+        });
+        if k == 1 {
+            g.bench_function(format!("conv1x1 forward+backward {name}"), |bench| {
+                bench.iter(|| {
+                    let y = conv1x1(xa.clone(), wa.clone(), Some(ba.clone()));
+                    let grads = y.sum().backward();
+                    let gx = xa.grad(&grads).map(|t| t.into_data());
+                    (gx, wa.grad(&grads).map(|t| t.into_data()))
+                })
+            });
+        }
+    }
+    for (name, ci, co, side) in CONV_TS {
+        let opts = || ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        let x = rand([BATCH, ci, side, side], &device);
+        let w = rand([ci, co, 4, 4], &device);
+        g.bench_function(format!("transposed forward {name}"), |bench| {
+            bench.iter(|| conv_transpose2d(x.clone(), w.clone(), None, opts()).into_data())
+        });
+    }
+    g.finish();
+}
+
+fn quantizers(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut g = c.benchmark_group("quantizer");
+    g.sample_size(10);
+    let logits = rand([BATCH, 512, 16, 16], &device);
+    let noise = gumbel::gumbel_from_uniform(Tensor::random(
+        logits.shape(),
+        Distribution::Uniform(1e-6, 1.0 - 1e-6),
+        &device,
+    ));
+    g.bench_function("gumbel_softmax K512 16px", |bench| {
+        bench.iter(|| gumbel::gumbel_softmax(logits.clone(), noise.clone(), 1.0, false).into_data())
+    });
+    g.bench_function("argmax_tokens K512 16px", |bench| {
+        bench.iter(|| gumbel::argmax_tokens(logits.clone()).into_data())
+    });
+    let z = rand([BATCH * 16 * 16, 64], &device);
+    let codes = rand([512, 64], &device);
+    g.bench_function("nearest code K512 d64", |bench| {
+        bench.iter(|| vq::nearest(z.clone(), codes.clone()).into_data())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, convolutions, quantizers);
+criterion_main!(benches);
