@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cpu0 = 0.0;
     for i in 0..=iters {
         if i == 1 {
-            cpu0 = cpu_seconds();
+            cpu0 = dvae::bench::cpu_seconds();
         }
         let t0 = Instant::now();
         if op == "encode" {
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         times.push(t0.elapsed().as_secs_f64());
     }
-    let cpu_per_img = (cpu_seconds() - cpu0) / (iters * batch) as f64;
+    let cpu_per_img = (dvae::bench::cpu_seconds() - cpu0) / (iters * batch) as f64;
     let mut timed = times[1..].to_vec();
     timed.sort_by(f64::total_cmp);
     let median = timed[timed.len() / 2];
@@ -53,15 +53,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dvae::bench::peak_rss_mb()
     );
     Ok(())
-}
-
-/// User + system CPU time of this process (all threads), from `/proc/self/stat` (Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the parenthesised command name: state, ppid, …; utime and stime are the 12th
-    // and 13th of those, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
 }

@@ -54,12 +54,18 @@ pub fn run(a: Args) -> Result<()> {
             "workload {} batch {} threads {}",
             r.workload, r.batch, r.threads
         );
-        match r.train_img_s {
-            Some(t) => println!("train   {t:8.1} img/s"),
-            None => println!("train   (not timed)"),
+        match (r.train_img_s, r.cpu_s.train) {
+            (Some(t), Some(c)) => println!("train   {t:8.1} img/s  {c:7.3} CPU s/step"),
+            _ => println!("train   (not timed)"),
         }
-        println!("encode  {:8.1} img/s", r.encode_img_s);
-        println!("decode  {:8.1} img/s", r.decode_img_s);
+        println!(
+            "encode  {:8.1} img/s  {:7.3} CPU s/call",
+            r.encode_img_s, r.cpu_s.encode
+        );
+        println!(
+            "decode  {:8.1} img/s  {:7.3} CPU s/call",
+            r.decode_img_s, r.cpu_s.decode
+        );
         println!("peak    {:8.1} MiB", r.peak_rss_mb);
     }
     Ok(())

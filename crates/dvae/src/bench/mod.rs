@@ -55,6 +55,28 @@ pub struct BenchReport {
     pub decode_img_s: f64,
     /// Peak resident memory of the process in MiB (Linux; 0 elsewhere).
     pub peak_rss_mb: f64,
+    /// CPU seconds (all threads) per training step, encode and decode call, the mean over
+    /// the timed iterations (Linux; 0 elsewhere): less sensitive than wall time to other
+    /// work on the machine, though spinning worker threads count too.
+    pub cpu_s: CpuSeconds,
+}
+
+/// CPU seconds per call of each operation.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct CpuSeconds {
+    /// Per training step; `None` when the step was not timed.
+    pub train: Option<f64>,
+    /// Per encode call.
+    pub encode: f64,
+    /// Per decode call.
+    pub decode: f64,
+}
+
+/// Wall and CPU seconds of one operation: the median wall time, the mean CPU time.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    wall: f64,
+    cpu: f64,
 }
 
 /// Sets the size of the compute pool (Burn's flex backend and its GEMM run on rayon's
@@ -71,17 +93,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median seconds of `f` over `iters` calls after `warmup` untimed ones.
-fn timed(o: &BenchOptions, mut f: impl FnMut()) -> f64 {
+/// Times `f` over `iters` calls after `warmup` untimed ones.
+fn timed(o: &BenchOptions, mut f: impl FnMut()) -> Timing {
+    for _ in 0..o.warmup {
+        f();
+    }
     let mut times = Vec::with_capacity(o.iters);
-    for i in 0..o.warmup + o.iters {
+    let cpu0 = cpu_seconds();
+    for _ in 0..o.iters {
         let t0 = Instant::now();
         f();
-        if i >= o.warmup {
-            times.push(t0.elapsed().as_secs_f64());
-        }
+        times.push(t0.elapsed().as_secs_f64());
     }
-    median(times)
+    Timing {
+        wall: median(times),
+        cpu: (cpu_seconds() - cpu0) / o.iters as f64,
+    }
 }
 
 /// Measures `workload` (one of [`WORKLOADS`]) with the options `o`.
@@ -95,20 +122,25 @@ pub fn run(workload: &str, o: &BenchOptions, device: &Device) -> Result<BenchRep
             ),
         ));
     }
-    let (train_s, encode_s, decode_s) = if workload == "bench" {
+    let (train, encode, decode) = if workload == "bench" {
         run_bench_model(&BenchModelConfig::new(), o, device)
     } else {
         run_preset(&ModelConfig::preset(workload)?, o, device)
     };
-    let rate = |s: f64| o.batch as f64 / s;
+    let rate = |t: Timing| o.batch as f64 / t.wall;
     Ok(BenchReport {
         workload: workload.to_string(),
         batch: o.batch,
         threads: rayon::current_num_threads(),
-        train_img_s: train_s.map(rate),
-        encode_img_s: rate(encode_s),
-        decode_img_s: rate(decode_s),
+        train_img_s: train.map(rate),
+        encode_img_s: rate(encode),
+        decode_img_s: rate(decode),
         peak_rss_mb: peak_rss_mb(),
+        cpu_s: CpuSeconds {
+            train: train.map(|t| t.cpu),
+            encode: encode.cpu,
+            decode: decode.cpu,
+        },
     })
 }
 
@@ -117,14 +149,14 @@ fn run_bench_model(
     c: &BenchModelConfig,
     o: &BenchOptions,
     device: &Device,
-) -> (Option<f64>, f64, f64) {
+) -> (Option<Timing>, Timing, Timing) {
     let ad = device.clone().autodiff();
     let x =
         ImageSet::procedural(o.batch, c.image_size).batch(&(0..o.batch).collect::<Vec<_>>(), &ad);
     let g = c.grid_size();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut net: BenchModel = c.init(&ad);
-    let train_s = o.train.then(|| {
+    let train = o.train.then(|| {
         let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
         timed(o, || {
             let u = gumbel::uniform_noise([o.batch, c.codes, g, g], &mut rng, &ad);
@@ -137,24 +169,28 @@ fn run_bench_model(
     let infer = net.valid();
     let xi = x.inner();
     let tokens = infer.encode_tokens(xi.clone());
-    let encode_s = timed(o, || {
+    let encode = timed(o, || {
         let _ = infer.encode_tokens(xi.clone()).into_data();
     });
-    let decode_s = timed(o, || {
+    let decode = timed(o, || {
         let _ = infer.decode_tokens(tokens.clone()).into_data();
     });
-    (train_s, encode_s, decode_s)
+    (train, encode, decode)
 }
 
 /// A preset of our model: hard Gumbel-softmax step (logit-Laplace + KL, AdamW lr 1e-4).
-fn run_preset(model: &ModelConfig, o: &BenchOptions, device: &Device) -> (Option<f64>, f64, f64) {
+fn run_preset(
+    model: &ModelConfig,
+    o: &BenchOptions,
+    device: &Device,
+) -> (Option<Timing>, Timing, Timing) {
     let ad = device.clone().autodiff();
     let mut net = DvaeModel::new(model, 0, &ad);
     let data = ImageSet::procedural(o.batch, model.image_size);
     let x = map_pixels(data.batch(&(0..o.batch).collect::<Vec<_>>(), &ad));
     let g = model.grid_size();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let train_s = o.train.then(|| {
+    let train = o.train.then(|| {
         let mut optim = AdamWConfig::new().init();
         timed(o, || {
             let u = gumbel::uniform_noise([o.batch, model.vocab_size, g, g], &mut rng, &ad);
@@ -169,13 +205,25 @@ fn run_preset(model: &ModelConfig, o: &BenchOptions, device: &Device) -> (Option
     let infer = net.valid();
     let xi = x.inner();
     let tokens = infer.encode_tokens(xi.clone());
-    let encode_s = timed(o, || {
+    let encode = timed(o, || {
         let _ = infer.encode_tokens(xi.clone()).into_data();
     });
-    let decode_s = timed(o, || {
+    let decode = timed(o, || {
         let _ = infer.decode_tokens(tokens.clone()).into_data();
     });
-    (train_s, encode_s, decode_s)
+    (train, encode, decode)
+}
+
+/// User + system CPU time of this process (all threads), from `/proc/self/stat` (Linux;
+/// 0 elsewhere).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the parenthesised command name: state, ppid, …; utime and stime are the 12th
+    // and 13th of those, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Peak resident set size of this process (`VmHWM`), in MiB.
