@@ -8,7 +8,7 @@ pub mod model;
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -144,7 +144,42 @@ pub fn run(workload: &str, o: &BenchOptions, device: &Device) -> Result<BenchRep
     })
 }
 
-/// torch_bench.py's work: train step with Adam (lr 1e-3), argmax encode, one-hot decode.
+/// A model the bench times: one training loss and the token round trip.
+trait Timed: Module + Clone {
+    /// The training loss of `x` with Gumbel noise `gumbel`.
+    fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1>;
+    fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int>;
+    fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4>;
+}
+
+/// torch_bench.py's work: soft Gumbel-softmax at τ = 1, MSE + 1e-3 · KL.
+impl Timed for BenchModel {
+    fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1> {
+        self.loss(x, gumbel, 1.0, 1e-3)
+    }
+    fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
+        self.encode_tokens(x)
+    }
+    fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
+        self.decode_tokens(tokens)
+    }
+}
+
+/// Our training step: hard Gumbel-softmax at τ = 1, logit-Laplace NLL + 1e-3 · KL.
+impl Timed for DvaeModel {
+    fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1> {
+        let f = self.forward_train(x.clone(), gumbel, 1.0, true);
+        loss::logit_laplace_nll(f.out, x) + loss::kl_to_uniform(f.logits) * 1e-3
+    }
+    fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
+        self.encode_tokens(x)
+    }
+    fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
+        self.decode_tokens(tokens)
+    }
+}
+
+/// The `bench` workload: torch_bench.py's model, Adam at lr 1e-3.
 fn run_bench_model(
     c: &BenchModelConfig,
     o: &BenchOptions,
@@ -154,62 +189,54 @@ fn run_bench_model(
     let x =
         ImageSet::procedural(o.batch, c.image_size).batch(&(0..o.batch).collect::<Vec<_>>(), &ad);
     let g = c.grid_size();
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut net: BenchModel = c.init(&ad);
-    let train = o.train.then(|| {
-        let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-        timed(o, || {
-            let u = gumbel::uniform_noise([o.batch, c.codes, g, g], &mut rng, &ad);
-            let l = net.loss(x.clone(), gumbel::gumbel_from_uniform(u), 1.0, 1e-3);
-            let grads = GradientsParams::from_grads(l.backward(), &net);
-            net = optim.step(1e-3, net.clone(), grads);
-            let _ = l.into_scalar::<f32>();
-        })
-    });
-    let infer = net.valid();
-    let xi = x.inner();
-    let tokens = infer.encode_tokens(xi.clone());
-    let encode = timed(o, || {
-        let _ = infer.encode_tokens(xi.clone()).into_data();
-    });
-    let decode = timed(o, || {
-        let _ = infer.decode_tokens(tokens.clone()).into_data();
-    });
-    (train, encode, decode)
+    let optim = AdamConfig::new().with_epsilon(1e-8).init();
+    measure(c.init(&ad), optim, 1e-3, x, [o.batch, c.codes, g, g], o)
 }
 
-/// A preset of our model: hard Gumbel-softmax step (logit-Laplace + KL, AdamW lr 1e-4).
+/// A preset of our model: AdamW at lr 1e-4, as training starts.
 fn run_preset(
     model: &ModelConfig,
     o: &BenchOptions,
     device: &Device,
 ) -> (Option<Timing>, Timing, Timing) {
     let ad = device.clone().autodiff();
-    let mut net = DvaeModel::new(model, 0, &ad);
     let data = ImageSet::procedural(o.batch, model.image_size);
     let x = map_pixels(data.batch(&(0..o.batch).collect::<Vec<_>>(), &ad));
     let g = model.grid_size();
+    let net = DvaeModel::new(model, 0, &ad);
+    let noise = [o.batch, model.vocab_size, g, g];
+    measure(net, AdamWConfig::new().init(), 1e-4, x, noise, o)
+}
+
+/// Times `net`'s training step on `x` (noise of shape `noise`; skipped unless `o.train`),
+/// then encoding `x` to tokens and decoding them, without autodiff.
+fn measure<M: Timed>(
+    mut net: M,
+    mut optim: ModuleOptimizer,
+    lr: f64,
+    x: Tensor<4>,
+    noise: [usize; 4],
+    o: &BenchOptions,
+) -> (Option<Timing>, Timing, Timing) {
+    let device = x.device();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let train = o.train.then(|| {
-        let mut optim = AdamWConfig::new().init();
         timed(o, || {
-            let u = gumbel::uniform_noise([o.batch, model.vocab_size, g, g], &mut rng, &ad);
-            let f = net.forward_train(x.clone(), gumbel::gumbel_from_uniform(u), 1.0, true);
-            let l =
-                loss::logit_laplace_nll(f.out, x.clone()) + loss::kl_to_uniform(f.logits) * 1e-3;
+            let u = gumbel::uniform_noise(noise, &mut rng, &device);
+            let l = net.train_loss(x.clone(), gumbel::gumbel_from_uniform(u));
             let grads = GradientsParams::from_grads(l.backward(), &net);
-            net = optim.step(1e-4, net.clone(), grads);
+            net = optim.step(lr, net.clone(), grads);
             let _ = l.into_scalar::<f32>();
         })
     });
     let infer = net.valid();
     let xi = x.inner();
-    let tokens = infer.encode_tokens(xi.clone());
+    let tokens = infer.tokens(xi.clone());
     let encode = timed(o, || {
-        let _ = infer.encode_tokens(xi.clone()).into_data();
+        let _ = infer.tokens(xi.clone()).into_data();
     });
     let decode = timed(o, || {
-        let _ = infer.decode_tokens(tokens.clone()).into_data();
+        let _ = infer.images(tokens.clone()).into_data();
     });
     (train, encode, decode)
 }

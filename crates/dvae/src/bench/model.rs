@@ -143,11 +143,7 @@ impl BenchModel {
     /// # Shapes
     /// tokens `[B, s, s]` → image `[B, 3, 4s, 4s]`
     pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        let [b, s, t] = tokens.dims();
-        let [h, k, _, _] = self.codebook.weight.dims();
-        let table = self.codebook.weight.val().reshape([h, k]).transpose(); // [K, h]
-        let rows = table.select(0, tokens.reshape([b * s * t]));
-        self.decode_embedded(rows.reshape([b, s, t, h]).permute([0, 3, 1, 2]))
+        self.decode_embedded(conv1x1::one_hot_forward(&self.codebook, tokens))
     }
 
     /// # Shapes
@@ -179,6 +175,14 @@ impl BenchModel {
 mod tests {
     use super::*;
 
+    fn small(device: &Device) -> BenchModel {
+        let c = BenchModelConfig::new()
+            .with_codes(8)
+            .with_hidden(8)
+            .with_image_size(8);
+        c.init(device)
+    }
+
     fn tokens(device: &Device) -> Tensor<3, Int> {
         Tensor::<1, Int>::from_ints([0, 5, 7, 1, 2, 3, 7, 0], device).reshape([2, 2, 2])
     }
@@ -186,11 +190,7 @@ mod tests {
     #[test]
     fn shapes_follow_torch_bench() {
         let device = Device::flex();
-        let c = BenchModelConfig::new()
-            .with_codes(8)
-            .with_hidden(8)
-            .with_image_size(8);
-        let m = c.init(&device);
+        let m = small(&device);
         let x = Tensor::<4>::ones([2, 3, 8, 8], &device) * 0.5;
         assert_eq!(m.encode(x.clone()).dims(), [2, 8, 2, 2]);
         assert_eq!(m.encode_tokens(x).dims(), [2, 2, 2]);
@@ -201,11 +201,7 @@ mod tests {
     #[test]
     fn token_lookup_matches_one_hot_decode() {
         let device = Device::flex();
-        let c = BenchModelConfig::new()
-            .with_codes(8)
-            .with_hidden(8)
-            .with_image_size(8);
-        let m = c.init(&device);
+        let m = small(&device);
         let t = tokens(&device);
         let a = m.decode_tokens(t.clone());
         let b = m.decode(gumbel::one_hot_dim1(t, 8));

@@ -61,6 +61,22 @@ pub fn conv1x1(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tens
     y.reshape([b, co, h, w])
 }
 
+/// `conv` (pointwise) applied to the one-hot encoding of `tokens` over its `K` input
+/// channels, as the row lookup it amounts to: no `[B, K, h, w]` tensor, no product over K.
+///
+/// # Shapes
+/// tokens `[B, h, w]` → `[B, Co, h, w]`
+pub fn one_hot_forward(conv: &Conv2d, tokens: Tensor<3, Int>) -> Tensor<4> {
+    let [b, h, w] = tokens.dims();
+    let [co, k, _, _] = conv.weight.dims();
+    let table = conv.weight.val().reshape([co, k]).transpose(); // [K, Co]
+    let mut rows = table.select(0, tokens.reshape([b * h * w]));
+    if let Some(bias) = &conv.bias {
+        rows = rows + bias.val().unsqueeze_dim(0);
+    }
+    rows.reshape([b, h, w, co]).permute([0, 3, 1, 2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +121,16 @@ mod tests {
             let d = max_diff(a, b);
             assert!(d < 1e-4, "max |{what} diff| = {d}");
         }
+    }
+
+    #[test]
+    fn one_hot_lookup_equals_the_convolution_of_the_one_hot() {
+        let device = Device::flex();
+        let conv = Conv2dConfig::new([8, 3], [1, 1]).init(&device);
+        let tokens = Tensor::<1, Int>::from_ints([0, 5, 7, 1, 2, 3], &device).reshape([1, 2, 3]);
+        let one_hot = tokens.clone().one_hot::<4>(8).float().permute([0, 3, 1, 2]);
+        let d = max_diff(one_hot_forward(&conv, tokens), conv.forward(one_hot));
+        assert!(d < 1e-6, "max |lookup - conv(one-hot)| = {d}");
     }
 
     #[test]

@@ -75,14 +75,7 @@ impl Decoder {
     /// # Shapes
     /// tokens `[B, s, s]` → `[B, n_init, s, s]`
     pub fn embed_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        let [b, h, w] = tokens.dims();
-        let [n_init, vocab, _, _] = self.input.weight.dims();
-        let table = self.input.weight.val().reshape([n_init, vocab]).transpose(); // [K, n_init]
-        let mut rows = table.select(0, tokens.reshape([b * h * w]));
-        if let Some(bias) = &self.input.bias {
-            rows = rows + bias.val().unsqueeze_dim(0);
-        }
-        rows.reshape([b, h, w, n_init]).permute([0, 3, 1, 2])
+        conv1x1::one_hot_forward(&self.input, tokens)
     }
 }
 
