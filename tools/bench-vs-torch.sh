@@ -102,7 +102,7 @@ for w in "${WORKLOADS[@]}"; do
     if [[ "$op" == peak_kb ]]; then
       ours="$(jq -n "$ours / 1024 | round")"; theirs="$(jq -n "$theirs / 1024 | round")"; op=peak_rss_mb
     fi
-    printf '%-7s %-12s %10.1f %10.1f %7.2f\n' "$w" "$op" "$ours" "$theirs" \
+    printf '%-7s %-12s %10.2f %10.2f %7.2f\n' "$w" "$op" "$ours" "$theirs" \
       "$(jq -n "$ours / $theirs")"
   done
 done
