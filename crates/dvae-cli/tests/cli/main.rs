@@ -60,6 +60,13 @@ pub fn small_run(dir: &Path, flags: &[&str]) -> PathBuf {
     let data = dir.join("data");
     write_pngs(&data, 12, 32);
     let run = dir.join("run");
+    train_small(&data, &run, flags);
+    run
+}
+
+/// Trains a `SMALL` model on `data` into `run`; `flags` are added, and replace `SMALL`'s
+/// own where they name the same flag.
+pub fn train_small(data: &Path, run: &Path, flags: &[&str]) {
     let mut args = vec![
         "train",
         "--data",
@@ -68,10 +75,13 @@ pub fn small_run(dir: &Path, flags: &[&str]) -> PathBuf {
         run.to_str().unwrap(),
     ];
     args.extend_from_slice(flags);
-    args.extend_from_slice(SMALL);
+    for pair in SMALL.chunks(2) {
+        if !flags.contains(&pair[0]) {
+            args.extend_from_slice(pair);
+        }
+    }
     let o = dvae(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    run
 }
 
 pub fn stderr(o: &Output) -> String {
