@@ -47,6 +47,7 @@ pub mod fuzz;
 pub mod grid;
 pub mod gumbel_study;
 pub mod import;
+pub mod infer;
 pub mod loss;
 pub mod metrics;
 pub mod model;

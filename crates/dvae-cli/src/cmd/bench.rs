@@ -30,6 +30,9 @@ pub struct Args {
     /// Time the training step of dalle too (minutes per step and tens of GB on a CPU).
     #[arg(long)]
     train: bool,
+    /// Encode and decode with Burn's generic operations, not the channels-last CPU path.
+    #[arg(long)]
+    generic: bool,
     /// Print one JSON object (train_img_s, encode_img_s, decode_img_s, peak_rss_mb, workload, batch).
     #[arg(long)]
     json: bool,
@@ -45,6 +48,7 @@ pub fn run(a: Args) -> Result<()> {
         iters: a.iters.unwrap_or(if dalle { 2 } else { 5 }),
         warmup: a.warmup.unwrap_or(if dalle { 1 } else { 2 }),
         train: !a.no_train && (a.train || !dalle),
+        generic: a.generic,
     };
     let r = dvae::bench::run(&a.workload, &o, &Device::flex())?;
     if a.json {

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::config::ModelConfig;
 use crate::data::ImageSet;
+use crate::infer::{self, BenchNet, DalleNet, TokenCodec};
 use crate::model::quantizer::gumbel;
 use crate::model::{DvaeModel, map_pixels};
 use crate::{Error, Result, loss};
@@ -35,6 +36,9 @@ pub struct BenchOptions {
     pub warmup: usize,
     /// Time the training step (off for `dalle`, whose full-size step does not fit a CPU budget).
     pub train: bool,
+    /// Encode and decode with Burn's generic operations instead of the channels-last
+    /// path ([`crate::infer`]), to see what that path buys.
+    pub generic: bool,
 }
 
 /// What [`run`] measured.
@@ -150,6 +154,17 @@ trait Timed: Module + Clone {
     fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1>;
     fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int>;
     fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4>;
+    /// The model laid out for the channels-last CPU path, where it covers the model.
+    fn codec(&self) -> Option<Box<dyn TokenCodec>>;
+}
+
+impl<M: Timed> TokenCodec for M {
+    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
+        self.tokens(x)
+    }
+    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
+        self.images(tokens)
+    }
 }
 
 /// torch_bench.py's work: soft Gumbel-softmax at τ = 1, MSE + 1e-3 · KL.
@@ -162,6 +177,9 @@ impl Timed for BenchModel {
     }
     fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
         self.decode_tokens(tokens)
+    }
+    fn codec(&self) -> Option<Box<dyn TokenCodec>> {
+        Some(Box::new(BenchNet::new(self)?))
     }
 }
 
@@ -176,6 +194,9 @@ impl Timed for DvaeModel {
     }
     fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
         self.decode_tokens(tokens)
+    }
+    fn codec(&self) -> Option<Box<dyn TokenCodec>> {
+        Some(Box::new(DalleNet::new(self)?))
     }
 }
 
@@ -229,14 +250,21 @@ fn measure<M: Timed>(
             let _ = l.into_scalar::<f32>();
         })
     });
-    let infer = net.valid();
+    let generic = net.valid();
     let xi = x.inner();
-    let tokens = infer.tokens(xi.clone());
+    let fast = (!o.generic && infer::runs_on(&xi.device()))
+        .then(|| generic.codec())
+        .flatten();
+    let codec: &dyn TokenCodec = match &fast {
+        Some(c) => c.as_ref(),
+        None => &generic,
+    };
+    let tokens = codec.encode_tokens(xi.clone());
     let encode = timed(o, || {
-        let _ = infer.tokens(xi.clone()).into_data();
+        let _ = codec.encode_tokens(xi.clone()).into_data();
     });
     let decode = timed(o, || {
-        let _ = infer.images(tokens.clone()).into_data();
+        let _ = codec.decode_tokens(tokens.clone()).into_data();
     });
     (train, encode, decode)
 }

@@ -71,8 +71,8 @@ impl BenchModelConfig {
 /// `x + conv1x1(relu(conv3x3(relu(x))))`.
 #[derive(Module, Debug)]
 pub struct ResBlock {
-    conv1: Conv2d,
-    conv2: Conv2d,
+    pub(crate) conv1: Conv2d,
+    pub(crate) conv2: Conv2d,
     relu: Relu,
 }
 
@@ -98,16 +98,16 @@ impl ResBlock {
 /// torch_bench.py's `Dvae`.
 #[derive(Module, Debug)]
 pub struct BenchModel {
-    enc_in1: Conv2d,
-    enc_in2: Conv2d,
-    enc_blocks: Vec<ResBlock>,
-    enc_out: Conv2d,
+    pub(crate) enc_in1: Conv2d,
+    pub(crate) enc_in2: Conv2d,
+    pub(crate) enc_blocks: Vec<ResBlock>,
+    pub(crate) enc_out: Conv2d,
     /// A bias-free 1×1 conv K→h: the codebook as an einsum with a `[K, h]` embedding.
-    codebook: Conv2d,
-    dec_in: Conv2d,
-    dec_blocks: Vec<ResBlock>,
-    dec_up1: ConvTranspose2d,
-    dec_up2: ConvTranspose2d,
+    pub(crate) codebook: Conv2d,
+    pub(crate) dec_in: Conv2d,
+    pub(crate) dec_blocks: Vec<ResBlock>,
+    pub(crate) dec_up1: ConvTranspose2d,
+    pub(crate) dec_up2: ConvTranspose2d,
     relu: Relu,
 }
 

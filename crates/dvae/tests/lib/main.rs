@@ -5,6 +5,7 @@ mod families;
 mod fuzz_seeds;
 mod gradcheck;
 mod gumbel;
+mod infer;
 mod metrics;
 mod model;
 mod openai;

@@ -1,0 +1,371 @@
+//! 2-D convolution, channels last, as tiled im2col + GEMM.
+//!
+//! Each work item is a run of output pixels of one image: its receptive fields are gathered
+//! into a `[pixels, kh·kw·cin]` matrix (skipped for a plain 1×1 convolution, whose input rows
+//! already are that matrix), the output tile is pre-filled with the bias and any residual,
+//! one GEMM accumulates into it, and a ReLU follows while the tile is in the cache.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use rayon::prelude::*;
+
+use super::winograd::Winograd;
+use super::{Act, argmax};
+use crate::pipeline::float_values;
+
+/// Output pixels per work item: enough rows to amortise packing the weights in the GEMM,
+/// few enough that the gathered inputs stay in the cache.
+pub const TILE_PIXELS: usize = 256;
+
+/// Input channels from which a 3×3 stride-1 convolution goes through Winograd's algorithm
+/// (below, its transforms cost more than the multiplications they save).
+pub const WINOGRAD_MIN_CHANNELS: usize = 16;
+
+/// What a convolution does around its GEMM.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConvOpts<'a> {
+    /// ReLU of the input (applied while gathering, the input itself is not changed).
+    pub input_relu: bool,
+    /// ReLU of the output.
+    pub output_relu: bool,
+    /// Added to the output before the output ReLU (same shape as the output).
+    pub residual: Option<&'a Act>,
+}
+
+/// A convolution with dilation 1 and one group.
+#[derive(Clone, Debug)]
+pub struct Conv {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// `[kh·kw·cin, cout]`: row `(ky·kw + kx)·cin + ci`.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    /// The same convolution by Winograd's F(4×4, 3×3), for 3×3 stride-1 kernels.
+    winograd: Option<Winograd>,
+}
+
+impl Conv {
+    /// From PyTorch-layout weights `[cout, cin, kh, kw]`, scaled by `gain` (bias too).
+    pub fn new(
+        [cin, cout]: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 4],
+        weight_oihw: &[f32],
+        bias: Option<&[f32]>,
+        gain: f32,
+    ) -> Self {
+        let [kh, kw] = kernel;
+        assert_eq!(weight_oihw.len(), cout * cin * kh * kw, "conv weight size");
+        let mut weight = vec![0.0; weight_oihw.len()];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let v = weight_oihw[((co * cin + ci) * kh + ky) * kw + kx];
+                        weight[((ky * kw + kx) * cin + ci) * cout + co] = v * gain;
+                    }
+                }
+            }
+        }
+        let bias = bias.map_or(vec![0.0; cout], |b| b.iter().map(|v| v * gain).collect());
+        let winograd = (kernel == [3, 3] && stride == [1, 1] && cin >= WINOGRAD_MIN_CHANNELS)
+            .then(|| Winograd::new(cin, cout, [pad[0], pad[1]], &weight));
+        Self {
+            cin,
+            cout,
+            kernel,
+            stride,
+            pad,
+            weight,
+            bias,
+            winograd,
+        }
+    }
+
+    /// The same convolution computed directly (im2col + GEMM), never by Winograd.
+    pub fn direct(mut self) -> Self {
+        self.winograd = None;
+        self
+    }
+
+    /// Whether [`forward`](Self::forward) uses Winograd's algorithm.
+    pub fn is_winograd(&self) -> bool {
+        self.winograd.is_some()
+    }
+
+    /// From a Burn convolution; `None` for what this path does not cover (groups,
+    /// dilation, `Same` padding).
+    pub fn from_burn(c: &Conv2d, gain: f32) -> Option<Self> {
+        if c.groups != 1 || c.dilation != [1, 1] {
+            return None;
+        }
+        let pad = match c.padding {
+            PaddingConfig2d::Valid => [0; 4],
+            PaddingConfig2d::Explicit(t, l, b, r) => [t, l, b, r],
+            PaddingConfig2d::Same => return None,
+        };
+        let [cout, cin, kh, kw] = c.weight.val().dims();
+        let w = float_values(c.weight.val());
+        let b = c.bias.as_ref().map(|b| float_values(b.val()));
+        Some(Self::new(
+            [cin, cout],
+            [kh, kw],
+            c.stride,
+            pad,
+            &w,
+            b.as_deref(),
+            gain,
+        ))
+    }
+
+    /// Output height and width for an `h`×`w` input.
+    pub fn out_size(&self, h: usize, w: usize) -> [usize; 2] {
+        let [kh, kw] = self.kernel;
+        let [t, l, b, r] = self.pad;
+        [
+            (h + t + b - kh) / self.stride[0] + 1,
+            (w + l + r - kw) / self.stride[1] + 1,
+        ]
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.pad == [0; 4]
+    }
+
+    /// # Shapes
+    /// `[N, H, W, cin]` → `[N, Ho, Wo, cout]`
+    pub fn forward(&self, x: &Act, o: ConvOpts) -> Act {
+        assert_eq!(x.c, self.cin, "conv input channels");
+        let [ho, wo] = self.out_size(x.h, x.w);
+        let mut out = Act::zeros(x.n, ho, wo, self.cout);
+        if let Some(r) = o.residual {
+            assert_eq!((r.n, r.h, r.w, r.c), (x.n, ho, wo, self.cout), "residual");
+        }
+        if let Some(w) = &self.winograd {
+            w.forward(x, &self.bias, o, &mut out);
+            return out;
+        }
+        let per_image = ho * wo * self.cout;
+        let tiles = x.n * (ho * wo).div_ceil(TILE_PIXELS);
+        let inner = inner_parallelism(tiles);
+        for_each_tile(
+            &mut out.data,
+            per_image,
+            TILE_PIXELS * self.cout,
+            |img, t, dst| {
+                let p0 = t * TILE_PIXELS;
+                let rows = dst.len() / self.cout;
+                match o.residual {
+                    Some(r) => {
+                        let src = &r.image(img)[p0 * self.cout..(p0 + rows) * self.cout];
+                        for (d, (s, b)) in
+                            dst.iter_mut().zip(src.iter().zip(self.bias.iter().cycle()))
+                        {
+                            *d = s + b;
+                        }
+                    }
+                    None => fill_bias(dst, &self.bias),
+                }
+                self.accumulate(x, img, [ho, wo], p0, dst, o.input_relu, inner);
+                if o.output_relu {
+                    relu(dst);
+                }
+            },
+        );
+        out
+    }
+
+    /// The argmax over output channels of each output pixel (the output itself is never
+    /// stored whole).
+    ///
+    /// # Shapes
+    /// `[N, H, W, cin]` → `N·Ho·Wo` ids
+    pub fn forward_argmax(&self, x: &Act, input_relu: bool) -> Vec<u32> {
+        let [ho, wo] = self.out_size(x.h, x.w);
+        let mut ids = vec![0u32; x.n * ho * wo];
+        let tiles = x.n * (ho * wo).div_ceil(TILE_PIXELS);
+        let inner = inner_parallelism(tiles);
+        for_each_tile(&mut ids, ho * wo, TILE_PIXELS, |img, t, dst| {
+            let p0 = t * TILE_PIXELS;
+            let mut logits = take_scratch(&LOGITS, dst.len() * self.cout);
+            fill_bias(&mut logits, &self.bias);
+            self.accumulate(x, img, [ho, wo], p0, &mut logits, input_relu, inner);
+            for (id, row) in dst.iter_mut().zip(logits.chunks_exact(self.cout)) {
+                *id = argmax(row);
+            }
+            put_scratch(&LOGITS, logits);
+        });
+        ids
+    }
+
+    /// `dst += im2col(x)[p0..] · weight` for the output pixels `p0 .. p0 + dst.len() / cout`
+    /// of image `img`.
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate(
+        &self,
+        x: &Act,
+        img: usize,
+        [_, wo]: [usize; 2],
+        p0: usize,
+        dst: &mut [f32],
+        input_relu: bool,
+        par: gemm::Parallelism,
+    ) {
+        let rows = dst.len() / self.cout;
+        let src = x.image(img);
+        if self.is_pointwise() && !input_relu {
+            let lhs = &src[p0 * self.cin..(p0 + rows) * self.cin];
+            gemm_acc(dst, lhs, &self.weight, [rows, self.cin, self.cout], par);
+            return;
+        }
+        let [kh, kw] = self.kernel;
+        let k = kh * kw * self.cin;
+        let mut cols = take_scratch(&COLS, rows * k);
+        let (cin, [sy, sx], [top, left, _, _]) = (self.cin, self.stride, self.pad);
+        for (r, col) in cols.chunks_exact_mut(k).enumerate() {
+            let (oy, ox) = ((p0 + r) / wo, (p0 + r) % wo);
+            let ix0 = (ox * sx) as isize - left as isize;
+            for ky in 0..kh {
+                let seg = &mut col[ky * kw * cin..(ky + 1) * kw * cin];
+                let iy = (oy * sy + ky) as isize - top as isize;
+                if iy < 0 || iy >= x.h as isize {
+                    seg.fill(0.0);
+                    continue;
+                }
+                let row = &src[iy as usize * x.w * cin..(iy as usize + 1) * x.w * cin];
+                if ix0 >= 0 && ix0 as usize + kw <= x.w {
+                    let i = ix0 as usize * cin;
+                    copy(seg, &row[i..i + kw * cin], input_relu);
+                    continue;
+                }
+                for kx in 0..kw {
+                    let d = &mut seg[kx * cin..(kx + 1) * cin];
+                    let ix = ix0 + kx as isize;
+                    if ix < 0 || ix >= x.w as isize {
+                        d.fill(0.0);
+                    } else {
+                        let i = ix as usize * cin;
+                        copy(d, &row[i..i + cin], input_relu);
+                    }
+                }
+            }
+        }
+        gemm_acc(dst, &cols, &self.weight, [rows, k, self.cout], par);
+        put_scratch(&COLS, cols);
+    }
+}
+
+thread_local! {
+    static COLS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    static LOGITS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A per-thread buffer of `len` values (contents unspecified). Taken out of the thread-local
+/// slot, so a task that work-stealing runs on this thread meanwhile gets its own.
+pub(crate) fn take_scratch(
+    slot: &'static std::thread::LocalKey<std::cell::Cell<Vec<f32>>>,
+    len: usize,
+) -> Vec<f32> {
+    let mut v = slot.with(|s| s.take());
+    v.resize(len, 0.0);
+    v
+}
+
+pub(crate) fn put_scratch(
+    slot: &'static std::thread::LocalKey<std::cell::Cell<Vec<f32>>>,
+    v: Vec<f32>,
+) {
+    slot.with(|s| s.set(v));
+}
+
+/// Runs `f(image, tile, chunk)` over `data` cut into images of `per_image` values and those
+/// into tiles of `tile` values, in parallel.
+pub(crate) fn for_each_tile<T: Send>(
+    data: &mut [T],
+    per_image: usize,
+    tile: usize,
+    f: impl Fn(usize, usize, &mut [T]) + Sync,
+) {
+    data.par_chunks_mut(per_image)
+        .enumerate()
+        .for_each(|(img, d)| {
+            d.par_chunks_mut(tile)
+                .enumerate()
+                .for_each(|(t, chunk)| f(img, t, chunk))
+        });
+}
+
+/// Threads for each GEMM: all of them when there are too few tiles to keep them busy.
+pub(crate) fn inner_parallelism(tiles: usize) -> gemm::Parallelism {
+    if tiles < 2 * rayon::current_num_threads() {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+pub(crate) fn fill_bias(dst: &mut [f32], bias: &[f32]) {
+    for row in dst.chunks_exact_mut(bias.len()) {
+        row.copy_from_slice(bias);
+    }
+}
+
+pub(crate) fn relu(v: &mut [f32]) {
+    for x in v {
+        *x = x.max(0.0);
+    }
+}
+
+pub(crate) fn copy(dst: &mut [f32], src: &[f32], relu: bool) {
+    if relu {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s.max(0.0);
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major and contiguous.
+pub(crate) fn gemm_acc(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    [m, k, n]: [usize; 3],
+    par: gemm::Parallelism,
+) {
+    assert!(
+        dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n,
+        "gemm sizes"
+    );
+    // SAFETY: the three slices hold exactly the m×n, m×k and k×n row-major matrices the
+    // strides describe, and `dst` does not alias the inputs (it is a unique borrow).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}

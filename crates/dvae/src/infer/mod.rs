@@ -1,0 +1,205 @@
+//! A CPU inference path in channels-last (NHWC) layout: convolutions as tiled im2col +
+//! GEMM on the `gemm` crate, with the bias, ReLU and residual additions fused into each
+//! tile, and the encoder's last layer fused with the argmax so the logits never exist as
+//! a whole tensor.
+//!
+//! Encoding and decoding on the CPU go through here ([`DalleNet`] for the DALL·E models,
+//! [`BenchNet`] for `dvae bench`'s reference model); training and the other backends keep
+//! Burn's generic operations. Every layer is pinned to Burn's by tests (1e-4).
+
+pub mod bench_net;
+pub mod conv;
+pub mod conv_transpose;
+pub mod dalle;
+pub mod winograd;
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rayon::prelude::*;
+
+pub use bench_net::BenchNet;
+pub use conv::{Conv, ConvOpts};
+pub use conv_transpose::ConvTranspose;
+pub use dalle::DalleNet;
+
+/// A batch of feature maps, channels last: `data[((n·h + y)·w + x)·c + ch]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Act {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub data: Vec<f32>,
+}
+
+impl Act {
+    /// Zeros of the given shape.
+    pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
+        Self {
+            n,
+            h,
+            w,
+            c,
+            data: vec![0.0; n * h * w * c],
+        }
+    }
+
+    /// Values of one image.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let len = self.h * self.w * self.c;
+        &self.data[i * len..(i + 1) * len]
+    }
+
+    /// From a Burn tensor in NCHW layout.
+    ///
+    /// # Shapes
+    /// `[N, C, H, W]` → NHWC
+    pub fn from_nchw(t: Tensor<4>) -> Self {
+        let [n, c, h, w] = t.dims();
+        let v = crate::pipeline::float_values(t);
+        let mut data = vec![0.0; v.len()];
+        data.par_chunks_mut(h * w * c)
+            .zip(v.par_chunks(c * h * w))
+            .for_each(|(dst, src)| {
+                for ch in 0..c {
+                    for (p, &s) in src[ch * h * w..(ch + 1) * h * w].iter().enumerate() {
+                        dst[p * c + ch] = s;
+                    }
+                }
+            });
+        Self { n, h, w, c, data }
+    }
+
+    /// Back to a Burn tensor in NCHW layout on `device`.
+    ///
+    /// # Shapes
+    /// NHWC → `[N, C, H, W]`
+    pub fn to_nchw(&self, device: &Device) -> Tensor<4> {
+        let (h, w, c) = (self.h, self.w, self.c);
+        let mut data = vec![0.0; self.data.len()];
+        data.par_chunks_mut(c * h * w)
+            .zip(self.data.par_chunks(h * w * c))
+            .for_each(|(dst, src)| {
+                for (p, px) in src.chunks_exact(c).enumerate() {
+                    for (ch, &v) in px.iter().enumerate() {
+                        dst[ch * h * w + p] = v;
+                    }
+                }
+            });
+        Tensor::from_data(TensorData::new(data, [self.n, c, h, w]), device)
+    }
+
+    /// 2×2 max pooling with stride 2 (odd edges dropped, as Burn and PyTorch do).
+    pub fn max_pool2(&self) -> Self {
+        let (h2, w2, c) = (self.h / 2, self.w / 2, self.c);
+        let mut out = Self::zeros(self.n, h2, w2, c);
+        out.data
+            .par_chunks_mut(h2 * w2 * c)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let src = self.image(i);
+                let at = |y: usize, x: usize| &src[(y * self.w + x) * c..(y * self.w + x + 1) * c];
+                for y in 0..h2 {
+                    for x in 0..w2 {
+                        let d = &mut dst[(y * w2 + x) * c..(y * w2 + x + 1) * c];
+                        let (a, b) = (at(2 * y, 2 * x), at(2 * y, 2 * x + 1));
+                        let (e, f) = (at(2 * y + 1, 2 * x), at(2 * y + 1, 2 * x + 1));
+                        for k in 0..c {
+                            d[k] = a[k].max(b[k]).max(e[k].max(f[k]));
+                        }
+                    }
+                }
+            });
+        out
+    }
+
+    /// Nearest-neighbour ×2 upsampling.
+    pub fn upsample2(&self) -> Self {
+        let (w, c) = (self.w, self.c);
+        let mut out = Self::zeros(self.n, 2 * self.h, 2 * w, c);
+        out.data
+            .par_chunks_mut(4 * self.h * w * c)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let src = self.image(i);
+                for (y, row) in src.chunks_exact(w * c).enumerate() {
+                    let out_row = &mut dst[2 * y * 2 * w * c..(2 * y + 1) * 2 * w * c];
+                    for (x, px) in row.chunks_exact(c).enumerate() {
+                        out_row[2 * x * c..(2 * x + 1) * c].copy_from_slice(px);
+                        out_row[(2 * x + 1) * c..(2 * x + 2) * c].copy_from_slice(px);
+                    }
+                    dst.copy_within(
+                        2 * y * 2 * w * c..(2 * y + 1) * 2 * w * c,
+                        (2 * y + 1) * 2 * w * c,
+                    );
+                }
+            });
+        out
+    }
+
+    /// Rows of `table` (`[rows, c]`) picked by `ids`, as an `[n, h, w, c]` batch.
+    pub fn lookup(ids: &[u32], [n, h, w]: [usize; 3], table: &[f32], c: usize) -> Self {
+        let mut out = Self::zeros(n, h, w, c);
+        out.data
+            .par_chunks_mut(c)
+            .zip(ids.par_iter())
+            .for_each(|(dst, &id)| {
+                let id = id as usize;
+                dst.copy_from_slice(&table[id * c..(id + 1) * c]);
+            });
+        out
+    }
+}
+
+/// Token ids as a Burn tensor.
+///
+/// # Shapes
+/// `n·h·w` ids → `[n, h, w]`
+pub fn tokens_tensor(ids: Vec<u32>, [n, h, w]: [usize; 3], device: &Device) -> Tensor<3, Int> {
+    let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+    Tensor::from_data(TensorData::new(ids, [n, h, w]), device)
+}
+
+/// Whether `device` is the plain flex CPU device, where this path runs.
+pub fn runs_on(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
+/// Index of the largest value (the first of equal ones).
+pub fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Images to tokens and back: a model on Burn's generic path or one laid out for this one.
+pub trait TokenCodec {
+    /// # Shapes
+    /// model input `[B, C, S, S]` → tokens `[B, s, s]`
+    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int>;
+    /// # Shapes
+    /// tokens `[B, s, s]` → model output `[B, C', S, S]`
+    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4>;
+}
+
+impl TokenCodec for DalleNet {
+    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
+        DalleNet::encode_tokens(self, x)
+    }
+    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
+        DalleNet::decode_tokens(self, tokens)
+    }
+}
+
+impl TokenCodec for BenchNet {
+    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
+        BenchNet::encode_tokens(self, x)
+    }
+    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
+        BenchNet::decode_tokens(self, tokens)
+    }
+}

@@ -1,0 +1,304 @@
+//! The channels-last inference path (`dvae::infer`) against Burn's generic operations and,
+//! through OpenAI's modules, against PyTorch: layer by layer and whole networks.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+use burn::nn::pool::MaxPool2dConfig;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use dvae::bench::model::BenchModelConfig;
+use dvae::config::ModelConfig;
+use dvae::infer::{Act, BenchNet, Conv, ConvOpts, ConvTranspose, DalleNet};
+use dvae::model::quantizer::{Family, gumbel};
+use dvae::model::{DvaeModel, decoder::upsample_nearest2, map_pixels};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::common::*;
+
+fn normal(shape: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    Tensor::<1>::from_floats(v.as_slice(), device).reshape(shape)
+}
+
+fn ids(t: Tensor<3, Int>) -> Vec<i64> {
+    t.into_data().iter::<i64>().collect()
+}
+
+/// Kernel, stride, padding (top, left, bottom, right), channels and input size, including
+/// odd sizes, asymmetric padding and a map of 400 pixels (two tiles).
+/// Kernel, stride, padding, `[cin, cout]`, `[h, w]`.
+type ConvCase = ([usize; 2], [usize; 2], [usize; 4], [usize; 2], [usize; 2]);
+
+const CONVS: [ConvCase; 7] = [
+    ([7, 7], [1, 1], [3, 3, 3, 3], [3, 8], [9, 11]),
+    ([4, 4], [2, 2], [1, 1, 1, 1], [5, 6], [10, 10]),
+    ([1, 1], [1, 1], [0; 4], [4, 7], [5, 6]),
+    ([3, 3], [1, 1], [1, 1, 1, 1], [6, 5], [20, 20]),
+    ([3, 3], [2, 2], [0; 4], [3, 4], [7, 9]),
+    ([3, 2], [1, 2], [2, 0, 1, 1], [2, 3], [6, 7]),
+    ([1, 1], [2, 1], [0; 4], [4, 3], [6, 5]),
+];
+
+/// Every convolution and every fused option (input ReLU, output ReLU, residual) within 1e-5
+/// of Burn's `relu?(conv2d(relu?(x)) + r)`.
+#[test]
+fn convolutions_match_burn() {
+    let device = Device::flex();
+    for (i, (kernel, stride, [t, l, b, r], [cin, cout], [h, w])) in CONVS.into_iter().enumerate() {
+        let burn_conv = Conv2dConfig::new([cin, cout], kernel)
+            .with_stride(stride)
+            .with_padding(PaddingConfig2d::Explicit(t, l, b, r))
+            .init(&device);
+        let conv = Conv::from_burn(&burn_conv, 1.0).unwrap();
+        let x = normal([2, cin, h, w], i as u64, &device);
+        let plain = burn_conv.forward(x.clone());
+        let [_, _, ho, wo] = plain.dims();
+        assert_eq!(conv.out_size(h, w), [ho, wo], "case {i}: output size");
+        let res = normal([2, cout, ho, wo], 100 + i as u64, &device);
+        let res_act = Act::from_nchw(res.clone());
+        for (input_relu, output_relu, residual) in [
+            (false, false, false),
+            (true, false, false),
+            (false, true, true),
+            (true, true, true),
+        ] {
+            let xin = if input_relu {
+                relu(x.clone())
+            } else {
+                x.clone()
+            };
+            let mut want = burn_conv.forward(xin);
+            if residual {
+                want = want + res.clone();
+            }
+            if output_relu {
+                want = relu(want);
+            }
+            let opts = ConvOpts {
+                input_relu,
+                output_relu,
+                residual: residual.then_some(&res_act),
+            };
+            let got = conv
+                .forward(&Act::from_nchw(x.clone()), opts)
+                .to_nchw(&device);
+            let d = max_rel_diff(&values(got), &values(want));
+            assert!(d < 1e-5, "case {i} {opts:?}: relative difference {d}");
+        }
+        // Argmax fused into the tiles: the argmax of the same logits.
+        let logits = conv.forward(&Act::from_nchw(x.clone()), ConvOpts::default());
+        let want: Vec<u32> = logits
+            .data
+            .chunks_exact(cout)
+            .map(dvae::infer::argmax)
+            .collect();
+        assert_eq!(
+            conv.forward_argmax(&Act::from_nchw(x), false),
+            want,
+            "case {i}: argmax"
+        );
+    }
+}
+
+/// 3×3 stride-1 convolutions by Winograd's F(4×4, 3×3) (sizes that are not multiples of 4,
+/// asymmetric and no padding, fused options) within 1e-5 of Burn's, relative to the largest
+/// output; below 16 input channels they stay direct.
+#[test]
+fn winograd_convolutions_match_burn() {
+    let device = Device::flex();
+    let cases = [
+        ([1, 1, 1, 1], [16, 24], [16, 16]),
+        ([1, 1, 1, 1], [32, 16], [13, 7]),
+        ([0, 0, 0, 0], [16, 8], [9, 10]),
+        ([2, 0, 1, 1], [24, 17], [5, 11]),
+        ([1, 1, 1, 1], [128, 128], [16, 16]),
+    ];
+    for (i, ([t, l, b, r], [cin, cout], [h, w])) in cases.into_iter().enumerate() {
+        let burn_conv = Conv2dConfig::new([cin, cout], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(t, l, b, r))
+            .init(&device);
+        let conv = Conv::from_burn(&burn_conv, 1.0).unwrap();
+        assert!(conv.is_winograd(), "case {i}");
+        let x = normal([3, cin, h, w], 20 + i as u64, &device);
+        let want = burn_conv.forward(relu(x.clone()));
+        let [_, _, ho, wo] = want.dims();
+        let res = normal([3, cout, ho, wo], 30 + i as u64, &device);
+        let want = relu(want + res.clone());
+        let res = Act::from_nchw(res);
+        let opts = ConvOpts {
+            input_relu: true,
+            output_relu: true,
+            residual: Some(&res),
+        };
+        let got = conv.forward(&Act::from_nchw(x.clone()), opts);
+        let d = max_rel_diff(&values(got.to_nchw(&device)), &values(want));
+        assert!(d < 1e-5, "case {i}: relative difference {d}");
+        let direct = conv.clone().direct().forward(&Act::from_nchw(x), opts);
+        assert!(
+            max_rel_diff(&got.data, &direct.data) < 1e-5,
+            "case {i}: against direct"
+        );
+    }
+    let small = Conv2dConfig::new([8, 8], [3, 3]).init(&device);
+    assert!(!Conv::from_burn(&small, 1.0).unwrap().is_winograd());
+}
+
+/// Transposed convolutions (stride 2 kernel 4 as in the bench model, output padding,
+/// stride 3, stride 1) within 1e-5 of Burn's.
+#[test]
+fn transposed_convolutions_match_burn() {
+    let device = Device::flex();
+    let cases = [
+        ([4, 4], [2, 2], [1, 1], [0, 0], [6, 3], [8, 8]),
+        ([3, 3], [2, 2], [1, 1], [1, 1], [3, 4], [5, 7]),
+        ([5, 4], [3, 2], [2, 1], [0, 1], [2, 5], [4, 6]),
+        ([2, 2], [1, 1], [0, 0], [0, 0], [4, 4], [6, 5]),
+        ([4, 4], [2, 2], [1, 1], [0, 0], [8, 6], [24, 24]),
+    ];
+    for (i, (kernel, stride, pad, pad_out, [cin, cout], [h, w])) in cases.into_iter().enumerate() {
+        let burn_conv = ConvTranspose2dConfig::new([cin, cout], kernel)
+            .with_stride(stride)
+            .with_padding(pad)
+            .with_padding_out(pad_out)
+            .init(&device);
+        let conv = ConvTranspose::from_burn(&burn_conv).unwrap();
+        let x = normal([3, cin, h, w], 10 + i as u64, &device);
+        for (input_relu, output_relu) in [(false, false), (true, true)] {
+            let xin = if input_relu {
+                relu(x.clone())
+            } else {
+                x.clone()
+            };
+            let mut want = burn_conv.forward(xin);
+            if output_relu {
+                want = relu(want);
+            }
+            let opts = ConvOpts {
+                input_relu,
+                output_relu,
+                residual: None,
+            };
+            let got = conv
+                .forward(&Act::from_nchw(x.clone()), opts)
+                .to_nchw(&device);
+            assert_eq!(got.dims(), want.dims(), "case {i}: shape");
+            let d = max_rel_diff(&values(got), &values(want));
+            assert!(d < 1e-5, "case {i} {opts:?}: relative difference {d}");
+        }
+    }
+}
+
+/// Layout round trip, 2×2 max pooling (odd sizes) and ×2 nearest upsampling equal Burn's.
+#[test]
+fn layout_pooling_and_upsampling_match_burn() {
+    let device = Device::flex();
+    let x = normal([2, 5, 7, 9], 3, &device);
+    let a = Act::from_nchw(x.clone());
+    assert_eq!(values(a.to_nchw(&device)), values(x.clone()));
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    assert_eq!(
+        values(a.max_pool2().to_nchw(&device)),
+        values(pool.forward(x.clone()))
+    );
+    assert_eq!(
+        values(a.upsample2().to_nchw(&device)),
+        values(upsample_nearest2(x))
+    );
+}
+
+fn assert_tokens_close(got: Vec<i64>, want: Vec<i64>, logits: &[f32], k: usize, what: &str) {
+    // Summation order differs, so a cell whose two best logits are within 1e-4 may flip.
+    for (cell, (g, w)) in got.iter().zip(&want).enumerate() {
+        if g != w {
+            let row = &logits[cell * k..(cell + 1) * k];
+            let gap = (row[*g as usize] - row[*w as usize]).abs();
+            assert!(
+                gap < 1e-4,
+                "{what}: cell {cell} token {g} vs {w}, logit gap {gap}"
+            );
+        }
+    }
+}
+
+/// NCHW logits `[n, k, h, w]` as rows per cell.
+fn cell_rows(t: Tensor<4>) -> (Vec<f32>, usize) {
+    let k = t.dims()[1];
+    (values(t.permute([0, 2, 3, 1])), k)
+}
+
+/// The bench model: logits, tokens and decoded images as Burn computes them.
+#[test]
+fn bench_net_matches_the_bench_model() {
+    let device = Device::flex();
+    let c = BenchModelConfig::new()
+        .with_codes(64)
+        .with_hidden(32)
+        .with_image_size(32);
+    let m = c.init(&device);
+    let net = BenchNet::new(&m).unwrap();
+    let x = normal([3, 3, 32, 32], 7, &device);
+    let want = m.encode(x.clone());
+    let d = max_rel_diff(&values(net.encode(x.clone())), &values(want.clone()));
+    assert!(d < 1e-4, "logits: relative difference {d}");
+    let (rows, k) = cell_rows(want);
+    let tokens = net.encode_tokens(x.clone());
+    assert_tokens_close(
+        ids(tokens.clone()),
+        ids(m.encode_tokens(x)),
+        &rows,
+        k,
+        "bench",
+    );
+    let d = max_rel_diff(
+        &values(net.decode_tokens(tokens.clone())),
+        &values(m.decode_tokens(tokens)),
+    );
+    assert!(d < 1e-4, "decoded: relative difference {d}");
+}
+
+/// A DALL·E dVAE (max pooling, upsampling, identity convs, post-gain) as Burn computes it;
+/// the continuous families and the VQ-VAE are left to Burn.
+#[test]
+fn dalle_net_matches_the_model() {
+    let device = Device::flex();
+    let mut c = ModelConfig::preset("tiny").unwrap();
+    c.image_size = 32;
+    let m = DvaeModel::new(&c, 3, &device);
+    let net = DalleNet::new(&m).unwrap();
+    let x = map_pixels(normal([2, 3, 32, 32], 9, &device).abs());
+    let want = m.encoder.forward(x.clone());
+    let d = max_rel_diff(&values(net.encode(x.clone())), &values(want.clone()));
+    assert!(d < 1e-4, "logits: relative difference {d}");
+    let (rows, k) = cell_rows(want);
+    let tokens = net.encode_tokens(x.clone());
+    assert_tokens_close(
+        ids(tokens.clone()),
+        ids(m.encode_tokens(x)),
+        &rows,
+        k,
+        "dalle",
+    );
+    // Tokens spread over the codebook, so the lookup is exercised beyond a few rows.
+    let g = c.grid_size();
+    let spread: Vec<i64> = (0..2 * g * g)
+        .map(|i| (i * 37 % c.vocab_size) as i64)
+        .collect();
+    let spread = Tensor::<1, Int>::from_ints(spread.as_slice(), &device).reshape([2, g, g]);
+    let d = max_rel_diff(
+        &values(net.decode_tokens(spread.clone())),
+        &values(m.decode_tokens(spread)),
+    );
+    assert!(d < 1e-4, "decoded: relative difference {d}");
+    let _ = gumbel::argmax_tokens;
+    for family in [Family::Vqvae, Family::Vae, Family::Ae] {
+        let mut cf = c.clone();
+        cf.family = family;
+        assert!(
+            DalleNet::new(&DvaeModel::new(&cf, 3, &device)).is_none(),
+            "{family}"
+        );
+    }
+}
