@@ -1,6 +1,7 @@
 //! [`Dvae`]: a trained tokenizer loaded from a run directory, for images ↔ tokens.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -10,6 +11,7 @@ use crate::config::RunConfig;
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::import::dalle_names::{Halves, check_apply, check_halves};
+use crate::infer::{self, DalleNet};
 use crate::metrics;
 use crate::model::{self, DvaeModel};
 use crate::tokens::TokenGrids;
@@ -20,6 +22,9 @@ pub struct Dvae {
     pub config: RunConfig,
     /// The network (EMA weights), on the plain (non-autodiff) device.
     pub model: DvaeModel,
+    /// `model` laid out for the channels-last CPU path, made on first use (see
+    /// [`Dvae::cpu_path`]); `None` inside when the path does not cover the model.
+    fast: OnceLock<Option<DalleNet>>,
     device: Device,
     /// Which halves hold weights (an OpenAI import may bring one only), and from where.
     halves: Halves,
@@ -67,6 +72,7 @@ impl Dvae {
         Ok(Self {
             config,
             model,
+            fast: OnceLock::new(),
             device: device.clone(),
             halves,
             root: Some(run.root),
@@ -116,10 +122,31 @@ impl Dvae {
         Self {
             config,
             model,
+            fast: OnceLock::new(),
             device: device.clone(),
             halves: Halves::Both,
             root: None,
         }
+    }
+
+    /// The channels-last CPU path ([`crate::infer`]) for this model: on the flex device,
+    /// for the dVAE family, unless `DVAE_GENERIC=1` asks for Burn's generic operations.
+    /// Made from `model`'s weights on first use; after changing `model`, call
+    /// [`Dvae::model_changed`].
+    pub fn cpu_path(&self) -> Option<&DalleNet> {
+        self.fast
+            .get_or_init(|| {
+                let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
+                (!generic && infer::runs_on(&self.device))
+                    .then(|| DalleNet::new(&self.model))
+                    .flatten()
+            })
+            .as_ref()
+    }
+
+    /// Drops the CPU path's copy of the weights, so the next call remakes it from `model`.
+    pub fn model_changed(&mut self) {
+        self.fast = OnceLock::new();
     }
 
     /// The device the model runs on.
@@ -153,7 +180,11 @@ impl Dvae {
         self.require(Halves::Encoder, "encode images")?;
         self.require_tokens()?;
         self.check_images(&images)?;
-        Ok(self.model.encode_tokens(model::map_pixels(images)))
+        let x = model::map_pixels(images);
+        Ok(match self.cpu_path() {
+            Some(net) => net.encode_tokens(x),
+            None => self.model.encode_tokens(x),
+        })
     }
 
     /// Images from tokens.
@@ -170,7 +201,10 @@ impl Dvae {
                 "tokens are {h}x{w} but model decodes {g}x{g} grids"
             )));
         }
-        let out = self.model.decode_tokens(tokens);
+        let out = match self.cpu_path() {
+            Some(net) => net.decode_tokens(tokens),
+            None => self.model.decode_tokens(tokens),
+        };
         Ok(model::output_to_pixels(
             out,
             self.config.model.input_channels,

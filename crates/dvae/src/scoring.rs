@@ -32,11 +32,18 @@ impl Dvae {
         // deterministic latent and have no tokens.
         let out = match m.family {
             Family::Dvae => {
-                let logits = self.model.encoder.forward(xm);
+                let net = self.cpu_path();
+                let logits = match net {
+                    Some(net) => net.encode(xm),
+                    None => self.model.encoder.forward(xm),
+                };
                 let log_q = log_softmax(logits.clone(), 1);
                 let entropy = (log_q.clone().exp() * log_q).sum().neg();
                 let tokens = gumbel::argmax_tokens(logits);
-                let out = self.model.decode_tokens(tokens.clone());
+                let out = match net {
+                    Some(net) => net.decode_tokens(tokens.clone()),
+                    None => self.model.decode_tokens(tokens.clone()),
+                };
                 acc.add_tokens(&int_values(tokens), entropy.into_scalar::<f32>() as f64);
                 out
             }
