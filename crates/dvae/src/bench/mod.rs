@@ -149,7 +149,7 @@ pub fn run(workload: &str, o: &BenchOptions, device: &Device) -> Result<BenchRep
 }
 
 /// A model the bench times: one training loss and the token round trip.
-trait Timed: Module + Clone {
+trait Timed: Module + Clone + 'static {
     /// The training loss of `x` with Gumbel noise `gumbel`.
     fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1>;
     fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int>;
@@ -251,13 +251,16 @@ fn measure<M: Timed>(
         })
     });
     let generic = net.valid();
+    drop(net);
     let xi = x.inner();
     let fast = (!o.generic && infer::runs_on(&xi.device()))
         .then(|| generic.codec())
         .flatten();
-    let codec: &dyn TokenCodec = match &fast {
-        Some(c) => c.as_ref(),
-        None => &generic,
+    // The channels-last path holds its own copy of the weights: Burn's is dropped, as an
+    // inference deployment would.
+    let codec: Box<dyn TokenCodec> = match fast {
+        Some(c) => c,
+        None => Box::new(generic),
     };
     let tokens = codec.encode_tokens(xi.clone());
     let encode = timed(o, || {

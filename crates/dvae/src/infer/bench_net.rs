@@ -25,7 +25,7 @@ impl Block {
         let relu_in_out = ConvOpts {
             input_relu: true,
             output_relu: true,
-            residual: None,
+            ..ConvOpts::default()
         };
         let h = self.conv1.forward(x, relu_in_out);
         self.conv2.forward(
@@ -132,7 +132,7 @@ impl BenchNet {
             ConvOpts {
                 input_relu: true,
                 output_relu: true,
-                residual: None,
+                ..ConvOpts::default()
             },
         );
         self.dec_up2

@@ -30,6 +30,8 @@ pub struct ConvOpts<'a> {
     pub output_relu: bool,
     /// Added to the output before the output ReLU (same shape as the output).
     pub residual: Option<&'a Act>,
+    /// The input is the given map upsampled ×2 (nearest), read without being built.
+    pub upsample: bool,
 }
 
 /// A convolution with dilation 1 and one group.
@@ -141,13 +143,23 @@ impl Conv {
     /// `[N, H, W, cin]` → `[N, Ho, Wo, cout]`
     pub fn forward(&self, x: &Act, o: ConvOpts) -> Act {
         assert_eq!(x.c, self.cin, "conv input channels");
-        let [ho, wo] = self.out_size(x.h, x.w);
+        let up = if o.upsample { 2 } else { 1 };
+        if up == 2 && self.is_pointwise() {
+            // A pointwise map commutes with nearest upsampling: 4× less work.
+            assert!(o.residual.is_none(), "no residual for an upsampled 1×1 convolution");
+            let low = ConvOpts {
+                upsample: false,
+                ..o
+            };
+            return self.forward(x, low).upsample2();
+        }
+        let [ho, wo] = self.out_size(up * x.h, up * x.w);
         let mut out = Act::zeros(x.n, ho, wo, self.cout);
         if let Some(r) = o.residual {
             assert_eq!((r.n, r.h, r.w, r.c), (x.n, ho, wo, self.cout), "residual");
         }
         if let Some(w) = &self.winograd {
-            w.forward(x, &self.bias, o, &mut out);
+            w.forward(x, up, &self.bias, o, &mut out);
             return out;
         }
         let per_image = ho * wo * self.cout;
@@ -171,7 +183,7 @@ impl Conv {
                     }
                     None => fill_bias(dst, &self.bias),
                 }
-                self.accumulate(x, img, [ho, wo], p0, dst, o.input_relu, inner);
+                self.accumulate(x, up, img, [ho, wo], p0, dst, o.input_relu, inner);
                 if o.output_relu {
                     relu(dst);
                 }
@@ -194,7 +206,7 @@ impl Conv {
             let p0 = t * TILE_PIXELS;
             let mut logits = take_scratch(&LOGITS, dst.len() * self.cout);
             fill_bias(&mut logits, &self.bias);
-            self.accumulate(x, img, [ho, wo], p0, &mut logits, input_relu, inner);
+            self.accumulate(x, 1, img, [ho, wo], p0, &mut logits, input_relu, inner);
             for (id, row) in dst.iter_mut().zip(logits.chunks_exact(self.cout)) {
                 *id = argmax(row);
             }
@@ -204,11 +216,12 @@ impl Conv {
     }
 
     /// `dst += im2col(x)[p0..] · weight` for the output pixels `p0 .. p0 + dst.len() / cout`
-    /// of image `img`.
+    /// of image `img`, `x` upsampled `up`× (1 or 2).
     #[allow(clippy::too_many_arguments)]
     fn accumulate(
         &self,
         x: &Act,
+        up: usize,
         img: usize,
         [_, wo]: [usize; 2],
         p0: usize,
@@ -218,7 +231,7 @@ impl Conv {
     ) {
         let rows = dst.len() / self.cout;
         let src = x.image(img);
-        if self.is_pointwise() && !input_relu {
+        if self.is_pointwise() && !input_relu && up == 1 {
             let lhs = &src[p0 * self.cin..(p0 + rows) * self.cin];
             gemm_acc(dst, lhs, &self.weight, [rows, self.cin, self.cout], par);
             return;
@@ -227,18 +240,20 @@ impl Conv {
         let k = kh * kw * self.cin;
         let mut cols = take_scratch(&COLS, rows * k);
         let (cin, [sy, sx], [top, left, _, _]) = (self.cin, self.stride, self.pad);
+        let (lh, lw) = ((up * x.h) as isize, up * x.w);
         for (r, col) in cols.chunks_exact_mut(k).enumerate() {
             let (oy, ox) = ((p0 + r) / wo, (p0 + r) % wo);
             let ix0 = (ox * sx) as isize - left as isize;
             for ky in 0..kh {
                 let seg = &mut col[ky * kw * cin..(ky + 1) * kw * cin];
                 let iy = (oy * sy + ky) as isize - top as isize;
-                if iy < 0 || iy >= x.h as isize {
+                if iy < 0 || iy >= lh {
                     seg.fill(0.0);
                     continue;
                 }
-                let row = &src[iy as usize * x.w * cin..(iy as usize + 1) * x.w * cin];
-                if ix0 >= 0 && ix0 as usize + kw <= x.w {
+                let src_y = iy as usize / up;
+                let row = &src[src_y * x.w * cin..(src_y + 1) * x.w * cin];
+                if up == 1 && ix0 >= 0 && ix0 as usize + kw <= x.w {
                     let i = ix0 as usize * cin;
                     copy(seg, &row[i..i + kw * cin], input_relu);
                     continue;
@@ -246,10 +261,10 @@ impl Conv {
                 for kx in 0..kw {
                     let d = &mut seg[kx * cin..(kx + 1) * cin];
                     let ix = ix0 + kx as isize;
-                    if ix < 0 || ix >= x.w as isize {
+                    if ix < 0 || ix >= lw as isize {
                         d.fill(0.0);
                     } else {
-                        let i = ix as usize * cin;
+                        let i = ix as usize / up * cin;
                         copy(d, &row[i..i + cin], input_relu);
                     }
                 }

@@ -34,23 +34,34 @@ impl Block {
         })
     }
 
-    fn forward(&self, x: &Act) -> Act {
-        let id = self
-            .id_path
-            .as_ref()
-            .map(|c| c.forward(x, ConvOpts::default()));
-        let relu = |input_relu| ConvOpts {
+    /// The block applied to `x`, or to `x` upsampled ×2 (nearest) when `upsample`.
+    fn forward(&self, x: &Act, upsample: bool) -> Act {
+        let up = (upsample && self.id_path.is_none()).then(|| x.upsample2());
+        let id = match &self.id_path {
+            Some(c) => Some(c.forward(
+                x,
+                ConvOpts {
+                    upsample,
+                    ..ConvOpts::default()
+                },
+            )),
+            None => None,
+        };
+        let relu = |input_relu, upsample| ConvOpts {
             input_relu,
             output_relu: true,
             residual: None,
+            upsample,
         };
-        let h = self.convs[0].forward(x, relu(true));
-        let h = self.convs[1].forward(&h, relu(false));
-        let h = self.convs[2].forward(&h, relu(false));
+        // Each intermediate map is dropped as soon as the next exists.
+        let mut h = self.convs[0].forward(x, relu(true, upsample));
+        h = self.convs[1].forward(&h, relu(false, false));
+        h = self.convs[2].forward(&h, relu(false, false));
+        let id = id.as_ref().or(up.as_ref()).unwrap_or(x);
         self.convs[3].forward(
             &h,
             ConvOpts {
-                residual: Some(id.as_ref().unwrap_or(x)),
+                residual: Some(id),
                 ..ConvOpts::default()
             },
         )
@@ -118,7 +129,7 @@ impl DalleNet {
         let last = self.enc_groups.len() - 1;
         for (g, blocks) in self.enc_groups.iter().enumerate() {
             for b in blocks {
-                h = b.forward(&h);
+                h = b.forward(&h, false);
             }
             if g < last {
                 h = h.max_pool2();
@@ -162,13 +173,11 @@ impl DalleNet {
         let [n, gh, gw] = tokens.dims();
         let ids = int_values(tokens);
         let mut h = Act::lookup(&ids, [n, gh, gw], &self.codebook, self.n_init);
-        let last = self.dec_groups.len() - 1;
+        // Between groups the map is upsampled ×2; the next group's first block reads it
+        // upsampled without building it.
         for (g, blocks) in self.dec_groups.iter().enumerate() {
-            for b in blocks {
-                h = b.forward(&h);
-            }
-            if g < last {
-                h = h.upsample2();
+            for (i, b) in blocks.iter().enumerate() {
+                h = b.forward(&h, g > 0 && i == 0);
             }
         }
         let opts = ConvOpts {

@@ -80,9 +80,9 @@ impl Winograd {
         Self { cin, cout, pad, u }
     }
 
-    /// The convolution of `x` into `out` (`[N, Ho, Wo, cout]`, already sized), with the bias
-    /// and `o`'s fused operations.
-    pub fn forward(&self, x: &Act, bias: &[f32], o: ConvOpts, out: &mut Act) {
+    /// The convolution of `x` upsampled `up`× (1 or 2) into `out` (`[N, Ho, Wo, cout]`,
+    /// already sized), with the bias and `o`'s fused operations.
+    pub fn forward(&self, x: &Act, up: usize, bias: &[f32], o: ConvOpts, out: &mut Act) {
         let (ho, wo) = (out.h, out.w);
         let (ty, tx) = (ho.div_ceil(M), wo.div_ceil(M));
         let per_image = ty * tx;
@@ -95,13 +95,15 @@ impl Winograd {
                 let tiles: Vec<[usize; 3]> = (t0..(t0 + TILES).min(total))
                     .map(|t| [t / per_image, (t % per_image) / tx, t % tx])
                     .collect();
-                self.block(x, &tiles, bias, o, [ho, wo], &dst);
+                self.block(x, up, &tiles, bias, o, [ho, wo], &dst);
             });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn block(
         &self,
         x: &Act,
+        up: usize,
         tiles: &[[usize; 3]],
         bias: &[f32],
         o: ConvOpts,
@@ -120,10 +122,11 @@ impl Winograd {
                     let cell = &mut d[(r * A + c) * cin..(r * A + c + 1) * cin];
                     let iy = (by * M + r) as isize - self.pad[0] as isize;
                     let ix = (bx * M + c) as isize - self.pad[1] as isize;
-                    if iy < 0 || ix < 0 || iy >= x.h as isize || ix >= x.w as isize {
+                    let (lh, lw) = ((up * x.h) as isize, (up * x.w) as isize);
+                    if iy < 0 || ix < 0 || iy >= lh || ix >= lw {
                         cell.fill(0.0);
                     } else {
-                        let i = (iy as usize * x.w + ix as usize) * cin;
+                        let i = (iy as usize / up * x.w + ix as usize / up) * cin;
                         super::conv::copy(cell, &src[i..i + cin], o.input_relu);
                     }
                 }

@@ -81,6 +81,7 @@ fn convolutions_match_burn() {
                 input_relu,
                 output_relu,
                 residual: residual.then_some(&res_act),
+                upsample: false,
             };
             let got = conv
                 .forward(&Act::from_nchw(x.clone()), opts)
@@ -132,6 +133,7 @@ fn winograd_convolutions_match_burn() {
             input_relu: true,
             output_relu: true,
             residual: Some(&res),
+            upsample: false,
         };
         let got = conv.forward(&Act::from_nchw(x.clone()), opts);
         let d = max_rel_diff(&values(got.to_nchw(&device)), &values(want));
@@ -144,6 +146,32 @@ fn winograd_convolutions_match_burn() {
     }
     let small = Conv2dConfig::new([8, 8], [3, 3]).init(&device);
     assert!(!Conv::from_burn(&small, 1.0).unwrap().is_winograd());
+}
+
+/// A convolution reading its input upsampled ×2 without building it (direct 3×3, Winograd
+/// 3×3, 1×1) equals Burn's convolution of the upsampled map.
+#[test]
+fn upsampled_inputs_match_burn() {
+    let device = Device::flex();
+    for (i, (k, [cin, cout])) in [(3, [6, 5]), (3, [16, 12]), (1, [8, 16])].into_iter().enumerate() {
+        let p = k / 2;
+        let burn_conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .init(&device);
+        let conv = Conv::from_burn(&burn_conv, 1.0).unwrap();
+        let x = normal([2, cin, 5, 7], 40 + i as u64, &device);
+        let want = relu(burn_conv.forward(relu(upsample_nearest2(x.clone()))));
+        let opts = ConvOpts {
+            input_relu: true,
+            output_relu: true,
+            residual: None,
+            upsample: true,
+        };
+        let got = conv.forward(&Act::from_nchw(x), opts).to_nchw(&device);
+        assert_eq!(got.dims(), want.dims(), "case {i}");
+        let d = max_rel_diff(&values(got), &values(want));
+        assert!(d < 1e-5, "case {i}: relative difference {d}");
+    }
 }
 
 /// Transposed convolutions (stride 2 kernel 4 as in the bench model, output padding,
@@ -179,7 +207,7 @@ fn transposed_convolutions_match_burn() {
             let opts = ConvOpts {
                 input_relu,
                 output_relu,
-                residual: None,
+                ..ConvOpts::default()
             };
             let got = conv
                 .forward(&Act::from_nchw(x.clone()), opts)
