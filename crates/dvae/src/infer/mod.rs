@@ -8,6 +8,7 @@
 //! Burn's generic operations. Every layer is pinned to Burn's by tests (1e-4).
 
 pub mod bench_net;
+mod pool;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dalle;
@@ -32,6 +33,12 @@ pub struct Act {
     pub data: Vec<f32>,
 }
 
+impl Drop for Act {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.data));
+    }
+}
+
 impl Act {
     /// Zeros of the given shape.
     pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
@@ -40,7 +47,7 @@ impl Act {
             h,
             w,
             c,
-            data: vec![0.0; n * h * w * c],
+            data: pool::take(n * h * w * c),
         }
     }
 
@@ -57,7 +64,7 @@ impl Act {
     pub fn from_nchw(t: Tensor<4>) -> Self {
         let [n, c, h, w] = t.dims();
         let v = crate::pipeline::float_values(t);
-        let mut data = vec![0.0; v.len()];
+        let mut data = pool::take(v.len());
         data.par_chunks_mut(h * w * c)
             .zip(v.par_chunks(c * h * w))
             .for_each(|(dst, src)| {
