@@ -14,6 +14,10 @@ use super::conv::{
 };
 use crate::pipeline::float_values;
 
+/// Up to this many output columns (`cout·kh·kw`), a transposed convolution goes through
+/// [`ConvTranspose::forward_scatter`].
+const SCATTER_MAX_COLUMNS: usize = 64;
+
 /// One output phase `(ry, rx)`.
 #[derive(Clone, Debug)]
 struct Phase {
@@ -146,6 +150,9 @@ impl ConvTranspose {
             "no residual for a transposed convolution"
         );
         let [ho, wo] = self.out_size(x.h, x.w);
+        if self.cout * self.kernel[0] * self.kernel[1] <= SCATTER_MAX_COLUMNS {
+            return self.forward_scatter(x, o, [ho, wo]);
+        }
         // Phase weights are rebuilt per call: cheap next to the convolution itself.
         let phases = self.phases([ho, wo]);
         let mut out = Act::zeros(x.n, ho, wo, self.cout);
@@ -164,6 +171,67 @@ impl ConvTranspose {
                         self.phase_tile(x, src, ph, p0, rows, dst, o, inner);
                     }
                 }
+            });
+        out
+    }
+
+    /// For few output channels (a last layer to RGB), where the phase GEMMs would have only
+    /// `cout` columns: one GEMM per image to every output tap, `[h·w, cin] · [cin,
+    /// kh·kw·cout]`, then each input pixel's taps are added into the output (col2im).
+    fn forward_scatter(&self, x: &Act, o: ConvOpts, [ho, wo]: [usize; 2]) -> Act {
+        let (cin, cout, [kh, kw], [sy, sx], [py, px]) =
+            (self.cin, self.cout, self.kernel, self.stride, self.pad);
+        let taps = kh * kw * cout;
+        let mut w2 = vec![0.0; cin * taps];
+        for ci in 0..cin {
+            for co in 0..cout {
+                for k in 0..kh * kw {
+                    w2[ci * taps + k * cout + co] = self.weight_iohw[(ci * cout + co) * kh * kw + k];
+                }
+            }
+        }
+        let mut out = Act::zeros(x.n, ho, wo, cout);
+        let inner = inner_parallelism(x.n);
+        use rayon::prelude::*;
+        out.data
+            .par_chunks_mut(ho * wo * cout)
+            .enumerate()
+            .for_each(|(img, dst)| {
+                let src = x.image(img);
+                let pixels = x.h * x.w;
+                let mut lhs = take_scratch(&COLS_T, if o.input_relu { pixels * cin } else { 0 });
+                if o.input_relu {
+                    copy(&mut lhs, src, true);
+                }
+                let a = if o.input_relu { &lhs[..] } else { src };
+                let mut cols = take_scratch(&OUT_T, pixels * taps);
+                cols.fill(0.0);
+                gemm_acc(&mut cols, a, &w2, [pixels, cin, taps], inner);
+                fill_bias(dst, &self.bias);
+                for (p, c) in cols.chunks_exact(taps).enumerate() {
+                    let (iy, ix) = (p / x.w, p % x.w);
+                    for ky in 0..kh {
+                        let Some(oy) = (iy * sy + ky).checked_sub(py).filter(|&v| v < ho) else {
+                            continue;
+                        };
+                        for kx in 0..kw {
+                            let Some(ox) = (ix * sx + kx).checked_sub(px).filter(|&v| v < wo)
+                            else {
+                                continue;
+                            };
+                            let d = &mut dst[(oy * wo + ox) * cout..(oy * wo + ox + 1) * cout];
+                            let t = &c[(ky * kw + kx) * cout..(ky * kw + kx + 1) * cout];
+                            for (d, t) in d.iter_mut().zip(t) {
+                                *d += t;
+                            }
+                        }
+                    }
+                }
+                if o.output_relu {
+                    relu(dst);
+                }
+                put_scratch(&COLS_T, lhs);
+                put_scratch(&OUT_T, cols);
             });
         out
     }
