@@ -146,7 +146,10 @@ impl Conv {
         let up = if o.upsample { 2 } else { 1 };
         if up == 2 && self.is_pointwise() {
             // A pointwise map commutes with nearest upsampling: 4× less work.
-            assert!(o.residual.is_none(), "no residual for an upsampled 1×1 convolution");
+            assert!(
+                o.residual.is_none(),
+                "no residual for an upsampled 1×1 convolution"
+            );
             let low = ConvOpts {
                 upsample: false,
                 ..o

@@ -186,7 +186,8 @@ impl ConvTranspose {
         for ci in 0..cin {
             for co in 0..cout {
                 for k in 0..kh * kw {
-                    w2[ci * taps + k * cout + co] = self.weight_iohw[(ci * cout + co) * kh * kw + k];
+                    w2[ci * taps + k * cout + co] =
+                        self.weight_iohw[(ci * cout + co) * kh * kw + k];
                 }
             }
         }

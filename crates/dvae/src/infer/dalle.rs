@@ -37,16 +37,15 @@ impl Block {
     /// The block applied to `x`, or to `x` upsampled ×2 (nearest) when `upsample`.
     fn forward(&self, x: &Act, upsample: bool) -> Act {
         let up = (upsample && self.id_path.is_none()).then(|| x.upsample2());
-        let id = match &self.id_path {
-            Some(c) => Some(c.forward(
+        let id = self.id_path.as_ref().map(|c| {
+            c.forward(
                 x,
                 ConvOpts {
                     upsample,
                     ..ConvOpts::default()
                 },
-            )),
-            None => None,
-        };
+            )
+        });
         let relu = |input_relu, upsample| ConvOpts {
             input_relu,
             output_relu: true,

@@ -8,10 +8,10 @@
 //! Burn's generic operations. Every layer is pinned to Burn's by tests (1e-4).
 
 pub mod bench_net;
-mod pool;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dalle;
+mod pool;
 pub mod winograd;
 
 use burn::prelude::*;
