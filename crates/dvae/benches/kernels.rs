@@ -1,5 +1,6 @@
 //! Criterion benches of the hot kernels at the `bench` workload's shapes (batch 8 to keep
-//! them quick): convolutions forward and backward, Gumbel-softmax, nearest-code search.
+//! them quick): convolutions forward and backward, Gumbel-softmax, nearest-code search, and
+//! the channels-last inference path's layers.
 //!
 //!     cargo bench -p dvae --bench kernels [-- FILTER]
 
@@ -106,5 +107,46 @@ fn quantizers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, convolutions, quantizers);
+/// The same layers on the channels-last inference path (`dvae::infer`): Winograd for the
+/// 3×3 convolutions, the direct im2col path beside it, the fused argmax, both kinds of
+/// transposed convolution.
+fn channels_last(c: &mut Criterion) {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use dvae::infer::{Act, Conv, ConvOpts, ConvTranspose};
+    let device = Device::flex();
+    let mut g = c.benchmark_group("infer");
+    g.sample_size(10);
+    let o = ConvOpts::default();
+    for (name, ci, co, k, s, p, side) in CONVS {
+        let conv = Conv2dConfig::new([ci, co], [k, k])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .init(&device);
+        let conv = Conv::from_burn(&conv, 1.0).expect("a plain convolution");
+        let x = Act::from_nchw(rand([BATCH, ci, side, side], &device));
+        if conv.is_winograd() {
+            let direct = conv.clone().direct();
+            g.bench_function(format!("direct {name}"), |b| b.iter(|| direct.forward(&x, o)));
+        }
+        g.bench_function(format!("forward {name}"), |b| b.iter(|| conv.forward(&x, o)));
+        if co == 512 {
+            g.bench_function(format!("argmax {name}"), |b| {
+                b.iter(|| conv.forward_argmax(&x, false))
+            });
+        }
+    }
+    for (name, ci, co, side) in CONV_TS {
+        let conv = ConvTranspose2dConfig::new([ci, co], [4, 4])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .init(&device);
+        let conv = ConvTranspose::from_burn(&conv).expect("a plain transposed convolution");
+        let x = Act::from_nchw(rand([BATCH, ci, side, side], &device));
+        g.bench_function(format!("transposed {name}"), |b| b.iter(|| conv.forward(&x, o)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, convolutions, quantizers, channels_last);
 criterion_main!(benches);

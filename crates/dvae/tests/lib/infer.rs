@@ -153,7 +153,10 @@ fn winograd_convolutions_match_burn() {
 #[test]
 fn upsampled_inputs_match_burn() {
     let device = Device::flex();
-    for (i, (k, [cin, cout])) in [(3, [6, 5]), (3, [16, 12]), (1, [8, 16])].into_iter().enumerate() {
+    for (i, (k, [cin, cout])) in [(3, [6, 5]), (3, [16, 12]), (1, [8, 16])]
+        .into_iter()
+        .enumerate()
+    {
         let p = k / 2;
         let burn_conv = Conv2dConfig::new([cin, cout], [k, k])
             .with_padding(PaddingConfig2d::Explicit(p, p, p, p))

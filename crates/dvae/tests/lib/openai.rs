@@ -56,7 +56,10 @@ fn zip_and_legacy_imports_match_pytorch() {
         );
         let dvae = Dvae::from_model(imported.config, imported.model, &device);
         // encode/decode below run on the channels-last path, so it is pinned to PyTorch too.
-        assert!(dvae.cpu_path().is_some(), "the CPU path covers OpenAI's dVAE");
+        assert!(
+            dvae.cpu_path().is_some(),
+            "the CPU path covers OpenAI's dVAE"
+        );
 
         let x: Tensor<4> = to_tensor(&data["x"], &device);
         let logits = dvae.model.encoder.forward(model::map_pixels(x.clone()));
