@@ -61,6 +61,19 @@ fn convolutions(c: &mut Criterion) {
                 )
             })
         });
+        if k == 3 && s == 1 {
+            let conv = burn::nn::conv::Conv2dConfig::new([ci, co], [3, 3])
+                .with_padding(burn::nn::PaddingConfig2d::Explicit(p, p, p, p))
+                .init(&ad);
+            g.bench_function(format!("conv3x3 forward+backward {name}"), |bench| {
+                bench.iter(|| {
+                    let y = dvae::model::conv3x3::forward(&conv, xa.clone());
+                    let grads = y.sum().backward();
+                    let gx = xa.grad(&grads).map(|t| t.into_data());
+                    (gx, conv.weight.grad(&grads).map(|t| t.into_data()))
+                })
+            });
+        }
         if k == 1 {
             g.bench_function(format!("conv1x1 forward+backward {name}"), |bench| {
                 bench.iter(|| {
@@ -126,10 +139,27 @@ fn channels_last(c: &mut Criterion) {
         let conv = Conv::from_burn(&conv, 1.0).expect("a plain convolution");
         let x = Act::from_nchw(rand([BATCH, ci, side, side], &device));
         if conv.is_winograd() {
+            let w: Vec<f32> = rand([co, ci, k, k], &device)
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            let pad = [p; 4];
+            g.bench_function(format!("prepare weights {name}"), |b| {
+                b.iter(|| Conv::new([ci, co], [k, k], [s, s], pad, &w, None, 1.0))
+            });
+            let dy = Act::from_nchw(rand([BATCH, co, side, side], &device));
+            let geometry = Conv::geometry([ci, co], [k, k], [s, s], pad);
+            g.bench_function(format!("weight gradient {name}"), |b| {
+                b.iter(|| geometry.weight_grad(&x, &dy))
+            });
             let direct = conv.clone().direct();
-            g.bench_function(format!("direct {name}"), |b| b.iter(|| direct.forward(&x, o)));
+            g.bench_function(format!("direct {name}"), |b| {
+                b.iter(|| direct.forward(&x, o))
+            });
         }
-        g.bench_function(format!("forward {name}"), |b| b.iter(|| conv.forward(&x, o)));
+        g.bench_function(format!("forward {name}"), |b| {
+            b.iter(|| conv.forward(&x, o))
+        });
         if co == 512 {
             g.bench_function(format!("argmax {name}"), |b| {
                 b.iter(|| conv.forward_argmax(&x, false))
@@ -143,7 +173,9 @@ fn channels_last(c: &mut Criterion) {
             .init(&device);
         let conv = ConvTranspose::from_burn(&conv).expect("a plain transposed convolution");
         let x = Act::from_nchw(rand([BATCH, ci, side, side], &device));
-        g.bench_function(format!("transposed {name}"), |b| b.iter(|| conv.forward(&x, o)));
+        g.bench_function(format!("transposed {name}"), |b| {
+            b.iter(|| conv.forward(&x, o))
+        });
     }
     g.finish();
 }

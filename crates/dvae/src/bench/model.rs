@@ -11,8 +11,8 @@ use burn::nn::{PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 use crate::loss::kl_to_uniform;
-use crate::model::conv1x1;
 use crate::model::quantizer::gumbel;
+use crate::model::{conv1x1, conv3x3};
 
 /// Sizes of the bench model (torch_bench.py's `--codes`, `--hidden`, `--image-size`).
 #[derive(Config, Debug)]
@@ -90,7 +90,7 @@ impl ResBlock {
     /// # Shapes
     /// `[B, h, s, s]` → `[B, h, s, s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let r = self.conv1.forward(self.relu.forward(x.clone()));
+        let r = conv3x3::forward(&self.conv1, self.relu.forward(x.clone()));
         x + conv1x1::forward(&self.conv2, self.relu.forward(r))
     }
 }
@@ -149,7 +149,7 @@ impl BenchModel {
     /// # Shapes
     /// `[B, h, s, s]` → image `[B, 3, 4s, 4s]`
     fn decode_embedded(&self, e: Tensor<4>) -> Tensor<4> {
-        let mut h = self.dec_in.forward(e);
+        let mut h = conv3x3::forward(&self.dec_in, e);
         for b in &self.dec_blocks {
             h = b.forward(h);
         }

@@ -21,6 +21,9 @@ pub const TILE_PIXELS: usize = 256;
 /// (below, its transforms cost more than the multiplications they save).
 pub const WINOGRAD_MIN_CHANNELS: usize = 16;
 
+/// Output pixels per GEMM of the weight gradient (the GEMM's inner dimension).
+const GRAD_PIXELS: usize = 4096;
+
 /// What a convolution does around its GEMM.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConvOpts<'a> {
@@ -86,6 +89,25 @@ impl Conv {
             weight,
             bias,
             winograd,
+        }
+    }
+
+    /// The shape of a convolution without weights, for [`Conv::weight_grad`].
+    pub fn geometry(
+        [cin, cout]: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 4],
+    ) -> Self {
+        Self {
+            cin,
+            cout,
+            kernel,
+            stride,
+            pad,
+            weight: Vec::new(),
+            bias: Vec::new(),
+            winograd: None,
         }
     }
 
@@ -218,30 +240,23 @@ impl Conv {
         ids
     }
 
-    /// `dst += im2col(x)[p0..] · weight` for the output pixels `p0 .. p0 + dst.len() / cout`
-    /// of image `img`, `x` upsampled `up`× (1 or 2).
+    /// The receptive fields of output pixels `p0 ..` (`cols.len() / (kh·kw·cin)` of them) of
+    /// image `img`, one row each: `cols[r][(ky·kw + kx)·cin + ci]` (im2col), zeros where the
+    /// kernel overlaps the padding.
     #[allow(clippy::too_many_arguments)]
-    fn accumulate(
+    fn gather(
         &self,
         x: &Act,
         up: usize,
         img: usize,
-        [_, wo]: [usize; 2],
+        wo: usize,
         p0: usize,
-        dst: &mut [f32],
         input_relu: bool,
-        par: gemm::Parallelism,
+        cols: &mut [f32],
     ) {
-        let rows = dst.len() / self.cout;
-        let src = x.image(img);
-        if self.is_pointwise() && !input_relu && up == 1 {
-            let lhs = &src[p0 * self.cin..(p0 + rows) * self.cin];
-            gemm_acc(dst, lhs, &self.weight, [rows, self.cin, self.cout], par);
-            return;
-        }
         let [kh, kw] = self.kernel;
         let k = kh * kw * self.cin;
-        let mut cols = take_scratch(&COLS, rows * k);
+        let src = x.image(img);
         let (cin, [sy, sx], [top, left, _, _]) = (self.cin, self.stride, self.pad);
         let (lh, lw) = ((up * x.h) as isize, up * x.w);
         for (r, col) in cols.chunks_exact_mut(k).enumerate() {
@@ -273,6 +288,76 @@ impl Conv {
                 }
             }
         }
+    }
+
+    /// The gradient of the weights, `[cout, cin, kh, kw]`, for input `x` and output gradient
+    /// `dy` (`[N, Ho, Wo, cout]`): `Σ_pixels im2col(x)ᵀ · dy`, one GEMM per run of pixels.
+    pub fn weight_grad(&self, x: &Act, dy: &Act) -> Vec<f32> {
+        let [kh, kw] = self.kernel;
+        let (cin, cout) = (self.cin, self.cout);
+        let [ho, wo] = self.out_size(x.h, x.w);
+        assert_eq!(
+            (dy.n, dy.h, dy.w, dy.c),
+            (x.n, ho, wo, cout),
+            "weight_grad: dy shape"
+        );
+        let k = kh * kw * cin;
+        let mut dw = vec![0.0; k * cout];
+        // Whole images per GEMM, as many as GRAD_PIXELS allows (at least one): a long inner
+        // dimension, and dy's rows for them are contiguous.
+        let per_gemm = (GRAD_PIXELS / (ho * wo)).max(1);
+        let mut cols = take_scratch(&COLS, per_gemm.min(x.n) * ho * wo * k);
+        for img0 in (0..x.n).step_by(per_gemm) {
+            let imgs = per_gemm.min(x.n - img0);
+            let rows = imgs * ho * wo;
+            let cols = &mut cols[..rows * k];
+            cols.par_chunks_mut(ho * wo * k)
+                .enumerate()
+                .for_each(|(i, c)| {
+                    c.par_chunks_mut(TILE_PIXELS * k)
+                        .enumerate()
+                        .for_each(|(t, c)| {
+                            self.gather(x, 1, img0 + i, wo, t * TILE_PIXELS, false, c)
+                        })
+                });
+            let g = &dy.data[img0 * ho * wo * cout..(img0 + imgs) * ho * wo * cout];
+            gemm_at_b(&mut dw, cols, g, [k, rows, cout]);
+        }
+        put_scratch(&COLS, cols);
+        let mut oihw = vec![0.0; dw.len()];
+        for (row, vals) in dw.chunks_exact(cout).enumerate() {
+            let (tap, ci) = (row / cin, row % cin);
+            for (co, &v) in vals.iter().enumerate() {
+                oihw[(co * cin + ci) * kh * kw + tap] = v;
+            }
+        }
+        oihw
+    }
+
+    /// `dst += im2col(x)[p0..] · weight` for the output pixels `p0 .. p0 + dst.len() / cout`
+    /// of image `img`, `x` upsampled `up`× (1 or 2).
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate(
+        &self,
+        x: &Act,
+        up: usize,
+        img: usize,
+        [_, wo]: [usize; 2],
+        p0: usize,
+        dst: &mut [f32],
+        input_relu: bool,
+        par: gemm::Parallelism,
+    ) {
+        let rows = dst.len() / self.cout;
+        let src = x.image(img);
+        if self.is_pointwise() && !input_relu && up == 1 {
+            let lhs = &src[p0 * self.cin..(p0 + rows) * self.cin];
+            gemm_acc(dst, lhs, &self.weight, [rows, self.cin, self.cout], par);
+            return;
+        }
+        let k = self.kernel[0] * self.kernel[1] * self.cin;
+        let mut cols = take_scratch(&COLS, rows * k);
+        self.gather(x, up, img, wo, p0, input_relu, &mut cols);
         gemm_acc(dst, &cols, &self.weight, [rows, k, self.cout], par);
         put_scratch(&COLS, cols);
     }
@@ -346,6 +431,39 @@ pub(crate) fn copy(dst: &mut [f32], src: &[f32], relu: bool) {
         }
     } else {
         dst.copy_from_slice(src);
+    }
+}
+
+/// `dst[m×n] += lhsᵀ · rhs` for `lhs` `[k×m]` and `rhs` `[k×n]`, row-major, on all threads.
+pub(crate) fn gemm_at_b(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
+    assert!(
+        dst.len() == m * n && lhs.len() == k * m && rhs.len() == k * n,
+        "gemm sizes"
+    );
+    // SAFETY: as in `gemm_acc`; `lhs` is read as its transpose (column stride m, row stride
+    // 1), which addresses exactly its k×m values.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            lhs.as_ptr(),
+            m as isize,
+            1,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
     }
 }
 

@@ -62,8 +62,13 @@ impl Act {
     /// # Shapes
     /// `[N, C, H, W]` → NHWC
     pub fn from_nchw(t: Tensor<4>) -> Self {
-        let [n, c, h, w] = t.dims();
-        let v = crate::pipeline::float_values(t);
+        let dims = t.dims();
+        Self::from_nchw_slice(&crate::pipeline::float_values(t), dims)
+    }
+
+    /// From NCHW values.
+    pub fn from_nchw_slice(v: &[f32], [n, c, h, w]: [usize; 4]) -> Self {
+        assert_eq!(v.len(), n * c * h * w, "NCHW values");
         let mut data = pool::take(v.len());
         data.par_chunks_mut(h * w * c)
             .zip(v.par_chunks(c * h * w))
@@ -82,6 +87,12 @@ impl Act {
     /// # Shapes
     /// NHWC → `[N, C, H, W]`
     pub fn to_nchw(&self, device: &Device) -> Tensor<4> {
+        let shape = [self.n, self.c, self.h, self.w];
+        Tensor::from_data(TensorData::new(self.to_nchw_vec(), shape), device)
+    }
+
+    /// The values in NCHW order.
+    pub fn to_nchw_vec(&self) -> Vec<f32> {
         let (h, w, c) = (self.h, self.w, self.c);
         let mut data = vec![0.0; self.data.len()];
         data.par_chunks_mut(c * h * w)
@@ -93,7 +104,7 @@ impl Act {
                     }
                 }
             });
-        Tensor::from_data(TensorData::new(data, [self.n, c, h, w]), device)
+        data
     }
 
     /// 2×2 max pooling with stride 2 (odd edges dropped, as Burn and PyTorch do).

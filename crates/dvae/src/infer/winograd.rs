@@ -60,19 +60,38 @@ pub struct Winograd {
 impl Winograd {
     /// From weights in the direct path's layout `[9·cin, cout]` (row `(ky·3 + kx)·cin + ci`).
     pub fn new(cin: usize, cout: usize, pad: [usize; 2], weight: &[f32]) -> Self {
+        // U[i][j] = Σ_ky Σ_kx G[i][ky] g[ky][kx] G[j][kx], as rows over the output channels.
         let mut u = vec![0.0; A * A * cin * cout];
+        let mut t = vec![0.0f32; A * 3 * cout];
         for ci in 0..cin {
-            for co in 0..cout {
-                let g = |ky: usize, kx: usize| weight[((ky * 3 + kx) * cin + ci) * cout + co];
-                for i in 0..A {
-                    for j in 0..A {
-                        let mut s = 0.0f64;
-                        for (ky, &gi) in G[i].iter().enumerate() {
-                            for (kx, &gj) in G[j].iter().enumerate() {
-                                s += f64::from(gi) * f64::from(g(ky, kx)) * f64::from(gj);
+            let g = |ky: usize, kx: usize| {
+                let at = ((ky * 3 + kx) * cin + ci) * cout;
+                &weight[at..at + cout]
+            };
+            t.fill(0.0);
+            for (i, gi) in G.iter().enumerate() {
+                for kx in 0..3 {
+                    let row = &mut t[(i * 3 + kx) * cout..(i * 3 + kx + 1) * cout];
+                    for (ky, &c) in gi.iter().enumerate() {
+                        if c != 0.0 {
+                            for (r, w) in row.iter_mut().zip(g(ky, kx)) {
+                                *r += c * w;
                             }
                         }
-                        u[((i * A + j) * cin + ci) * cout + co] = s as f32;
+                    }
+                }
+            }
+            for i in 0..A {
+                for (j, gj) in G.iter().enumerate() {
+                    let at = ((i * A + j) * cin + ci) * cout;
+                    let out = &mut u[at..at + cout];
+                    for (kx, &c) in gj.iter().enumerate() {
+                        if c != 0.0 {
+                            let row = &t[(i * 3 + kx) * cout..(i * 3 + kx + 1) * cout];
+                            for (o, r) in out.iter_mut().zip(row) {
+                                *o += c * r;
+                            }
+                        }
                     }
                 }
             }

@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod conv1x1;
+pub mod conv3x3;
 pub mod decoder;
 pub mod encoder;
 pub mod quantizer;
