@@ -65,9 +65,9 @@ fn convolutions(c: &mut Criterion) {
             let conv = burn::nn::conv::Conv2dConfig::new([ci, co], [3, 3])
                 .with_padding(burn::nn::PaddingConfig2d::Explicit(p, p, p, p))
                 .init(&ad);
-            g.bench_function(format!("conv3x3 forward+backward {name}"), |bench| {
+            g.bench_function(format!("cpu_conv forward+backward {name}"), |bench| {
                 bench.iter(|| {
-                    let y = dvae::model::conv3x3::forward(&conv, xa.clone());
+                    let y = dvae::model::cpu_conv::conv2d(&conv, xa.clone());
                     let grads = y.sum().backward();
                     let gx = xa.grad(&grads).map(|t| t.into_data());
                     (gx, conv.weight.grad(&grads).map(|t| t.into_data()))

@@ -1,7 +1,7 @@
 //! Reconstruction losses (logit-Laplace, MSE) and the KL term to a uniform prior.
 
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, sigmoid, softmax};
+use burn::tensor::activation::{sigmoid, softmax};
 
 use crate::model::LOGIT_LAPLACE_EPS;
 
@@ -39,11 +39,7 @@ pub fn mse_from_logits(out: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
 /// # Shapes
 /// logits `[B, K, h, w]` → `[1]`
 pub fn kl_to_uniform(logits: Tensor<4>) -> Tensor<1> {
-    let k = logits.dims()[1];
-    let log_q = log_softmax(logits, 1);
-    (log_q.clone().exp() * (log_q + (k as f64).ln()))
-        .sum_dim(1)
-        .mean()
+    crate::model::cpu_softmax::kl_to_uniform_cells(logits).mean()
 }
 
 /// KL(q̄ ‖ uniform over K) in nats, where `q̄` is `softmax(logits)` averaged over every cell

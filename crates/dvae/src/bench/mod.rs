@@ -243,8 +243,8 @@ fn measure<M: Timed>(
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let train = o.train.then(|| {
         timed(o, || {
-            let u = gumbel::uniform_noise(noise, &mut rng, &device);
-            let l = net.train_loss(x.clone(), gumbel::gumbel_from_uniform(u));
+            let g = gumbel::gumbel_noise(noise, &mut rng, &device);
+            let l = net.train_loss(x.clone(), g);
             let grads = GradientsParams::from_grads(l.backward(), &net);
             net = optim.step(lr, net.clone(), grads);
             let _ = l.into_scalar::<f32>();

@@ -12,7 +12,7 @@ use burn::prelude::*;
 
 use crate::loss::kl_to_uniform;
 use crate::model::quantizer::gumbel;
-use crate::model::{conv1x1, conv3x3};
+use crate::model::{conv1x1, cpu_conv};
 
 /// Sizes of the bench model (torch_bench.py's `--codes`, `--hidden`, `--image-size`).
 #[derive(Config, Debug)]
@@ -90,7 +90,7 @@ impl ResBlock {
     /// # Shapes
     /// `[B, h, s, s]` → `[B, h, s, s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let r = conv3x3::forward(&self.conv1, self.relu.forward(x.clone()));
+        let r = cpu_conv::conv2d(&self.conv1, self.relu.forward(x.clone()));
         x + conv1x1::forward(&self.conv2, self.relu.forward(r))
     }
 }
@@ -115,8 +115,8 @@ impl BenchModel {
     /// # Shapes
     /// `[B, 3, S, S]` → logits `[B, K, S/4, S/4]`
     pub fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.relu.forward(self.enc_in1.forward(x));
-        let mut h = self.relu.forward(self.enc_in2.forward(h));
+        let h = self.relu.forward(cpu_conv::conv2d(&self.enc_in1, x));
+        let mut h = self.relu.forward(cpu_conv::conv2d(&self.enc_in2, h));
         for b in &self.enc_blocks {
             h = b.forward(h);
         }
@@ -149,14 +149,15 @@ impl BenchModel {
     /// # Shapes
     /// `[B, h, s, s]` → image `[B, 3, 4s, 4s]`
     fn decode_embedded(&self, e: Tensor<4>) -> Tensor<4> {
-        let mut h = conv3x3::forward(&self.dec_in, e);
+        let mut h = cpu_conv::conv2d(&self.dec_in, e);
         for b in &self.dec_blocks {
             h = b.forward(h);
         }
+        let h = self.relu.forward(h);
         let h = self
             .relu
-            .forward(self.dec_up1.forward(self.relu.forward(h)));
-        self.dec_up2.forward(h)
+            .forward(cpu_conv::conv_transpose2d(&self.dec_up1, h));
+        cpu_conv::conv_transpose2d(&self.dec_up2, h)
     }
 
     /// torch_bench.py's loss: `MSE(decode(gumbel_softmax(logits, τ)), x) + kl_weight · KL`.

@@ -179,7 +179,7 @@ impl Conv {
             return self.forward(x, low).upsample2();
         }
         let [ho, wo] = self.out_size(up * x.h, up * x.w);
-        let mut out = Act::zeros(x.n, ho, wo, self.cout);
+        let mut out = Act::scratch(x.n, ho, wo, self.cout);
         if let Some(r) = o.residual {
             assert_eq!((r.n, r.h, r.w, r.c), (x.n, ho, wo, self.cout), "residual");
         }

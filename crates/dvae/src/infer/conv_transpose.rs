@@ -155,7 +155,7 @@ impl ConvTranspose {
         }
         // Phase weights are rebuilt per call: cheap next to the convolution itself.
         let phases = self.phases([ho, wo]);
-        let mut out = Act::zeros(x.n, ho, wo, self.cout);
+        let mut out = Act::scratch(x.n, ho, wo, self.cout);
         let inner = inner_parallelism(x.n * self.stride[0] * self.stride[1]);
         let cout = self.cout;
         use rayon::prelude::*;
@@ -191,7 +191,7 @@ impl ConvTranspose {
                 }
             }
         }
-        let mut out = Act::zeros(x.n, ho, wo, cout);
+        let mut out = Act::scratch(x.n, ho, wo, cout);
         let inner = inner_parallelism(x.n);
         use rayon::prelude::*;
         out.data

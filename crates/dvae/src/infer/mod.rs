@@ -11,7 +11,9 @@ pub mod bench_net;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dalle;
+pub mod math;
 mod pool;
+pub mod softmax;
 pub mod winograd;
 
 use burn::prelude::*;
@@ -40,8 +42,9 @@ impl Drop for Act {
 }
 
 impl Act {
-    /// Zeros of the given shape.
-    pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Self {
+    /// A map of the given shape whose values are unspecified (a recycled buffer's, or
+    /// zeros): for outputs that are written whole.
+    pub fn scratch(n: usize, h: usize, w: usize, c: usize) -> Self {
         Self {
             n,
             h,
@@ -72,13 +75,7 @@ impl Act {
         let mut data = pool::take(v.len());
         data.par_chunks_mut(h * w * c)
             .zip(v.par_chunks(c * h * w))
-            .for_each(|(dst, src)| {
-                for ch in 0..c {
-                    for (p, &s) in src[ch * h * w..(ch + 1) * h * w].iter().enumerate() {
-                        dst[p * c + ch] = s;
-                    }
-                }
-            });
+            .for_each(|(dst, src)| transpose(src, dst, c, h * w));
         Self { n, h, w, c, data }
     }
 
@@ -97,20 +94,14 @@ impl Act {
         let mut data = vec![0.0; self.data.len()];
         data.par_chunks_mut(c * h * w)
             .zip(self.data.par_chunks(h * w * c))
-            .for_each(|(dst, src)| {
-                for (p, px) in src.chunks_exact(c).enumerate() {
-                    for (ch, &v) in px.iter().enumerate() {
-                        dst[ch * h * w + p] = v;
-                    }
-                }
-            });
+            .for_each(|(dst, src)| transpose(src, dst, h * w, c));
         data
     }
 
     /// 2×2 max pooling with stride 2 (odd edges dropped, as Burn and PyTorch do).
     pub fn max_pool2(&self) -> Self {
         let (h2, w2, c) = (self.h / 2, self.w / 2, self.c);
-        let mut out = Self::zeros(self.n, h2, w2, c);
+        let mut out = Self::scratch(self.n, h2, w2, c);
         out.data
             .par_chunks_mut(h2 * w2 * c)
             .enumerate()
@@ -134,7 +125,7 @@ impl Act {
     /// Nearest-neighbour ×2 upsampling.
     pub fn upsample2(&self) -> Self {
         let (w, c) = (self.w, self.c);
-        let mut out = Self::zeros(self.n, 2 * self.h, 2 * w, c);
+        let mut out = Self::scratch(self.n, 2 * self.h, 2 * w, c);
         out.data
             .par_chunks_mut(4 * self.h * w * c)
             .enumerate()
@@ -157,7 +148,7 @@ impl Act {
 
     /// Rows of `table` (`[rows, c]`) picked by `ids`, as an `[n, h, w, c]` batch.
     pub fn lookup(ids: &[u32], [n, h, w]: [usize; 3], table: &[f32], c: usize) -> Self {
-        let mut out = Self::zeros(n, h, w, c);
+        let mut out = Self::scratch(n, h, w, c);
         out.data
             .par_chunks_mut(c)
             .zip(ids.par_iter())
@@ -166,6 +157,33 @@ impl Act {
                 dst.copy_from_slice(&table[id * c..(id + 1) * c]);
             });
         out
+    }
+}
+
+/// `dst[j][i] = src[i][j]` for a row-major `rows × cols` matrix `src`, by 8×8 blocks held
+/// in registers, so that both sides move whole cache lines.
+fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    const B: usize = 8;
+    let (rb, cb) = (rows / B * B, cols / B * B);
+    for i0 in (0..rb).step_by(B) {
+        for j0 in (0..cb).step_by(B) {
+            let mut t = [[0f32; B]; B];
+            for (a, r) in t.iter_mut().enumerate() {
+                r.copy_from_slice(&src[(i0 + a) * cols + j0..][..B]);
+            }
+            for b in 0..B {
+                let d = &mut dst[(j0 + b) * rows + i0..][..B];
+                for (a, v) in d.iter_mut().enumerate() {
+                    *v = t[a][b];
+                }
+            }
+        }
+    }
+    for i in 0..rows {
+        let from = if i < rb { cb } else { 0 };
+        for j in from..cols {
+            dst[j * rows + i] = src[i * cols + j];
+        }
     }
 }
 

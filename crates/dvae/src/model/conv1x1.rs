@@ -29,7 +29,7 @@ pub fn is_pointwise(conv: &Conv2d) -> bool {
 
 /// `conv.forward(x)`, through [`conv1x1`] when the convolution is pointwise and its weight
 /// is tracked for gradients (training; inference keeps Burn's kernel, which adds the bias
-/// in the same pass), through [`super::conv3x3::forward`] otherwise (the channels-last
+/// in the same pass), through [`super::cpu_conv::conv2d`] otherwise (the channels-last
 /// kernels for a 3×3 convolution on the CPU, Burn's convolution for the rest).
 ///
 /// # Shapes
@@ -38,7 +38,7 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if is_pointwise(conv) && conv.weight.val().is_tracked() {
         conv1x1(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
     } else {
-        super::conv3x3::forward(conv, x)
+        super::cpu_conv::conv2d(conv, x)
     }
 }
 

@@ -2,7 +2,8 @@
 
 pub mod block;
 pub mod conv1x1;
-pub mod conv3x3;
+pub mod cpu_conv;
+pub mod cpu_softmax;
 pub mod decoder;
 pub mod encoder;
 pub mod quantizer;

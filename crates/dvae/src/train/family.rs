@@ -22,8 +22,12 @@ pub fn noise(
     let g = m.grid_size();
     match m.family {
         Family::Dvae => {
-            let u = gumbel::uniform_noise([batch, m.vocab_size, g, g], rng, device);
-            Some(gumbel::gumbel_from_uniform(u) * c.gumbel_scale)
+            let noise = gumbel::gumbel_noise([batch, m.vocab_size, g, g], rng, device);
+            Some(if c.gumbel_scale == 1.0 {
+                noise
+            } else {
+                noise * c.gumbel_scale
+            })
         }
         Family::Vae => Some(gaussian::standard_normal(
             [batch, m.code_dim, g, g],

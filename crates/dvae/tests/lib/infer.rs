@@ -334,56 +334,154 @@ fn dalle_net_matches_the_model() {
     }
 }
 
-/// The 3×3 convolution that trains on these kernels (`model::conv3x3`): output and the
-/// gradients of input, weight and bias within 1e-4 of Burn's convolution on the autodiff
-/// device, for Winograd and direct sizes and paddings 0, 1, 2.
+fn grads_of(
+    y: Tensor<4>,
+    x: &Tensor<4>,
+    weight: &burn::module::Param<Tensor<4>>,
+    bias: &burn::module::Param<Tensor<1>>,
+    seed: u64,
+) -> [Vec<f32>; 4] {
+    let device = y.device();
+    let r = normal(y.dims(), seed, &device);
+    let grads = (y.clone() * r).sum().backward();
+    let [n, c, h, w] = x.dims();
+    [
+        values(y.inner()),
+        values(
+            x.grad(&grads)
+                .expect("input gradient")
+                .reshape([n, c, h, w]),
+        ),
+        values(weight.grad(&grads).expect("weight gradient")),
+        values(
+            bias.grad(&grads)
+                .expect("bias gradient")
+                .reshape([1, 1, 1, bias.dims()[0]]),
+        ),
+    ]
+}
+
+fn assert_grads_close(case: &str, fast: [Vec<f32>; 4], want: [Vec<f32>; 4]) {
+    let names = [
+        "output",
+        "input gradient",
+        "weight gradient",
+        "bias gradient",
+    ];
+    for ((what, a), b) in names.iter().zip(&fast).zip(&want) {
+        let d = max_rel_diff(a, b);
+        assert!(d < 1e-4, "{case}: {what}: relative difference {d}");
+    }
+}
+
+/// Convolutions that train on these kernels (`model::cpu_conv`): output and the gradients
+/// of input, weight and bias within 1e-4 of Burn's on the autodiff device — 3×3 by
+/// Winograd and direct, paddings 0 to 2, the 7×7 input conv, k4 s2 (input gradient by
+/// transposed convolution), a stride-2 map whose last row the kernel never reaches.
 #[test]
-fn trainable_conv3x3_matches_burn() {
-    use dvae::model::conv3x3;
+fn trainable_convolutions_match_burn() {
+    use dvae::model::cpu_conv;
     let device = Device::flex().autodiff();
     let cases = [
-        ([16, 24], 1, [9, 10]),
-        ([6, 5], 1, [8, 8]),
-        ([20, 8], 0, [7, 9]),
-        ([16, 16], 2, [5, 6]),
+        ([16, 24], 3, 1, 1, [9, 10]),
+        ([6, 5], 3, 1, 1, [8, 8]),
+        ([20, 8], 3, 1, 0, [7, 9]),
+        ([16, 16], 3, 1, 2, [5, 6]),
+        ([3, 8], 7, 1, 3, [12, 11]),
+        ([5, 6], 4, 2, 1, [10, 12]),
+        ([4, 6], 3, 2, 0, [9, 8]),
     ];
-    for (i, ([cin, cout], pad, [h, w])) in cases.into_iter().enumerate() {
-        let conv = Conv2dConfig::new([cin, cout], [3, 3])
-            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+    for (i, ([cin, cout], k, s, p, [h, w])) in cases.into_iter().enumerate() {
+        let conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
             .init(&device);
         let x = normal([2, cin, h, w], 50 + i as u64, &device).require_grad();
-        let run = |fast: bool| {
-            let y = if fast {
-                conv3x3::forward(&conv, x.clone())
-            } else {
-                conv.forward(x.clone())
-            };
-            let r = normal(y.dims(), 60 + i as u64, &device);
-            let grads = (y.clone() * r).sum().backward();
-            let g = |t: Option<Tensor<4>>| values(t.expect("a gradient"));
-            (
-                values(y.inner()),
-                g(x.grad(&grads).map(|t| t.reshape([2, cin, h, w]))),
-                g(conv.weight.grad(&grads)),
-                values(
-                    conv.bias
-                        .as_ref()
-                        .unwrap()
-                        .grad(&grads)
-                        .unwrap()
-                        .reshape([1, 1, 1, cout]),
-                ),
-            )
-        };
-        let (fast, want) = (run(true), run(false));
-        for (what, a, b) in [
-            ("output", &fast.0, &want.0),
-            ("input gradient", &fast.1, &want.1),
-            ("weight gradient", &fast.2, &want.2),
-            ("bias gradient", &fast.3, &want.3),
-        ] {
+        let bias = conv.bias.as_ref().unwrap();
+        let fast = grads_of(
+            cpu_conv::conv2d(&conv, x.clone()),
+            &x,
+            &conv.weight,
+            bias,
+            9,
+        );
+        let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 9);
+        assert_grads_close(&format!("conv case {i}"), fast, want);
+    }
+}
+
+/// Transposed convolutions that train on these kernels: the bench model's k4 s2 layers, an
+/// output padding, stride 1.
+#[test]
+fn trainable_transposed_convolutions_match_burn() {
+    use dvae::model::cpu_conv;
+    let device = Device::flex().autodiff();
+    let cases = [
+        ([8, 6], 4, 2, 1, 0, [6, 7]),
+        ([6, 3], 4, 2, 1, 0, [8, 8]),
+        ([5, 4], 3, 2, 1, 1, [5, 6]),
+        ([4, 5], 3, 1, 1, 0, [6, 6]),
+    ];
+    for (i, ([cin, cout], k, s, p, po, [h, w])) in cases.into_iter().enumerate() {
+        let conv = ConvTranspose2dConfig::new([cin, cout], [k, k])
+            .with_stride([s, s])
+            .with_padding([p, p])
+            .with_padding_out([po, po])
+            .init(&device);
+        let x = normal([2, cin, h, w], 70 + i as u64, &device).require_grad();
+        let bias = conv.bias.as_ref().unwrap();
+        let fast = grads_of(
+            cpu_conv::conv_transpose2d(&conv, x.clone()),
+            &x,
+            &conv.weight,
+            bias,
+            11,
+        );
+        let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 11);
+        assert_grads_close(&format!("transposed case {i}"), fast, want);
+    }
+}
+
+/// The fused Gumbel-softmax and per-cell KL (`model::cpu_softmax`) against Burn's composed
+/// operations: values and logit gradients within 1e-5 (relative to the largest), at τ 1
+/// and 0.25, with spread-out logits.
+#[test]
+fn fused_softmax_and_kl_match_burn() {
+    use burn::tensor::activation::{log_softmax, softmax};
+    use dvae::model::cpu_softmax;
+    let device = Device::flex().autodiff();
+    let shape = [3, 37, 5, 70];
+    let logits = (normal(shape, 80, &device) * 4.0).detach().require_grad();
+    let noise = gumbel::gumbel_from_uniform(normal(shape, 81, &device).abs() * 0.98 + 0.01);
+    let r = normal(shape, 82, &device);
+    let grad_of = |y: Tensor<4>, r: Tensor<4>| {
+        let grads = (y.clone() * r).sum().backward();
+        (values(y.inner()), values(logits.grad(&grads).unwrap()))
+    };
+    for tau in [1.0, 0.25] {
+        let fast = grad_of(
+            cpu_softmax::gumbel_softmax(logits.clone(), noise.clone(), tau),
+            r.clone(),
+        );
+        let want = grad_of(
+            softmax((logits.clone() + noise.clone()) / tau, 1),
+            r.clone(),
+        );
+        for (what, a, b) in [("sample", &fast.0, &want.0), ("gradient", &fast.1, &want.1)] {
             let d = max_rel_diff(a, b);
-            assert!(d < 1e-4, "case {i}: {what}: relative difference {d}");
+            assert!(
+                d < 1e-5,
+                "gumbel-softmax τ {tau}: {what}: relative difference {d}"
+            );
         }
+    }
+    let rk = normal([3, 1, 5, 70], 83, &device);
+    let fast = grad_of(cpu_softmax::kl_to_uniform_cells(logits.clone()), rk.clone());
+    let log_q = log_softmax(logits.clone(), 1);
+    let kl = (log_q.clone().exp() * (log_q + 37f64.ln())).sum_dim(1);
+    let want = grad_of(kl, rk);
+    for (what, a, b) in [("KL", &fast.0, &want.0), ("gradient", &fast.1, &want.1)] {
+        let d = max_rel_diff(a, b);
+        assert!(d < 1e-5, "KL: {what}: relative difference {d}");
     }
 }

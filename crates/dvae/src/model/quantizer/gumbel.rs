@@ -16,10 +16,30 @@ pub fn uniform_noise<const D: usize>(
     let n: usize = shape.iter().product();
     // 23 random bits, offset by half a step: every value is an f32 strictly inside (0, 1)
     // (with 24 bits the largest would round to 1.0), so log(-log u) is finite.
-    let values: Vec<f32> = (0..n)
-        .map(|_| ((rng.random::<u32>() >> 9) as f32 + 0.5) * (1.0 / 8_388_608.0))
-        .collect();
+    let values: Vec<f32> = (0..n).map(|_| uniform_value(rng)).collect();
     Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
+}
+
+/// Standard Gumbel samples of `shape`, `g = −ln(−ln u)` of [`uniform_noise`]'s `u` (the same
+/// values as [`gumbel_from_uniform`] of it, up to rounding), mapped on the host on every
+/// thread: Burn's two logarithms over a `[B, K, h, w]` tensor run on one.
+pub fn gumbel_noise<const D: usize>(
+    shape: [usize; D],
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Tensor<D> {
+    use rayon::prelude::*;
+    let n: usize = shape.iter().product();
+    let mut values: Vec<f32> = (0..n).map(|_| uniform_value(rng)).collect();
+    values
+        .par_iter_mut()
+        .for_each(|x| *x = -crate::infer::math::ln(-crate::infer::math::ln(*x)));
+    Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
+}
+
+/// One uniform sample strictly inside (0, 1) (see [`uniform_noise`]).
+fn uniform_value(rng: &mut impl Rng) -> f32 {
+    ((rng.random::<u32>() >> 9) as f32 + 0.5) * (1.0 / 8_388_608.0)
 }
 
 /// Standard Gumbel samples `g = -ln(-ln u)` from uniform samples `u` in (0, 1).

@@ -1,0 +1,469 @@
+//! Convolutions and transposed convolutions that train on the channels-last kernels of
+//! [`crate::infer`], through a Burn backend extension with hand-written backward passes:
+//!
+//! - `conv2d`: forward by [`Conv`] (Winograd's F(4×4, 3×3) for 3×3 stride-1 kernels,
+//!   im2col and GEMM otherwise); input gradient as a convolution with the kernel flipped
+//!   and transposed (stride 1) or as the transposed convolution by output phase (stride >
+//!   1); weight gradient as `Σ im2col(x)ᵀ · dy`, one GEMM per run of whole images.
+//! - `conv_transpose2d`: forward by [`ConvTranspose`]; its input gradient is the convolution
+//!   with the same weights, its weight gradient the convolution's with `x` and `dy` swapped.
+//!
+//! Burn's generic convolution spends about twice its forward time on the weight gradient
+//! alone. The operations run on the flex device (plain or autodiff); elsewhere, and with
+//! `DVAE_GENERIC=1`, [`conv2d`] and [`conv_transpose2d`] are the modules' own `forward`.
+//! Values and gradients are pinned to Burn's by tests.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::ops::{ConvOptions, ConvTransposeOptions, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn_flex::FlexTensor;
+
+use crate::infer::{Act, Conv, ConvOpts, ConvTranspose};
+
+/// Square-kernel convolutions with the same stride and padding on both axes.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuConvBackend: Backend {
+    /// `conv2d(x, weight) + bias`.
+    ///
+    /// # Shapes
+    /// x `[N, cin, H, W]`, weight `[cout, cin, k, k]`, bias `[cout]` → `[N, cout, H', W']`
+    fn cl_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, Some(bias), conv_options(stride, pad))
+    }
+
+    /// The input gradient of `cl_conv2d` for output gradient `dy` (same shape as `x`).
+    fn cl_conv2d_x_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, dy, conv_options(stride, pad))
+    }
+
+    /// The weight gradient of `cl_conv2d` (same shape as `weight`).
+    fn cl_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, dy, conv_options(stride, pad))
+    }
+
+    /// `conv_transpose2d(x, weight) + bias`.
+    ///
+    /// # Shapes
+    /// x `[N, cin, H, W]`, weight `[cin, cout, k, k]`, bias `[cout]` → `[N, cout, H', W']`
+    fn cl_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+        pad_out: usize,
+    ) -> FloatTensor<Self> {
+        let o = transpose_options(stride, pad, pad_out);
+        Self::conv_transpose2d(x, weight, Some(bias), o)
+    }
+
+    /// The input gradient of `cl_conv_transpose2d` (same shape as `x`).
+    fn cl_conv_transpose2d_x_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+        pad_out: usize,
+    ) -> FloatTensor<Self> {
+        let _ = x;
+        let o = transpose_options(stride, pad, pad_out);
+        Self::conv_transpose2d_x_backward(weight, dy, o)
+    }
+
+    /// The weight gradient of `cl_conv_transpose2d` (same shape as `weight`).
+    fn cl_conv_transpose2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+        pad_out: usize,
+    ) -> FloatTensor<Self> {
+        let o = transpose_options(stride, pad, pad_out);
+        Self::conv_transpose2d_weight_backward(x, weight, dy, o)
+    }
+}
+
+fn conv_options(stride: usize, pad: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride; 2], [pad; 2], [1, 1], 1)
+}
+
+fn transpose_options(stride: usize, pad: usize, pad_out: usize) -> ConvTransposeOptions<2> {
+    ConvTransposeOptions::new([stride; 2], [pad; 2], [pad_out; 2], [1, 1], 1)
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// A contiguous f32 copy-free view with its NCHW shape, `None` for other dtypes.
+fn host(t: &FlexTensor) -> Option<(&[f32], [usize; 4])> {
+    Some((t.as_slice::<f32>()?, dims4(t)))
+}
+
+fn flex_tensor(a: &Act) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(a.to_nchw_vec(), [a.n, a.c, a.h, a.w]))
+}
+
+/// `w'[ci][co][ky][kx] = w[co][ci][k−1−ky][k−1−kx]`: a stride-1 input gradient's kernel.
+fn flip_transpose(w: &[f32], [cout, cin, k]: [usize; 3]) -> Vec<f32> {
+    let kk = k * k;
+    let mut out = vec![0.0; w.len()];
+    for co in 0..cout {
+        for ci in 0..cin {
+            for t in 0..kk {
+                out[(ci * cout + co) * kk + kk - 1 - t] = w[(co * cin + ci) * kk + t];
+            }
+        }
+    }
+    out
+}
+
+impl CpuConvBackend for Flex {
+    fn cl_conv2d(x: FlexTensor, w: FlexTensor, b: FlexTensor, s: usize, p: usize) -> FlexTensor {
+        let (xc, wc, bc) = (x.to_contiguous(), w.to_contiguous(), b.to_contiguous());
+        let (Some((xs, xd)), Some((ws, [cout, cin, k, _])), Some(bs)) =
+            (host(&xc), host(&wc), bc.as_slice::<f32>())
+        else {
+            return Self::conv2d(x, w, Some(b), conv_options(s, p));
+        };
+        let conv = Conv::new([cin, cout], [k, k], [s, s], [p; 4], ws, Some(bs), 1.0);
+        flex_tensor(&conv.forward(&Act::from_nchw_slice(xs, xd), ConvOpts::default()))
+    }
+
+    fn cl_conv2d_x_grad(
+        x: FlexTensor,
+        w: FlexTensor,
+        dy: FlexTensor,
+        s: usize,
+        p: usize,
+    ) -> FlexTensor {
+        let (wc, dc) = (w.to_contiguous(), dy.to_contiguous());
+        let [_, _, h, wd] = dims4(&x);
+        let (Some((ws, [cout, cin, k, _])), Some((ds, dd))) = (host(&wc), host(&dc)) else {
+            return Self::conv2d_x_backward(x, w, dy, conv_options(s, p));
+        };
+        let dy = Act::from_nchw_slice(ds, dd);
+        let dx = if s == 1 && p < k {
+            let flipped = flip_transpose(ws, [cout, cin, k]);
+            let back = [k - 1 - p; 4];
+            let conv = Conv::new([cout, cin], [k, k], [1, 1], back, &flipped, None, 1.0);
+            conv.forward(&dy, ConvOpts::default())
+        } else {
+            // The stride's remainder rows the convolution never read get no gradient.
+            let reach = |i: usize| (i - 1) * s + k - 2 * p;
+            let pad_out = [h - reach(dy.h), wd - reach(dy.w)];
+            let t = ConvTranspose::new([cout, cin], [k, k], [s, s], [p, p], pad_out, ws, None);
+            t.forward(&dy, ConvOpts::default())
+        };
+        flex_tensor(&dx)
+    }
+
+    fn cl_conv2d_weight_grad(
+        x: FlexTensor,
+        w: FlexTensor,
+        dy: FlexTensor,
+        s: usize,
+        p: usize,
+    ) -> FlexTensor {
+        let (xc, dc) = (x.to_contiguous(), dy.to_contiguous());
+        let [cout, cin, k, _] = dims4(&w);
+        let (Some((xs, xd)), Some((ds, dd))) = (host(&xc), host(&dc)) else {
+            return Self::conv2d_weight_backward(x, w, dy, conv_options(s, p));
+        };
+        let geometry = Conv::geometry([cin, cout], [k, k], [s, s], [p; 4]);
+        let dw = geometry.weight_grad(&Act::from_nchw_slice(xs, xd), &Act::from_nchw_slice(ds, dd));
+        FlexTensor::from_data(TensorData::new(dw, [cout, cin, k, k]))
+    }
+
+    fn cl_conv_transpose2d(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: FlexTensor,
+        s: usize,
+        p: usize,
+        po: usize,
+    ) -> FlexTensor {
+        let (xc, wc, bc) = (x.to_contiguous(), w.to_contiguous(), b.to_contiguous());
+        let (Some((xs, xd)), Some((ws, [cin, cout, k, _])), Some(bs)) =
+            (host(&xc), host(&wc), bc.as_slice::<f32>())
+        else {
+            return Self::conv_transpose2d(x, w, Some(b), transpose_options(s, p, po));
+        };
+        let t = ConvTranspose::new([cin, cout], [k, k], [s, s], [p, p], [po, po], ws, Some(bs));
+        flex_tensor(&t.forward(&Act::from_nchw_slice(xs, xd), ConvOpts::default()))
+    }
+
+    fn cl_conv_transpose2d_x_grad(
+        x: FlexTensor,
+        w: FlexTensor,
+        dy: FlexTensor,
+        s: usize,
+        p: usize,
+        po: usize,
+    ) -> FlexTensor {
+        let (wc, dc) = (w.to_contiguous(), dy.to_contiguous());
+        let (Some((ws, [cin, cout, k, _])), Some((ds, dd))) = (host(&wc), host(&dc)) else {
+            let _ = x;
+            return Self::conv_transpose2d_x_backward(w, dy, transpose_options(s, p, po));
+        };
+        // The convolution with the same weights, read as `[cin, cout, k, k]` = OIHW.
+        let conv = Conv::new([cout, cin], [k, k], [s, s], [p; 4], ws, None, 1.0);
+        flex_tensor(&conv.forward(&Act::from_nchw_slice(ds, dd), ConvOpts::default()))
+    }
+
+    fn cl_conv_transpose2d_weight_grad(
+        x: FlexTensor,
+        w: FlexTensor,
+        dy: FlexTensor,
+        s: usize,
+        p: usize,
+        po: usize,
+    ) -> FlexTensor {
+        let (xc, dc) = (x.to_contiguous(), dy.to_contiguous());
+        let [cin, cout, k, _] = dims4(&w);
+        let (Some((xs, xd)), Some((ds, dd))) = (host(&xc), host(&dc)) else {
+            let o = transpose_options(s, p, po);
+            return Self::conv_transpose2d_weight_backward(x, w, dy, o);
+        };
+        // The convolution dy → x with these weights has the same weight gradient, with the
+        // roles of input and output gradient swapped.
+        let geometry = Conv::geometry([cout, cin], [k, k], [s, s], [p; 4]);
+        let dw = geometry.weight_grad(&Act::from_nchw_slice(ds, dd), &Act::from_nchw_slice(xs, xd));
+        FlexTensor::from_data(TensorData::new(dw, [cin, cout, k, k]))
+    }
+}
+
+/// The bias gradient: `dy` summed over batch and positions.
+fn bias_grad<B: Backend>(dy: FloatTensor<B>, channels: usize) -> FloatTensor<B> {
+    let db = B::float_sum_dim(B::float_sum_dim(B::float_sum_dim(dy, 0), 2), 3);
+    B::float_reshape(db, [channels].into())
+}
+
+#[derive(Debug)]
+struct Conv2dGrad;
+
+impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
+    type State = (NodeId, NodeId, [usize; 2]);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x_state, w_state, [s, p]) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, bias_grad::<B>(dy.clone(), w.shape()[0]));
+        }
+        if let Some(node) = node_w {
+            let dw = B::cl_conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), s, p);
+            grads.register::<B>(node.id, dw);
+        }
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::cl_conv2d_x_grad(x, w, dy, s, p));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConvTranspose2dGrad;
+
+impl<B: CpuConvBackend> Backward<B, 3> for ConvTranspose2dGrad {
+    type State = (NodeId, NodeId, [usize; 3]);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x_state, w_state, [s, p, po]) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, bias_grad::<B>(dy.clone(), w.shape()[1]));
+        }
+        if let Some(node) = node_w {
+            let dw = B::cl_conv_transpose2d_weight_grad(x.clone(), w.clone(), dy.clone(), s, p, po);
+            grads.register::<B>(node.id, dw);
+        }
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::cl_conv_transpose2d_x_grad(x, w, dy, s, p, po));
+        }
+    }
+}
+
+impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C> {
+    fn cl_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+    ) -> FloatTensor<Self> {
+        let prep = Conv2dGrad
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful();
+        match prep {
+            OpsKind::Tracked(mut prep) => {
+                let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let (x, w, b) = (
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                );
+                prep.finish((xs, ws, [stride, pad]), B::cl_conv2d(x, w, b, stride, pad))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (x, w, b) = (
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                );
+                prep.finish(B::cl_conv2d(x, w, b, stride, pad))
+            }
+        }
+    }
+
+    fn cl_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        pad: usize,
+        pad_out: usize,
+    ) -> FloatTensor<Self> {
+        let prep = ConvTranspose2dGrad
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful();
+        let geometry = [stride, pad, pad_out];
+        match prep {
+            OpsKind::Tracked(mut prep) => {
+                let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let (x, w, b) = (
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                );
+                let y = B::cl_conv_transpose2d(x, w, b, stride, pad, pad_out);
+                prep.finish((xs, ws, geometry), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (x, w, b) = (
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                );
+                prep.finish(B::cl_conv_transpose2d(x, w, b, stride, pad, pad_out))
+            }
+        }
+    }
+}
+
+/// Whether the channels-last kernels run for tensors on `device`: flex (plain or autodiff),
+/// unless `DVAE_GENERIC=1`.
+fn runs_on(device: &Device) -> bool {
+    let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
+    !generic && device.clone().inner() == Device::flex()
+}
+
+/// `conv.forward(x)`, on the channels-last kernels where they apply: a square kernel, the
+/// same stride and padding on both axes, dilation 1, one group, a bias, and [`runs_on`].
+///
+/// # Shapes
+/// `[N, cin, H, W]` → `[N, cout, H', W']`
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let pad = match conv.padding {
+        PaddingConfig2d::Explicit(t, l, b, r) if t == l && l == b && b == r => Some(t),
+        PaddingConfig2d::Valid => Some(0),
+        _ => None,
+    };
+    let [kh, kw] = conv.kernel_size;
+    let [sy, sx] = conv.stride;
+    match (pad, &conv.bias) {
+        (Some(pad), Some(bias))
+            if kh == kw
+                && sy == sx
+                && conv.dilation == [1, 1]
+                && conv.groups == 1
+                && runs_on(&x.device()) =>
+        {
+            Tensor::from_dispatch(Dispatch::cl_conv2d(
+                x.into_dispatch(),
+                conv.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+                sy,
+                pad,
+            ))
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// `conv.forward(x)`, on the channels-last kernels where they apply (as [`conv2d`]).
+///
+/// # Shapes
+/// `[N, cin, H, W]` → `[N, cout, H', W']`
+pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let [kh, kw] = conv.kernel_size;
+    let ([sy, sx], [py, px], [oy, ox]) = (conv.stride, conv.padding, conv.padding_out);
+    match &conv.bias {
+        Some(bias)
+            if kh == kw
+                && sy == sx
+                && py == px
+                && oy == ox
+                && conv.dilation == [1, 1]
+                && conv.groups == 1
+                && runs_on(&x.device()) =>
+        {
+            Tensor::from_dispatch(Dispatch::cl_conv_transpose2d(
+                x.into_dispatch(),
+                conv.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+                sy,
+                py,
+                oy,
+            ))
+        }
+        _ => conv.forward(x),
+    }
+}
