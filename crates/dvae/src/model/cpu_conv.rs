@@ -400,7 +400,7 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
 
 /// Whether the channels-last kernels run for tensors on `device`: flex (plain or autodiff),
 /// unless `DVAE_GENERIC=1`.
-fn runs_on(device: &Device) -> bool {
+pub fn runs_on(device: &Device) -> bool {
     let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
     !generic && device.clone().inner() == Device::flex()
 }

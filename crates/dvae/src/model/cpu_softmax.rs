@@ -152,7 +152,7 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
 
 /// Whether these operations run for tensors on `device`: flex (plain or autodiff), unless
 /// `DVAE_GENERIC=1`.
-fn runs_on(device: &Device) -> bool {
+pub fn runs_on(device: &Device) -> bool {
     let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
     !generic && device.clone().inner() == Device::flex()
 }

@@ -382,6 +382,10 @@ fn assert_grads_close(case: &str, fast: [Vec<f32>; 4], want: [Vec<f32>; 4]) {
 fn trainable_convolutions_match_burn() {
     use dvae::model::cpu_conv;
     let device = Device::flex().autodiff();
+    assert!(
+        cpu_conv::runs_on(&device),
+        "the channels-last path runs on flex"
+    );
     let cases = [
         ([16, 24], 3, 1, 1, [9, 10]),
         ([6, 5], 3, 1, 1, [8, 8]),
@@ -416,6 +420,10 @@ fn trainable_convolutions_match_burn() {
 fn trainable_transposed_convolutions_match_burn() {
     use dvae::model::cpu_conv;
     let device = Device::flex().autodiff();
+    assert!(
+        cpu_conv::runs_on(&device),
+        "the channels-last path runs on flex"
+    );
     let cases = [
         ([8, 6], 4, 2, 1, 0, [6, 7]),
         ([6, 3], 4, 2, 1, 0, [8, 8]),
@@ -450,6 +458,7 @@ fn fused_softmax_and_kl_match_burn() {
     use burn::tensor::activation::{log_softmax, softmax};
     use dvae::model::cpu_softmax;
     let device = Device::flex().autodiff();
+    assert!(cpu_softmax::runs_on(&device), "the fused path runs on flex");
     let shape = [3, 37, 5, 70];
     let logits = (normal(shape, 80, &device) * 4.0).detach().require_grad();
     let noise = gumbel::gumbel_from_uniform(normal(shape, 81, &device).abs() * 0.98 + 0.01);

@@ -4,7 +4,6 @@
 //! a training step's randomness is a pure function of the run's seed and the step.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use rand::Rng;
 
 /// Uniform samples in the open interval (0, 1), as a tensor of `shape`.
@@ -54,7 +53,7 @@ pub fn gumbel_from_uniform<const D: usize>(u: Tensor<D>) -> Tensor<D> {
 /// # Shapes
 /// logits, gumbel `[B, K, h, w]` → `[B, K, h, w]`, each `[b, :, i, j]` summing to 1
 pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64, hard: bool) -> Tensor<4> {
-    let soft = softmax((logits + gumbel) / tau, 1);
+    let soft = crate::model::cpu_softmax::gumbel_softmax(logits, gumbel, tau);
     if !hard {
         return soft;
     }
