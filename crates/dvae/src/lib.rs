@@ -35,7 +35,8 @@
 //! Modules: [`config`] (presets, recipes), [`model`] (encoder, decoder, quantizer),
 //! [`loss`], [`schedule`], [`data`], [`train`], [`pipeline`] ([`Dvae`]), [`metrics`],
 //! [`tokens`] (`.npy` token files), [`artifact`] (run directories), [`import`], [`prior`]
-//! (transformer and PixelCNN priors over tokens, sampling new images).
+//! (transformer and PixelCNN priors over tokens, sampling new images), [`infer`] (the
+//! channels-last CPU kernels that encoding, decoding and training run on), [`bench`](mod@bench).
 
 pub mod artifact;
 pub mod bench;
