@@ -472,6 +472,28 @@ pub(crate) fn gemm_acc(
     dst: &mut [f32],
     lhs: &[f32],
     rhs: &[f32],
+    mkn: [usize; 3],
+    par: gemm::Parallelism,
+) {
+    gemm_into(dst, true, lhs, rhs, mkn, par);
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`dst`'s values are not read), all row-major.
+pub(crate) fn gemm_set(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    mkn: [usize; 3],
+    par: gemm::Parallelism,
+) {
+    gemm_into(dst, false, lhs, rhs, mkn, par);
+}
+
+fn gemm_into(
+    dst: &mut [f32],
+    read_dst: bool,
+    lhs: &[f32],
+    rhs: &[f32],
     [m, k, n]: [usize; 3],
     par: gemm::Parallelism,
 ) {
@@ -489,7 +511,7 @@ pub(crate) fn gemm_acc(
             dst.as_mut_ptr(),
             1,
             n as isize,
-            true,
+            read_dst,
             lhs.as_ptr(),
             1,
             k as isize,

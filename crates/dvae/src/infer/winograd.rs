@@ -8,14 +8,15 @@
 use rayon::prelude::*;
 
 use super::Act;
-use super::conv::{ConvOpts, gemm_acc, put_scratch, take_scratch};
+use super::conv::{ConvOpts, gemm_set, put_scratch, take_scratch};
 
 /// Output tile side m.
 const M: usize = 4;
 /// Input tile side α = m + 2.
 const A: usize = M + 2;
 
-/// Bᵀ of F(4, 3) (points 0, ±1, ±2, ∞).
+/// Bᵀ of F(4, 3) (points 0, ±1, ±2, ∞); [`bt6`] writes it out, pinned to it by a test.
+#[cfg(test)]
 const BT: [[f32; A]; A] = [
     [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
     [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
@@ -35,7 +36,8 @@ const G: [[f32; 3]; A] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// Aᵀ of F(4, 3).
+/// Aᵀ of F(4, 3); [`at6`] writes it out.
+#[cfg(test)]
 const AT: [[f32; A]; M] = [
     [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
     [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
@@ -150,27 +152,19 @@ impl Winograd {
                     }
                 }
             }
-            // tmp = Bᵀ d, then V = tmp B, written to V[ξ][t][·].
-            transform_rows(&BT, &d, &mut tmp, cin);
+            // tmp = Bᵀ d (down each column), then V = tmp B (along each row), written to
+            // V[ξ][t][·]: 6 values in, 6 out, per channel.
+            for l in 0..A {
+                bt6(&d[l * cin..], A * cin, &mut tmp[l * cin..], A * cin, cin);
+            }
             for i in 0..A {
-                for j in 0..A {
-                    let out = &mut v[((i * A + j) * n + t) * cin..((i * A + j) * n + t + 1) * cin];
-                    out.fill(0.0);
-                    for (l, &b) in BT[j].iter().enumerate() {
-                        if b != 0.0 {
-                            let row = &tmp[(i * A + l) * cin..(i * A + l + 1) * cin];
-                            for (o, r) in out.iter_mut().zip(row) {
-                                *o += b * r;
-                            }
-                        }
-                    }
-                }
+                let at = (i * A * n + t) * cin;
+                bt6(&tmp[i * A * cin..], cin, &mut v[at..], n * cin, cin);
             }
         }
         let mut m = take_scratch(&MM, A * A * n * cout);
-        m.fill(0.0);
         for xi in 0..A * A {
-            gemm_acc(
+            gemm_set(
                 &mut m[xi * n * cout..(xi + 1) * n * cout],
                 &v[xi * n * cin..(xi + 1) * n * cin],
                 &self.u[xi * cin * cout..(xi + 1) * cin * cout],
@@ -179,42 +173,26 @@ impl Winograd {
             );
         }
         let mut y = vec![0.0f32; M * A * cout];
-        let mut tile = vec![0.0f32; cout];
+        let mut rows = vec![0.0f32; M * cout];
         for (t, &[img, by, bx]) in tiles.iter().enumerate() {
-            // y = Aᵀ m (rows), then each output = y A (columns).
-            for a in 0..M {
-                for j in 0..A {
-                    let out = &mut y[(a * A + j) * cout..(a * A + j + 1) * cout];
-                    out.fill(0.0);
-                    for (i, &c) in AT[a].iter().enumerate() {
-                        if c != 0.0 {
-                            let row =
-                                &m[((i * A + j) * n + t) * cout..((i * A + j) * n + t + 1) * cout];
-                            for (o, r) in out.iter_mut().zip(row) {
-                                *o += c * r;
-                            }
-                        }
-                    }
-                }
+            // y = Aᵀ m (down each column), then each output row = y A (along each row).
+            for j in 0..A {
+                let at = (j * n + t) * cout;
+                at6(&m[at..], A * n * cout, &mut y[j * cout..], A * cout, cout);
             }
             for a in 0..M {
                 let oy = by * M + a;
                 if oy >= ho {
                     break;
                 }
-                for (b, at_b) in AT.iter().enumerate() {
+                at6(&y[a * A * cout..], cout, &mut rows, cout, cout);
+                for (b, tile) in rows.chunks_exact_mut(cout).enumerate() {
                     let ox = bx * M + b;
                     if ox >= wo {
                         break;
                     }
-                    tile.copy_from_slice(bias);
-                    for (j, &c) in at_b.iter().enumerate() {
-                        if c != 0.0 {
-                            let row = &y[(a * A + j) * cout..(a * A + j + 1) * cout];
-                            for (o, r) in tile.iter_mut().zip(row) {
-                                *o += c * r;
-                            }
-                        }
+                    for (v, b) in tile.iter_mut().zip(bias) {
+                        *v += b;
                     }
                     let at = ((img * ho + oy) * wo + ox) * cout;
                     if let Some(r) = o.residual {
@@ -223,7 +201,7 @@ impl Winograd {
                         }
                     }
                     if o.output_relu {
-                        super::conv::relu(&mut tile);
+                        super::conv::relu(tile);
                     }
                     // SAFETY: every output pixel belongs to exactly one tile, and tiles are
                     // split between work items without overlap, so no two writers touch
@@ -241,20 +219,44 @@ impl Winograd {
     }
 }
 
-/// `out[i][l][·] = Σ_k mat[i][k] · d[k][l][·]` for α×α cells of `c` values.
-fn transform_rows(mat: &[[f32; A]; A], d: &[f32], out: &mut [f32], c: usize) {
-    for i in 0..A {
-        for l in 0..A {
-            let o = &mut out[(i * A + l) * c..(i * A + l + 1) * c];
-            o.fill(0.0);
-            for (k, &b) in mat[i].iter().enumerate() {
-                if b != 0.0 {
-                    let row = &d[(k * A + l) * c..(k * A + l + 1) * c];
-                    for (o, r) in o.iter_mut().zip(row) {
-                        *o += b * r;
-                    }
-                }
-            }
+/// Six channel vectors `src[k·ss ..][..c]` (k < 6) → `dst[i·ds ..][..c] = Σ_k Bᵀ[i][k] src_k`,
+/// with F(4, 3)'s Bᵀ written out (12 additions and 8 multiplications per channel).
+#[inline(always)]
+fn bt6(src: &[f32], ss: usize, dst: &mut [f32], ds: usize, c: usize) {
+    let s: [&[f32]; 6] = std::array::from_fn(|k| &src[k * ss..k * ss + c]);
+    for x in 0..c {
+        let [d0, d1, d2, d3, d4, d5] = [s[0][x], s[1][x], s[2][x], s[3][x], s[4][x], s[5][x]];
+        let (a, b) = (d4 - 4.0 * d2, d3 - 4.0 * d1);
+        let (e, f) = (d4 - d2, 2.0 * (d3 - d1));
+        let out = [
+            4.0 * d0 - 5.0 * d2 + d4,
+            a + b,
+            a - b,
+            e + f,
+            e - f,
+            4.0 * d1 - 5.0 * d3 + d5,
+        ];
+        for (i, v) in out.into_iter().enumerate() {
+            dst[i * ds + x] = v;
+        }
+    }
+}
+
+/// Six channel vectors → four: `dst[i·ds ..][..c] = Σ_k Aᵀ[i][k] src_k` for F(4, 3).
+#[inline(always)]
+fn at6(src: &[f32], ss: usize, dst: &mut [f32], ds: usize, c: usize) {
+    let s: [&[f32]; 6] = std::array::from_fn(|k| &src[k * ss..k * ss + c]);
+    for x in 0..c {
+        let [m0, m1, m2, m3, m4, m5] = [s[0][x], s[1][x], s[2][x], s[3][x], s[4][x], s[5][x]];
+        let (p12, q12, p34, q34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
+        let out = [
+            m0 + p12 + p34,
+            q12 + 2.0 * q34,
+            p12 + 4.0 * p34,
+            q12 + 8.0 * q34 + m5,
+        ];
+        for (i, v) in out.into_iter().enumerate() {
+            dst[i * ds + x] = v;
         }
     }
 }
@@ -270,4 +272,34 @@ thread_local! {
     static D: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
     static TMP: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
     static MM: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The written-out transforms are the matrices: unit vectors in, matrix columns out,
+    /// over 3 channels with strides.
+    #[test]
+    fn written_out_transforms_are_the_matrices() {
+        for k in 0..A {
+            let mut src = vec![0.0f32; A * 5];
+            for ch in 0..3 {
+                src[k * 5 + ch] = 1.0 + ch as f32;
+            }
+            let mut b = vec![0.0f32; A * 4];
+            bt6(&src, 5, &mut b, 4, 3);
+            let mut a = vec![0.0f32; M * 4];
+            at6(&src, 5, &mut a, 4, 3);
+            for ch in 0..3 {
+                let s = 1.0 + ch as f32;
+                for i in 0..A {
+                    assert_eq!(b[i * 4 + ch], BT[i][k] * s, "Bᵀ[{i}][{k}]");
+                }
+                for i in 0..M {
+                    assert_eq!(a[i * 4 + ch], AT[i][k] * s, "Aᵀ[{i}][{k}]");
+                }
+            }
+        }
+    }
 }
