@@ -147,7 +147,8 @@ fn channels_last(c: &mut Criterion) {
             g.bench_function(format!("prepare weights {name}"), |b| {
                 b.iter(|| Conv::new([ci, co], [k, k], [s, s], pad, &w, None, 1.0))
             });
-            let dy = Act::from_nchw(rand([BATCH, co, side, side], &device));
+            let [ho, wo] = conv.out_size(side, side);
+            let dy = Act::from_nchw(rand([BATCH, co, ho, wo], &device));
             let geometry = Conv::geometry([ci, co], [k, k], [s, s], pad);
             g.bench_function(format!("weight gradient {name}"), |b| {
                 b.iter(|| geometry.weight_grad(&x, &dy))

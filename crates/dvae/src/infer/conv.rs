@@ -51,6 +51,9 @@ pub struct Conv {
     bias: Vec<f32>,
     /// The same convolution by Winograd's F(4×4, 3×3), for 3×3 stride-1 kernels.
     winograd: Option<Winograd>,
+    /// For a 4×4 stride-2 kernel: the same convolution as a 3×3 stride-1 one (by Winograd)
+    /// over the space-to-depth rearranged input; see [`Conv::s2d_equivalent`].
+    s2d: Option<Box<Conv>>,
 }
 
 impl Conv {
@@ -80,6 +83,8 @@ impl Conv {
         let bias = bias.map_or(vec![0.0; cout], |b| b.iter().map(|v| v * gain).collect());
         let winograd = (kernel == [3, 3] && stride == [1, 1] && cin >= WINOGRAD_MIN_CHANNELS)
             .then(|| Winograd::new(cin, cout, [pad[0], pad[1]], &weight));
+        let s2d = (kernel == [4, 4] && stride == [2, 2] && 4 * cin >= WINOGRAD_MIN_CHANNELS)
+            .then(|| Box::new(Self::s2d_equivalent([cin, cout], weight_oihw, &bias, gain)));
         Self {
             cin,
             cout,
@@ -89,7 +94,71 @@ impl Conv {
             weight,
             bias,
             winograd,
+            s2d,
         }
+    }
+
+    /// A 4×4 stride-2 convolution is a 2×2 stride-1 one over the input rearranged into
+    /// 2×2 blocks of `4·cin` channels: with `S[u][v][(py·2 + px)·cin + c] = x[2u + py − top]
+    /// [2v + px − left][c]`, `out[y][x] = Σ_{a,b<2} S[y + a][x + b] · w[·][·][2a + py][2b + px]`.
+    /// The 2×2 kernel, zero-extended to 3×3 (padding bottom and right by 1), runs through
+    /// Winograd's F(4×4, 3×3): 36 multiplications per 16 outputs instead of 64.
+    fn s2d_equivalent(
+        [cin, cout]: [usize; 2],
+        weight_oihw: &[f32],
+        bias: &[f32],
+        gain: f32,
+    ) -> Self {
+        let c4 = 4 * cin;
+        let mut w3 = vec![0.0; cout * c4 * 9];
+        for co in 0..cout {
+            for q in 0..4 {
+                let (py, px) = (q / 2, q % 2);
+                for ci in 0..cin {
+                    for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let src = ((co * cin + ci) * 4 + 2 * a + py) * 4 + 2 * b + px;
+                        let dst = ((co * c4 + q * cin + ci) * 3 + a) * 3 + b;
+                        w3[dst] = weight_oihw[src] * gain;
+                    }
+                }
+            }
+        }
+        Self::new(
+            [c4, cout],
+            [3, 3],
+            [1, 1],
+            [0, 0, 1, 1],
+            &w3,
+            Some(bias),
+            1.0,
+        )
+    }
+
+    /// The input rearranged for [`Conv::s2d_equivalent`]: `[N, Ho + 1, Wo + 1, 4·cin]`.
+    fn space_to_depth(&self, x: &Act, [ho, wo]: [usize; 2], relu: bool) -> Act {
+        let (cin, [top, left, _, _]) = (self.cin, self.pad);
+        let mut s = Act::scratch(x.n, ho + 1, wo + 1, 4 * cin);
+        let per_image = (ho + 1) * (wo + 1) * 4 * cin;
+        s.data
+            .par_chunks_mut(per_image)
+            .enumerate()
+            .for_each(|(img, dst)| {
+                let src = x.image(img);
+                for (p, cell) in dst.chunks_exact_mut(4 * cin).enumerate() {
+                    let (u, v) = (p / (wo + 1), p % (wo + 1));
+                    for (q, d) in cell.chunks_exact_mut(cin).enumerate() {
+                        let iy = (2 * u + q / 2) as isize - top as isize;
+                        let ix = (2 * v + q % 2) as isize - left as isize;
+                        if iy >= 0 && ix >= 0 && (iy as usize) < x.h && (ix as usize) < x.w {
+                            let i = (iy as usize * x.w + ix as usize) * cin;
+                            copy(d, &src[i..i + cin], relu);
+                        } else {
+                            d.fill(0.0);
+                        }
+                    }
+                }
+            });
+        s
     }
 
     /// The shape of a convolution without weights, for [`Conv::weight_grad`].
@@ -108,18 +177,20 @@ impl Conv {
             weight: Vec::new(),
             bias: Vec::new(),
             winograd: None,
+            s2d: None,
         }
     }
 
     /// The same convolution computed directly (im2col + GEMM), never by Winograd.
     pub fn direct(mut self) -> Self {
         self.winograd = None;
+        self.s2d = None;
         self
     }
 
     /// Whether [`forward`](Self::forward) uses Winograd's algorithm.
     pub fn is_winograd(&self) -> bool {
-        self.winograd.is_some()
+        self.winograd.is_some() || self.s2d.is_some()
     }
 
     /// From a Burn convolution; `None` for what this path does not cover (groups,
@@ -186,6 +257,15 @@ impl Conv {
         if let Some(w) = &self.winograd {
             w.forward(x, up, &self.bias, o, &mut out);
             return out;
+        }
+        if let (Some(inner), 1) = (&self.s2d, up) {
+            drop(out);
+            let s = self.space_to_depth(x, [ho, wo], o.input_relu);
+            let rest = ConvOpts {
+                input_relu: false,
+                ..o
+            };
+            return inner.forward(&s, rest);
         }
         let per_image = ho * wo * self.cout;
         let tiles = x.n * (ho * wo).div_ceil(TILE_PIXELS);
