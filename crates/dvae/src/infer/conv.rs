@@ -515,36 +515,8 @@ pub(crate) fn copy(dst: &mut [f32], src: &[f32], relu: bool) {
 }
 
 /// `dst[m×n] += lhsᵀ · rhs` for `lhs` `[k×m]` and `rhs` `[k×n]`, row-major, on all threads.
-pub(crate) fn gemm_at_b(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
-    assert!(
-        dst.len() == m * n && lhs.len() == k * m && rhs.len() == k * n,
-        "gemm sizes"
-    );
-    // SAFETY: as in `gemm_acc`; `lhs` is read as its transpose (column stride m, row stride
-    // 1), which addresses exactly its k×m values.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            lhs.as_ptr(),
-            m as isize,
-            1,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
+pub(crate) fn gemm_at_b(dst: &mut [f32], lhs: &[f32], rhs: &[f32], mkn: [usize; 3]) {
+    gemm_into(dst, true, lhs, true, rhs, mkn, gemm::Parallelism::Rayon(0));
 }
 
 /// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major and contiguous.
@@ -555,7 +527,7 @@ pub(crate) fn gemm_acc(
     mkn: [usize; 3],
     par: gemm::Parallelism,
 ) {
-    gemm_into(dst, true, lhs, rhs, mkn, par);
+    gemm_into(dst, true, lhs, false, rhs, mkn, par);
 }
 
 /// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`dst`'s values are not read), all row-major.
@@ -566,13 +538,16 @@ pub(crate) fn gemm_set(
     mkn: [usize; 3],
     par: gemm::Parallelism,
 ) {
-    gemm_into(dst, false, lhs, rhs, mkn, par);
+    gemm_into(dst, false, lhs, false, rhs, mkn, par);
 }
 
+/// `dst = [dst +] op(lhs) · rhs`, row-major, `op(lhs)` being `lhs` (`[m×k]`) or, with
+/// `lhs_transposed`, the transpose of a `[k×m]` `lhs`.
 fn gemm_into(
     dst: &mut [f32],
     read_dst: bool,
     lhs: &[f32],
+    lhs_transposed: bool,
     rhs: &[f32],
     [m, k, n]: [usize; 3],
     par: gemm::Parallelism,
@@ -581,8 +556,11 @@ fn gemm_into(
         dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n,
         "gemm sizes"
     );
-    // SAFETY: the three slices hold exactly the m×n, m×k and k×n row-major matrices the
-    // strides describe, and `dst` does not alias the inputs (it is a unique borrow).
+    // Column and row strides of op(lhs) as an m×k matrix.
+    let (lhs_cs, lhs_rs) = if lhs_transposed { (m, 1) } else { (1, k) };
+    // SAFETY: the three slices hold exactly the m×n, m×k (or k×m, read transposed) and k×n
+    // row-major matrices the strides describe, and `dst` does not alias the inputs (it is a
+    // unique borrow).
     unsafe {
         gemm::gemm(
             m,
@@ -593,8 +571,8 @@ fn gemm_into(
             n as isize,
             read_dst,
             lhs.as_ptr(),
-            1,
-            k as isize,
+            lhs_cs as isize,
+            lhs_rs as isize,
             rhs.as_ptr(),
             1,
             n as isize,
