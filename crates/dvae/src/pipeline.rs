@@ -136,8 +136,7 @@ impl Dvae {
     pub fn cpu_path(&self) -> Option<&DalleNet> {
         self.fast
             .get_or_init(|| {
-                let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
-                (!generic && infer::runs_on(&self.device))
+                infer::runs_on(&self.device)
                     .then(|| DalleNet::new(&self.model))
                     .flatten()
             })

@@ -196,9 +196,12 @@ pub fn tokens_tensor(ids: Vec<u32>, [n, h, w]: [usize; 3], device: &Device) -> T
     Tensor::from_data(TensorData::new(ids, [n, h, w]), device)
 }
 
-/// Whether `device` is the plain flex CPU device, where this path runs.
+/// Whether the channels-last CPU kernels run for tensors on `device`: the flex device,
+/// plain or autodiff, unless the environment sets `DVAE_GENERIC=1` (Burn's generic
+/// operations everywhere, for comparison).
 pub fn runs_on(device: &Device) -> bool {
-    *device == Device::flex()
+    let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
+    !generic && device.clone().inner() == Device::flex()
 }
 
 /// Index of the largest value (the first of equal ones).

@@ -398,15 +398,9 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
     }
 }
 
-/// Whether the channels-last kernels run for tensors on `device`: flex (plain or autodiff),
-/// unless `DVAE_GENERIC=1`.
-pub fn runs_on(device: &Device) -> bool {
-    let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
-    !generic && device.clone().inner() == Device::flex()
-}
-
 /// `conv.forward(x)`, on the channels-last kernels where they apply: a square kernel, the
-/// same stride and padding on both axes, dilation 1, one group, a bias, and [`runs_on`].
+/// same stride and padding on both axes, dilation 1, one group, a bias, and a device for
+/// which [`crate::infer::runs_on`].
 ///
 /// # Shapes
 /// `[N, cin, H, W]` → `[N, cout, H', W']`
@@ -424,7 +418,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
                 && sy == sx
                 && conv.dilation == [1, 1]
                 && conv.groups == 1
-                && runs_on(&x.device()) =>
+                && crate::infer::runs_on(&x.device()) =>
         {
             Tensor::from_dispatch(Dispatch::cl_conv2d(
                 x.into_dispatch(),
@@ -453,7 +447,7 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
                 && oy == ox
                 && conv.dilation == [1, 1]
                 && conv.groups == 1
-                && runs_on(&x.device()) =>
+                && crate::infer::runs_on(&x.device()) =>
         {
             Tensor::from_dispatch(Dispatch::cl_conv_transpose2d(
                 x.into_dispatch(),

@@ -150,19 +150,12 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
     }
 }
 
-/// Whether these operations run for tensors on `device`: flex (plain or autodiff), unless
-/// `DVAE_GENERIC=1`.
-pub fn runs_on(device: &Device) -> bool {
-    let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
-    !generic && device.clone().inner() == Device::flex()
-}
-
 /// The Gumbel-softmax sample `softmax((logits + gumbel) / τ, dim 1)`.
 ///
 /// # Shapes
 /// logits, gumbel `[B, K, h, w]` → `[B, K, h, w]`
 pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64) -> Tensor<4> {
-    if !runs_on(&logits.device()) {
+    if !crate::infer::runs_on(&logits.device()) {
         return softmax((logits + gumbel) / tau, 1);
     }
     Tensor::from_dispatch(Dispatch::cl_softmax1(
@@ -177,7 +170,7 @@ pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64) -> Tensor<
 /// # Shapes
 /// logits `[B, K, h, w]` → `[B, 1, h, w]`
 pub fn kl_to_uniform_cells(logits: Tensor<4>) -> Tensor<4> {
-    if !runs_on(&logits.device()) {
+    if !crate::infer::runs_on(&logits.device()) {
         let k = logits.dims()[1];
         let log_q = log_softmax(logits, 1);
         return (log_q.clone().exp() * (log_q + (k as f64).ln())).sum_dim(1);

@@ -383,7 +383,7 @@ fn trainable_convolutions_match_burn() {
     use dvae::model::cpu_conv;
     let device = Device::flex().autodiff();
     assert!(
-        cpu_conv::runs_on(&device),
+        dvae::infer::runs_on(&device),
         "the channels-last path runs on flex"
     );
     let cases = [
@@ -421,7 +421,7 @@ fn trainable_transposed_convolutions_match_burn() {
     use dvae::model::cpu_conv;
     let device = Device::flex().autodiff();
     assert!(
-        cpu_conv::runs_on(&device),
+        dvae::infer::runs_on(&device),
         "the channels-last path runs on flex"
     );
     let cases = [
@@ -458,7 +458,7 @@ fn fused_softmax_and_kl_match_burn() {
     use burn::tensor::activation::{log_softmax, softmax};
     use dvae::model::cpu_softmax;
     let device = Device::flex().autodiff();
-    assert!(cpu_softmax::runs_on(&device), "the fused path runs on flex");
+    assert!(dvae::infer::runs_on(&device), "the fused path runs on flex");
     let shape = [3, 37, 5, 70];
     let logits = (normal(shape, 80, &device) * 4.0).detach().require_grad();
     let noise = gumbel::gumbel_from_uniform(normal(shape, 81, &device).abs() * 0.98 + 0.01);
