@@ -2,9 +2,9 @@
 
 use burn::prelude::*;
 
-use super::{Act, Conv, ConvOpts, ConvTranspose, tokens_tensor};
+use super::{Act, Conv, ConvOpts, ConvTranspose, one_hot_rows, tokens_tensor};
 use crate::bench::model::{BenchModel, ResBlock};
-use crate::pipeline::{float_values, int_values};
+use crate::pipeline::int_values;
 
 /// `x + conv2(relu(conv1(relu(x))))`.
 #[derive(Clone, Debug)]
@@ -57,12 +57,7 @@ pub struct BenchNet {
 impl BenchNet {
     /// `None` if a layer is outside what the path covers.
     pub fn new(m: &BenchModel) -> Option<Self> {
-        let [h, k, _, _] = m.codebook.weight.val().dims();
-        let w = float_values(m.codebook.weight.val());
-        let codebook = (0..k)
-            .flat_map(|code| (0..h).map(move |c| (code, c)))
-            .map(|(code, c)| w[c * k + code])
-            .collect();
+        let (codebook, h) = one_hot_rows(&m.codebook)?;
         Some(Self {
             enc_in1: Conv::from_burn(&m.enc_in1, 1.0)?,
             enc_in2: Conv::from_burn(&m.enc_in2, 1.0)?,

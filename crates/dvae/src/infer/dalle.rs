@@ -2,11 +2,11 @@
 
 use burn::prelude::*;
 
-use super::{Act, Conv, ConvOpts, tokens_tensor};
+use super::{Act, Conv, ConvOpts, one_hot_rows, tokens_tensor};
 use crate::model::block::ResBlock;
 use crate::model::quantizer::Family;
 use crate::model::{DvaeModel, decoder::Decoder, encoder::Encoder};
-use crate::pipeline::{float_values, int_values};
+use crate::pipeline::int_values;
 
 /// `id_path(x) + post_gain · conv_4(relu(conv_3(relu(conv_2(relu(conv_1(relu(x))))))))`,
 /// with `post_gain` folded into `conv_4`.
@@ -95,20 +95,7 @@ impl DalleNet {
             return None;
         }
         let (e, d): (&Encoder, &Decoder) = (&m.encoder, &m.decoder);
-        let [n_init, k, kh, kw] = d.input.weight.val().dims();
-        if [kh, kw] != [1, 1] {
-            return None;
-        }
-        let w = float_values(d.input.weight.val());
-        let b = d
-            .input
-            .bias
-            .as_ref()
-            .map_or(vec![0.0; n_init], |b| float_values(b.val()));
-        let codebook = (0..k)
-            .flat_map(|code| (0..n_init).map(move |c| (code, c)))
-            .map(|(code, c)| w[c * k + code] + b[c])
-            .collect();
+        let (codebook, n_init) = one_hot_rows(&d.input)?;
         Some(Self {
             enc_input: Conv::from_burn(&e.input, 1.0)?,
             enc_groups: blocks(&e.groups)?,

@@ -187,6 +187,26 @@ fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
     }
 }
 
+/// The rows a 1×1 convolution `K → c` gives for one-hot inputs: `[K, c]`, row k being
+/// the weight's column k plus the bias (the codebook lookup that replaces the convolution
+/// over one-hot tokens). `None` for a larger kernel.
+pub fn one_hot_rows(conv: &burn::nn::conv::Conv2d) -> Option<(Vec<f32>, usize)> {
+    let [c, k, kh, kw] = conv.weight.val().dims();
+    if [kh, kw] != [1, 1] {
+        return None;
+    }
+    let w = crate::pipeline::float_values(conv.weight.val());
+    let b = conv
+        .bias
+        .as_ref()
+        .map_or(vec![0.0; c], |b| crate::pipeline::float_values(b.val()));
+    let rows = (0..k)
+        .flat_map(|code| (0..c).map(move |ch| (code, ch)))
+        .map(|(code, ch)| w[ch * k + code] + b[ch])
+        .collect();
+    Some((rows, c))
+}
+
 /// Token ids as a Burn tensor.
 ///
 /// # Shapes

@@ -36,6 +36,37 @@ fn max_and_sum(
     (max, sum)
 }
 
+/// [`max_and_sum`] and, in the same pass over `exp`, the mean of `x` under the softmax
+/// `Σ_c q_c x_c` of each position.
+fn max_sum_mean(
+    x: &[f32],
+    k: usize,
+    hw: usize,
+    p0: usize,
+    len: usize,
+) -> ([f32; BLOCK], [f32; BLOCK], [f32; BLOCK]) {
+    let mut max = [f32::NEG_INFINITY; BLOCK];
+    for c in 0..k {
+        let row = &x[c * hw + p0..c * hw + p0 + len];
+        for (m, &v) in max.iter_mut().zip(row) {
+            *m = m.max(v);
+        }
+    }
+    let (mut sum, mut ex) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    for c in 0..k {
+        let row = &x[c * hw + p0..c * hw + p0 + len];
+        for (((s, a), &v), &m) in sum.iter_mut().zip(ex.iter_mut()).zip(row).zip(&max) {
+            let e = exp(v - m);
+            *s += e;
+            *a += e * v;
+        }
+    }
+    for (a, &s) in ex.iter_mut().zip(&sum) {
+        *a /= s;
+    }
+    (max, sum, ex)
+}
+
 fn blocks(hw: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..hw)
         .step_by(BLOCK)
@@ -124,16 +155,9 @@ pub fn kl_uniform(x: &[f32], [n, k, hw]: [usize; 3]) -> Vec<f32> {
         .zip(x.par_chunks(k * hw))
         .for_each(|(kl, x)| {
             for (p0, len) in blocks(hw) {
-                let (max, sum) = max_and_sum(x, k, hw, p0, len);
-                let mut qx = [0.0f32; BLOCK];
-                for c in 0..k {
-                    let xr = &x[c * hw + p0..][..len];
-                    for ((a, &v), &m) in qx.iter_mut().zip(xr).zip(&max) {
-                        *a += exp(v - m) * v;
-                    }
-                }
+                let (max, sum, mean) = max_sum_mean(x, k, hw, p0, len);
                 for (j, out) in kl[p0..p0 + len].iter_mut().enumerate() {
-                    *out = qx[j] / sum[j] - max[j] - ln(sum[j]) + ln_k;
+                    *out = mean[j] - max[j] - ln(sum[j]) + ln_k;
                 }
             }
         });
@@ -152,17 +176,9 @@ pub fn kl_uniform_backward(x: &[f32], dkl: &[f32], [n, k, hw]: [usize; 3]) -> Ve
         .zip(x.par_chunks(k * hw).zip(dkl.par_chunks(hw)))
         .for_each(|(dx, (x, dkl))| {
             for (p0, len) in blocks(hw) {
-                let (max, sum) = max_and_sum(x, k, hw, p0, len);
-                let mut mean = [0.0f32; BLOCK];
-                for c in 0..k {
-                    let xr = &x[c * hw + p0..][..len];
-                    for ((a, &v), &m) in mean.iter_mut().zip(xr).zip(&max) {
-                        *a += exp(v - m) * v;
-                    }
-                }
+                let (max, sum, mean) = max_sum_mean(x, k, hw, p0, len);
                 let mut scale = [0.0f32; BLOCK];
                 for j in 0..len {
-                    mean[j] /= sum[j];
                     scale[j] = dkl[p0 + j] / sum[j];
                 }
                 for c in 0..k {
