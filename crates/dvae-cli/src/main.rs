@@ -44,6 +44,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    dvae::alloc::retain_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

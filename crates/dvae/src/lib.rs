@@ -38,6 +38,7 @@
 //! (transformer and PixelCNN priors over tokens, sampling new images), [`infer`] (the
 //! channels-last CPU kernels that encoding, decoding and training run on), [`bench`](mod@bench).
 
+pub mod alloc;
 pub mod artifact;
 pub mod bench;
 pub mod compare;
