@@ -10,9 +10,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{PaddingConfig2d, Relu};
 use burn::prelude::*;
 
-use crate::loss::kl_to_uniform;
+use crate::model::cpu_conv::{Layout, conv_transpose2d_in, conv2d_in};
 use crate::model::quantizer::gumbel;
-use crate::model::{conv1x1, cpu_conv};
+use crate::model::{conv1x1, cpu_softmax};
 
 /// Sizes of the bench model (torch_bench.py's `--codes`, `--hidden`, `--image-size`).
 #[derive(Config, Debug)]
@@ -90,8 +90,21 @@ impl ResBlock {
     /// # Shapes
     /// `[B, h, s, s]` → `[B, h, s, s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let r = cpu_conv::conv2d(&self.conv1, self.relu.forward(x.clone()));
-        x + conv1x1::forward(&self.conv2, self.relu.forward(r))
+        self.forward_in(Layout::Nchw, x)
+    }
+
+    fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
+        let r = conv2d_in(layout, &self.conv1, self.relu.forward(x.clone()));
+        x + pointwise(layout, &self.conv2, self.relu.forward(r))
+    }
+}
+
+/// A 1×1 convolution: as batched matrix products in NCHW ([`conv1x1::forward`]), on the
+/// channels-last kernels in NHWC (where it is one GEMM as the map lies).
+fn pointwise(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match layout {
+        Layout::Nchw => conv1x1::forward(conv, x),
+        Layout::Nhwc => conv2d_in(layout, conv, x),
     }
 }
 
@@ -115,12 +128,17 @@ impl BenchModel {
     /// # Shapes
     /// `[B, 3, S, S]` → logits `[B, K, S/4, S/4]`
     pub fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.relu.forward(cpu_conv::conv2d(&self.enc_in1, x));
-        let mut h = self.relu.forward(cpu_conv::conv2d(&self.enc_in2, h));
+        self.encode_in(Layout::Nchw, x)
+    }
+
+    /// [`encode`](Self::encode) with maps (input and logits too) in `layout`.
+    fn encode_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
+        let h = self.relu.forward(conv2d_in(layout, &self.enc_in1, x));
+        let mut h = self.relu.forward(conv2d_in(layout, &self.enc_in2, h));
         for b in &self.enc_blocks {
-            h = b.forward(h);
+            h = b.forward_in(layout, h);
         }
-        conv1x1::forward(&self.enc_out, h)
+        pointwise(layout, &self.enc_out, h)
     }
 
     /// Most likely code per cell: the argmax of the logits (a softmax would not change it).
@@ -134,7 +152,11 @@ impl BenchModel {
     /// # Shapes
     /// (soft) one-hot `[B, K, s, s]` → image `[B, 3, 4s, 4s]`
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        self.decode_embedded(conv1x1::forward(&self.codebook, z))
+        self.decode_in(Layout::Nchw, z)
+    }
+
+    fn decode_in(&self, layout: Layout, z: Tensor<4>) -> Tensor<4> {
+        self.decode_embedded_in(layout, pointwise(layout, &self.codebook, z))
     }
 
     /// The same as [`decode`](Self::decode) of the tokens' one-hot, with the codebook
@@ -143,32 +165,59 @@ impl BenchModel {
     /// # Shapes
     /// tokens `[B, s, s]` → image `[B, 3, 4s, 4s]`
     pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        self.decode_embedded(conv1x1::one_hot_forward(&self.codebook, tokens))
+        let e = conv1x1::one_hot_forward(&self.codebook, tokens);
+        self.decode_embedded_in(Layout::Nchw, e)
     }
 
     /// # Shapes
-    /// `[B, h, s, s]` → image `[B, 3, 4s, 4s]`
-    fn decode_embedded(&self, e: Tensor<4>) -> Tensor<4> {
-        let mut h = cpu_conv::conv2d(&self.dec_in, e);
+    /// `[B, h, s, s]` → image `[B, 3, 4s, 4s]` (or both NHWC)
+    fn decode_embedded_in(&self, layout: Layout, e: Tensor<4>) -> Tensor<4> {
+        let mut h = conv2d_in(layout, &self.dec_in, e);
         for b in &self.dec_blocks {
-            h = b.forward(h);
+            h = b.forward_in(layout, h);
         }
         let h = self.relu.forward(h);
         let h = self
             .relu
-            .forward(cpu_conv::conv_transpose2d(&self.dec_up1, h));
-        cpu_conv::conv_transpose2d(&self.dec_up2, h)
+            .forward(conv_transpose2d_in(layout, &self.dec_up1, h));
+        conv_transpose2d_in(layout, &self.dec_up2, h)
     }
 
-    /// torch_bench.py's loss: `MSE(decode(gumbel_softmax(logits, τ)), x) + kl_weight · KL`.
+    /// torch_bench.py's loss: `MSE(decode(gumbel_softmax(logits, τ)), x) + kl_weight · KL`,
+    /// with the maps in the layout the device runs fastest ([`Layout::for_device`]): the
+    /// Gumbel noise, independent draws, is read in that layout's order.
     ///
     /// # Shapes
     /// x `[B, 3, S, S]`, gumbel `[B, K, S/4, S/4]` → `[1]`
     pub fn loss(&self, x: Tensor<4>, gumbel: Tensor<4>, tau: f64, kl_weight: f64) -> Tensor<1> {
-        let logits = self.encode(x.clone());
-        let soft = gumbel::gumbel_softmax(logits.clone(), gumbel, tau, false);
-        let mse = (self.decode(soft) - x).powi_scalar(2).mean();
-        mse + kl_to_uniform(logits) * kl_weight
+        let layout = Layout::for_device(&x.device());
+        let gumbel = match layout {
+            Layout::Nchw => gumbel,
+            Layout::Nhwc => {
+                let [b, k, h, w] = gumbel.dims();
+                gumbel.reshape([b, h, w, k])
+            }
+        };
+        self.loss_in(layout, layout.from_nchw(x), gumbel, tau, kl_weight)
+    }
+
+    /// [`loss`](Self::loss) with `x` and the noise in `layout`.
+    ///
+    /// # Shapes
+    /// x `[B, 3, S, S]`, gumbel `[B, K, S/4, S/4]` (or both NHWC) → `[1]`
+    pub fn loss_in(
+        &self,
+        layout: Layout,
+        x: Tensor<4>,
+        gumbel: Tensor<4>,
+        tau: f64,
+        kl_weight: f64,
+    ) -> Tensor<1> {
+        let logits = self.encode_in(layout, x.clone());
+        let soft = cpu_softmax::gumbel_softmax_in(layout, logits.clone(), gumbel, tau);
+        let mse = (self.decode_in(layout, soft) - x).powi_scalar(2).mean();
+        let kl = cpu_softmax::kl_to_uniform_cells_in(layout, logits).mean();
+        mse + kl * kl_weight
     }
 }
 

@@ -383,6 +383,11 @@ impl Conv {
         );
         let k = kh * kw * cin;
         let mut dw = vec![0.0; k * cout];
+        if self.is_pointwise() {
+            // im2col of a 1×1 convolution is the input as it lies.
+            gemm_at_b(&mut dw, &x.data, &dy.data, [k, x.n * ho * wo, cout]);
+            return transpose_to_oihw(&dw, [cout, cin, 1]);
+        }
         // Whole images per GEMM, as many as GRAD_PIXELS allows (at least one): a long inner
         // dimension, and dy's rows for them are contiguous.
         let per_gemm = (GRAD_PIXELS / (ho * wo)).max(1);
@@ -404,14 +409,7 @@ impl Conv {
             gemm_at_b(&mut dw, cols, g, [k, rows, cout]);
         }
         put_scratch(&COLS, cols);
-        let mut oihw = vec![0.0; dw.len()];
-        for (row, vals) in dw.chunks_exact(cout).enumerate() {
-            let (tap, ci) = (row / cin, row % cin);
-            for (co, &v) in vals.iter().enumerate() {
-                oihw[(co * cin + ci) * kh * kw + tap] = v;
-            }
-        }
-        oihw
+        transpose_to_oihw(&dw, [cout, cin, kh * kw])
     }
 
     /// `dst += im2col(x)[p0..] · weight` for the output pixels `p0 .. p0 + dst.len() / cout`
@@ -441,6 +439,18 @@ impl Conv {
         gemm_acc(dst, &cols, &self.weight, [rows, k, self.cout], par);
         put_scratch(&COLS, cols);
     }
+}
+
+/// `[taps·cin, cout]` (row `tap·cin + ci`) → PyTorch's `[cout, cin, taps]`.
+fn transpose_to_oihw(dw: &[f32], [cout, cin, taps]: [usize; 3]) -> Vec<f32> {
+    let mut oihw = vec![0.0; dw.len()];
+    for (row, vals) in dw.chunks_exact(cout).enumerate() {
+        let (tap, ci) = (row / cin, row % cin);
+        for (co, &v) in vals.iter().enumerate() {
+            oihw[(co * cin + ci) * taps + tap] = v;
+        }
+    }
+    oihw
 }
 
 thread_local! {

@@ -29,7 +29,9 @@ use burn_flex::FlexTensor;
 
 use crate::infer::{Act, Conv, ConvOpts, ConvTranspose};
 
-/// Square-kernel convolutions with the same stride and padding on both axes.
+/// Square-kernel convolutions with the same stride and padding on both axes, on maps in
+/// Burn's NCHW layout or, with `cl` (channels last), in NHWC (`x` and `dy` `[N, H, W, C]`,
+/// outputs likewise; weights keep Burn's layout either way).
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuConvBackend: Backend {
     /// `conv2d(x, weight) + bias`.
@@ -42,8 +44,15 @@ pub trait CpuConvBackend: Backend {
         bias: FloatTensor<Self>,
         stride: usize,
         pad: usize,
+        cl: bool,
     ) -> FloatTensor<Self> {
-        Self::conv2d(x, weight, Some(bias), conv_options(stride, pad))
+        let y = Self::conv2d(
+            nchw::<Self>(x, cl),
+            weight,
+            Some(bias),
+            conv_options(stride, pad),
+        );
+        back_to::<Self>(y, cl)
     }
 
     /// The input gradient of `cl_conv2d` for output gradient `dy` (same shape as `x`).
@@ -53,8 +62,11 @@ pub trait CpuConvBackend: Backend {
         dy: FloatTensor<Self>,
         stride: usize,
         pad: usize,
+        cl: bool,
     ) -> FloatTensor<Self> {
-        Self::conv2d_x_backward(x, weight, dy, conv_options(stride, pad))
+        let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
+        let dx = Self::conv2d_x_backward(x, weight, dy, conv_options(stride, pad));
+        back_to::<Self>(dx, cl)
     }
 
     /// The weight gradient of `cl_conv2d` (same shape as `weight`).
@@ -64,7 +76,9 @@ pub trait CpuConvBackend: Backend {
         dy: FloatTensor<Self>,
         stride: usize,
         pad: usize,
+        cl: bool,
     ) -> FloatTensor<Self> {
+        let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
         Self::conv2d_weight_backward(x, weight, dy, conv_options(stride, pad))
     }
 
@@ -76,26 +90,24 @@ pub trait CpuConvBackend: Backend {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        stride: usize,
-        pad: usize,
-        pad_out: usize,
+        geometry: [usize; 3],
+        cl: bool,
     ) -> FloatTensor<Self> {
-        let o = transpose_options(stride, pad, pad_out);
-        Self::conv_transpose2d(x, weight, Some(bias), o)
+        let o = transpose_options(geometry);
+        let y = Self::conv_transpose2d(nchw::<Self>(x, cl), weight, Some(bias), o);
+        back_to::<Self>(y, cl)
     }
 
     /// The input gradient of `cl_conv_transpose2d` (same shape as `x`).
     fn cl_conv_transpose2d_x_grad(
-        x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         dy: FloatTensor<Self>,
-        stride: usize,
-        pad: usize,
-        pad_out: usize,
+        geometry: [usize; 3],
+        cl: bool,
     ) -> FloatTensor<Self> {
-        let _ = x;
-        let o = transpose_options(stride, pad, pad_out);
-        Self::conv_transpose2d_x_backward(weight, dy, o)
+        let o = transpose_options(geometry);
+        let dx = Self::conv_transpose2d_x_backward(weight, nchw::<Self>(dy, cl), o);
+        back_to::<Self>(dx, cl)
     }
 
     /// The weight gradient of `cl_conv_transpose2d` (same shape as `weight`).
@@ -103,12 +115,29 @@ pub trait CpuConvBackend: Backend {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         dy: FloatTensor<Self>,
-        stride: usize,
-        pad: usize,
-        pad_out: usize,
+        geometry: [usize; 3],
+        cl: bool,
     ) -> FloatTensor<Self> {
-        let o = transpose_options(stride, pad, pad_out);
-        Self::conv_transpose2d_weight_backward(x, weight, dy, o)
+        let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
+        Self::conv_transpose2d_weight_backward(x, weight, dy, transpose_options(geometry))
+    }
+}
+
+/// `t` in NCHW: permuted from NHWC when `cl`.
+fn nchw<B: Backend>(t: FloatTensor<B>, cl: bool) -> FloatTensor<B> {
+    if cl {
+        B::float_permute(t, &[0, 3, 1, 2])
+    } else {
+        t
+    }
+}
+
+/// An NCHW result back in the layout `cl` names.
+fn back_to<B: Backend>(t: FloatTensor<B>, cl: bool) -> FloatTensor<B> {
+    if cl {
+        B::float_permute(t, &[0, 2, 3, 1])
+    } else {
+        t
     }
 }
 
@@ -116,7 +145,8 @@ fn conv_options(stride: usize, pad: usize) -> ConvOptions<2> {
     ConvOptions::new([stride; 2], [pad; 2], [1, 1], 1)
 }
 
-fn transpose_options(stride: usize, pad: usize, pad_out: usize) -> ConvTransposeOptions<2> {
+/// Stride, padding and output padding.
+fn transpose_options([stride, pad, pad_out]: [usize; 3]) -> ConvTransposeOptions<2> {
     ConvTransposeOptions::new([stride; 2], [pad; 2], [pad_out; 2], [1, 1], 1)
 }
 
@@ -125,13 +155,36 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
 
-/// A contiguous f32 copy-free view with its NCHW shape, `None` for other dtypes.
+/// A map tensor's `[N, C, H, W]`, whatever its layout.
+fn nchw_dims(t: &FlexTensor, cl: bool) -> [usize; 4] {
+    let [a, b, c, d] = dims4(t);
+    if cl { [a, d, b, c] } else { [a, b, c, d] }
+}
+
+/// A contiguous f32 copy-free view with its shape, `None` for other dtypes.
 fn host(t: &FlexTensor) -> Option<(&[f32], [usize; 4])> {
     Some((t.as_slice::<f32>()?, dims4(t)))
 }
 
-fn flex_tensor(a: &Act) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(a.to_nchw_vec(), [a.n, a.c, a.h, a.w]))
+/// A map tensor's values channels-last (transposed from NCHW unless `cl`).
+fn act(t: &FlexTensor, cl: bool) -> Option<Act> {
+    let (v, d) = host(t)?;
+    Some(if cl {
+        Act::from_nhwc_slice(v, d)
+    } else {
+        Act::from_nchw_slice(v, d)
+    })
+}
+
+/// A map back as a tensor in the layout `cl` names (NHWC is moved, NCHW transposed).
+fn map_tensor(a: Act, cl: bool) -> FlexTensor {
+    let data = if cl {
+        let shape = [a.n, a.h, a.w, a.c];
+        TensorData::new(a.into_nhwc_vec(), shape)
+    } else {
+        TensorData::new(a.to_nchw_vec(), [a.n, a.c, a.h, a.w])
+    };
+    FlexTensor::from_data(data)
 }
 
 /// `w'[ci][co][ky][kx] = w[co][ci][k−1−ky][k−1−kx]`: a stride-1 input gradient's kernel.
@@ -149,15 +202,23 @@ fn flip_transpose(w: &[f32], [cout, cin, k]: [usize; 3]) -> Vec<f32> {
 }
 
 impl CpuConvBackend for Flex {
-    fn cl_conv2d(x: FlexTensor, w: FlexTensor, b: FlexTensor, s: usize, p: usize) -> FlexTensor {
+    fn cl_conv2d(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: FlexTensor,
+        s: usize,
+        p: usize,
+        cl: bool,
+    ) -> FlexTensor {
         let (xc, wc, bc) = (x.to_contiguous(), w.to_contiguous(), b.to_contiguous());
-        let (Some((xs, xd)), Some((ws, [cout, cin, k, _])), Some(bs)) =
-            (host(&xc), host(&wc), bc.as_slice::<f32>())
+        let (Some(xa), Some((ws, [cout, cin, k, _])), Some(bs)) =
+            (act(&xc, cl), host(&wc), bc.as_slice::<f32>())
         else {
-            return Self::conv2d(x, w, Some(b), conv_options(s, p));
+            let y = Self::conv2d(nchw::<Self>(x, cl), w, Some(b), conv_options(s, p));
+            return back_to::<Self>(y, cl);
         };
         let conv = Conv::new([cin, cout], [k, k], [s, s], [p; 4], ws, Some(bs), 1.0);
-        flex_tensor(&conv.forward(&Act::from_nchw_slice(xs, xd), ConvOpts::default()))
+        map_tensor(conv.forward(&xa, ConvOpts::default()), cl)
     }
 
     fn cl_conv2d_x_grad(
@@ -166,13 +227,15 @@ impl CpuConvBackend for Flex {
         dy: FlexTensor,
         s: usize,
         p: usize,
+        cl: bool,
     ) -> FlexTensor {
         let (wc, dc) = (w.to_contiguous(), dy.to_contiguous());
-        let [_, _, h, wd] = dims4(&x);
-        let (Some((ws, [cout, cin, k, _])), Some((ds, dd))) = (host(&wc), host(&dc)) else {
-            return Self::conv2d_x_backward(x, w, dy, conv_options(s, p));
+        let [_, _, h, wd] = nchw_dims(&x, cl);
+        let (Some((ws, [cout, cin, k, _])), Some(dy)) = (host(&wc), act(&dc, cl)) else {
+            let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
+            let dx = Self::conv2d_x_backward(x, w, dy, conv_options(s, p));
+            return back_to::<Self>(dx, cl);
         };
-        let dy = Act::from_nchw_slice(ds, dd);
         let dx = if s == 1 && p < k {
             let flipped = flip_transpose(ws, [cout, cin, k]);
             let back = [k - 1 - p; 4];
@@ -185,7 +248,7 @@ impl CpuConvBackend for Flex {
             let t = ConvTranspose::new([cout, cin], [k, k], [s, s], [p, p], pad_out, ws, None);
             t.forward(&dy, ConvOpts::default())
         };
-        flex_tensor(&dx)
+        map_tensor(dx, cl)
     }
 
     fn cl_conv2d_weight_grad(
@@ -194,14 +257,16 @@ impl CpuConvBackend for Flex {
         dy: FlexTensor,
         s: usize,
         p: usize,
+        cl: bool,
     ) -> FlexTensor {
         let (xc, dc) = (x.to_contiguous(), dy.to_contiguous());
         let [cout, cin, k, _] = dims4(&w);
-        let (Some((xs, xd)), Some((ds, dd))) = (host(&xc), host(&dc)) else {
+        let (Some(xa), Some(da)) = (act(&xc, cl), act(&dc, cl)) else {
+            let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
             return Self::conv2d_weight_backward(x, w, dy, conv_options(s, p));
         };
         let geometry = Conv::geometry([cin, cout], [k, k], [s, s], [p; 4]);
-        let dw = geometry.weight_grad(&Act::from_nchw_slice(xs, xd), &Act::from_nchw_slice(ds, dd));
+        let dw = geometry.weight_grad(&xa, &da);
         FlexTensor::from_data(TensorData::new(dw, [cout, cin, k, k]))
     }
 
@@ -209,63 +274,71 @@ impl CpuConvBackend for Flex {
         x: FlexTensor,
         w: FlexTensor,
         b: FlexTensor,
-        s: usize,
-        p: usize,
-        po: usize,
+        geometry: [usize; 3],
+        cl: bool,
     ) -> FlexTensor {
         let (xc, wc, bc) = (x.to_contiguous(), w.to_contiguous(), b.to_contiguous());
-        let (Some((xs, xd)), Some((ws, [cin, cout, k, _])), Some(bs)) =
-            (host(&xc), host(&wc), bc.as_slice::<f32>())
+        let (Some(xa), Some((ws, [cin, cout, k, _])), Some(bs)) =
+            (act(&xc, cl), host(&wc), bc.as_slice::<f32>())
         else {
-            return Self::conv_transpose2d(x, w, Some(b), transpose_options(s, p, po));
+            let o = transpose_options(geometry);
+            let y = Self::conv_transpose2d(nchw::<Self>(x, cl), w, Some(b), o);
+            return back_to::<Self>(y, cl);
         };
+        let [s, p, po] = geometry;
         let t = ConvTranspose::new([cin, cout], [k, k], [s, s], [p, p], [po, po], ws, Some(bs));
-        flex_tensor(&t.forward(&Act::from_nchw_slice(xs, xd), ConvOpts::default()))
+        map_tensor(t.forward(&xa, ConvOpts::default()), cl)
     }
 
     fn cl_conv_transpose2d_x_grad(
-        x: FlexTensor,
         w: FlexTensor,
         dy: FlexTensor,
-        s: usize,
-        p: usize,
-        po: usize,
+        geometry: [usize; 3],
+        cl: bool,
     ) -> FlexTensor {
         let (wc, dc) = (w.to_contiguous(), dy.to_contiguous());
-        let (Some((ws, [cin, cout, k, _])), Some((ds, dd))) = (host(&wc), host(&dc)) else {
-            let _ = x;
-            return Self::conv_transpose2d_x_backward(w, dy, transpose_options(s, p, po));
+        let (Some((ws, [cin, cout, k, _])), Some(da)) = (host(&wc), act(&dc, cl)) else {
+            let o = transpose_options(geometry);
+            let dx = Self::conv_transpose2d_x_backward(w, nchw::<Self>(dy, cl), o);
+            return back_to::<Self>(dx, cl);
         };
         // The convolution with the same weights, read as `[cin, cout, k, k]` = OIHW.
+        let [s, p, _] = geometry;
         let conv = Conv::new([cout, cin], [k, k], [s, s], [p; 4], ws, None, 1.0);
-        flex_tensor(&conv.forward(&Act::from_nchw_slice(ds, dd), ConvOpts::default()))
+        map_tensor(conv.forward(&da, ConvOpts::default()), cl)
     }
 
     fn cl_conv_transpose2d_weight_grad(
         x: FlexTensor,
         w: FlexTensor,
         dy: FlexTensor,
-        s: usize,
-        p: usize,
-        po: usize,
+        geometry: [usize; 3],
+        cl: bool,
     ) -> FlexTensor {
         let (xc, dc) = (x.to_contiguous(), dy.to_contiguous());
         let [cin, cout, k, _] = dims4(&w);
-        let (Some((xs, xd)), Some((ds, dd))) = (host(&xc), host(&dc)) else {
-            let o = transpose_options(s, p, po);
+        let (Some(xa), Some(da)) = (act(&xc, cl), act(&dc, cl)) else {
+            let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
+            let o = transpose_options(geometry);
             return Self::conv_transpose2d_weight_backward(x, w, dy, o);
         };
         // The convolution dy → x with these weights has the same weight gradient, with the
         // roles of input and output gradient swapped.
-        let geometry = Conv::geometry([cout, cin], [k, k], [s, s], [p; 4]);
-        let dw = geometry.weight_grad(&Act::from_nchw_slice(ds, dd), &Act::from_nchw_slice(xs, xd));
+        let [s, p, _] = geometry;
+        let conv = Conv::geometry([cout, cin], [k, k], [s, s], [p; 4]);
+        let dw = conv.weight_grad(&da, &xa);
         FlexTensor::from_data(TensorData::new(dw, [cin, cout, k, k]))
     }
 }
 
 /// The bias gradient: `dy` summed over batch and positions.
-fn bias_grad<B: Backend>(dy: FloatTensor<B>, channels: usize) -> FloatTensor<B> {
-    let db = B::float_sum_dim(B::float_sum_dim(B::float_sum_dim(dy, 0), 2), 3);
+fn bias_grad<B: Backend>(dy: FloatTensor<B>, channels: usize, cl: bool) -> FloatTensor<B> {
+    let db = if cl {
+        let rows = dy.shape().num_elements() / channels;
+        B::float_sum_dim(B::float_reshape(dy, [rows, channels].into()), 0)
+    } else {
+        B::float_sum_dim(B::float_sum_dim(B::float_sum_dim(dy, 0), 2), 3)
+    };
     B::float_reshape(db, [channels].into())
 }
 
@@ -273,7 +346,8 @@ fn bias_grad<B: Backend>(dy: FloatTensor<B>, channels: usize) -> FloatTensor<B> 
 struct Conv2dGrad;
 
 impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
-    type State = (NodeId, NodeId, [usize; 2]);
+    /// x, the weight, stride, padding and layout.
+    type State = (NodeId, NodeId, [usize; 2], bool);
 
     fn backward(
         self,
@@ -283,18 +357,18 @@ impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy = grads.consume::<B>(&ops.node);
-        let (x_state, w_state, [s, p]) = ops.state;
+        let (x_state, w_state, [s, p], cl) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
         let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
         if let Some(node) = node_b {
-            grads.register::<B>(node.id, bias_grad::<B>(dy.clone(), w.shape()[0]));
+            grads.register::<B>(node.id, bias_grad::<B>(dy.clone(), w.shape()[0], cl));
         }
         if let Some(node) = node_w {
-            let dw = B::cl_conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), s, p);
+            let dw = B::cl_conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), s, p, cl);
             grads.register::<B>(node.id, dw);
         }
         if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::cl_conv2d_x_grad(x, w, dy, s, p));
+            grads.register::<B>(node.id, B::cl_conv2d_x_grad(x, w, dy, s, p, cl));
         }
     }
 }
@@ -303,7 +377,8 @@ impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
 struct ConvTranspose2dGrad;
 
 impl<B: CpuConvBackend> Backward<B, 3> for ConvTranspose2dGrad {
-    type State = (NodeId, NodeId, [usize; 3]);
+    /// x, the weight, stride, padding, output padding and layout.
+    type State = (NodeId, NodeId, [usize; 3], bool);
 
     fn backward(
         self,
@@ -313,18 +388,18 @@ impl<B: CpuConvBackend> Backward<B, 3> for ConvTranspose2dGrad {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy = grads.consume::<B>(&ops.node);
-        let (x_state, w_state, [s, p, po]) = ops.state;
+        let (x_state, w_state, geometry, cl) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
         let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
         if let Some(node) = node_b {
-            grads.register::<B>(node.id, bias_grad::<B>(dy.clone(), w.shape()[1]));
+            grads.register::<B>(node.id, bias_grad::<B>(dy.clone(), w.shape()[1], cl));
         }
         if let Some(node) = node_w {
-            let dw = B::cl_conv_transpose2d_weight_grad(x.clone(), w.clone(), dy.clone(), s, p, po);
+            let dw = B::cl_conv_transpose2d_weight_grad(x, w.clone(), dy.clone(), geometry, cl);
             grads.register::<B>(node.id, dw);
         }
         if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::cl_conv_transpose2d_x_grad(x, w, dy, s, p, po));
+            grads.register::<B>(node.id, B::cl_conv_transpose2d_x_grad(w, dy, geometry, cl));
         }
     }
 }
@@ -336,6 +411,7 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
         bias: FloatTensor<Self>,
         stride: usize,
         pad: usize,
+        cl: bool,
     ) -> FloatTensor<Self> {
         let prep = Conv2dGrad
             .prepare::<C>([x.node(), weight.node(), bias.node()])
@@ -349,7 +425,8 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
                     weight.into_primitive(),
                     bias.into_primitive(),
                 );
-                prep.finish((xs, ws, [stride, pad]), B::cl_conv2d(x, w, b, stride, pad))
+                let y = B::cl_conv2d(x, w, b, stride, pad, cl);
+                prep.finish((xs, ws, [stride, pad], cl), y)
             }
             OpsKind::UnTracked(prep) => {
                 let (x, w, b) = (
@@ -357,7 +434,7 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
                     weight.into_primitive(),
                     bias.into_primitive(),
                 );
-                prep.finish(B::cl_conv2d(x, w, b, stride, pad))
+                prep.finish(B::cl_conv2d(x, w, b, stride, pad, cl))
             }
         }
     }
@@ -366,15 +443,13 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        stride: usize,
-        pad: usize,
-        pad_out: usize,
+        geometry: [usize; 3],
+        cl: bool,
     ) -> FloatTensor<Self> {
         let prep = ConvTranspose2dGrad
             .prepare::<C>([x.node(), weight.node(), bias.node()])
             .compute_bound()
             .stateful();
-        let geometry = [stride, pad, pad_out];
         match prep {
             OpsKind::Tracked(mut prep) => {
                 let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&weight));
@@ -383,8 +458,8 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
                     weight.into_primitive(),
                     bias.into_primitive(),
                 );
-                let y = B::cl_conv_transpose2d(x, w, b, stride, pad, pad_out);
-                prep.finish((xs, ws, geometry), y)
+                let y = B::cl_conv_transpose2d(x, w, b, geometry, cl);
+                prep.finish((xs, ws, geometry, cl), y)
             }
             OpsKind::UnTracked(prep) => {
                 let (x, w, b) = (
@@ -392,19 +467,73 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
                     weight.into_primitive(),
                     bias.into_primitive(),
                 );
-                prep.finish(B::cl_conv_transpose2d(x, w, b, stride, pad, pad_out))
+                prep.finish(B::cl_conv_transpose2d(x, w, b, geometry, cl))
             }
         }
     }
 }
 
+/// Burn's NCHW or channels-last NHWC: how the maps a model passes between layers lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `[N, C, H, W]`, Burn's convention (its generic operations take this).
+    Nchw,
+    /// `[N, H, W, C]`: the CPU kernels' own layout, no transposes around them.
+    Nhwc,
+}
+
+impl Layout {
+    /// NHWC where the channels-last kernels run on `device` ([`crate::infer::runs_on`]),
+    /// NCHW elsewhere.
+    pub fn for_device(device: &Device) -> Self {
+        if crate::infer::runs_on(device) {
+            Self::Nhwc
+        } else {
+            Self::Nchw
+        }
+    }
+
+    /// The channel dimension.
+    pub fn channel_dim(self) -> usize {
+        match self {
+            Self::Nchw => 1,
+            Self::Nhwc => 3,
+        }
+    }
+
+    /// An NCHW tensor in this layout.
+    pub fn from_nchw(self, t: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Nchw => t,
+            Self::Nhwc => t.permute([0, 2, 3, 1]),
+        }
+    }
+
+    /// A tensor of this layout in NCHW.
+    pub fn to_nchw(self, t: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Nchw => t,
+            Self::Nhwc => t.permute([0, 3, 1, 2]),
+        }
+    }
+}
+
 /// `conv.forward(x)`, on the channels-last kernels where they apply: a square kernel, the
-/// same stride and padding on both axes, dilation 1, one group, a bias, and a device for
+/// same stride and padding on both axes, dilation 1, one group, and a device for
 /// which [`crate::infer::runs_on`].
 ///
 /// # Shapes
 /// `[N, cin, H, W]` → `[N, cout, H', W']`
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_in(Layout::Nchw, conv, x)
+}
+
+/// [`conv2d`] of a map in `layout`: a channels-last map stays channels-last, and needs the
+/// channels-last kernels' device (elsewhere it goes through NCHW and back).
+///
+/// # Shapes
+/// `[N, cin, H, W]` → `[N, cout, H', W']` (or both NHWC)
+pub fn conv2d_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let pad = match conv.padding {
         PaddingConfig2d::Explicit(t, l, b, r) if t == l && l == b && b == r => Some(t),
         PaddingConfig2d::Valid => Some(0),
@@ -412,23 +541,30 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     };
     let [kh, kw] = conv.kernel_size;
     let [sy, sx] = conv.stride;
-    match (pad, &conv.bias) {
-        (Some(pad), Some(bias))
+    match pad {
+        Some(pad)
             if kh == kw
                 && sy == sx
                 && conv.dilation == [1, 1]
                 && conv.groups == 1
                 && crate::infer::runs_on(&x.device()) =>
         {
+            let weight = conv.weight.val();
+            // A bias-free convolution adds zeros (untracked: no gradient is computed).
+            let bias = match &conv.bias {
+                Some(b) => b.val(),
+                None => Tensor::zeros([weight.dims()[0]], &weight.device()),
+            };
             Tensor::from_dispatch(Dispatch::cl_conv2d(
                 x.into_dispatch(),
-                conv.weight.val().into_dispatch(),
-                bias.val().into_dispatch(),
+                weight.into_dispatch(),
+                bias.into_dispatch(),
                 sy,
                 pad,
+                layout == Layout::Nhwc,
             ))
         }
-        _ => conv.forward(x),
+        _ => layout.from_nchw(conv.forward(layout.to_nchw(x))),
     }
 }
 
@@ -437,6 +573,14 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// # Shapes
 /// `[N, cin, H, W]` → `[N, cout, H', W']`
 pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    conv_transpose2d_in(Layout::Nchw, conv, x)
+}
+
+/// [`conv_transpose2d`] of a map in `layout` (as [`conv2d_in`]).
+///
+/// # Shapes
+/// `[N, cin, H, W]` → `[N, cout, H', W']` (or both NHWC)
+pub fn conv_transpose2d_in(layout: Layout, conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     let [kh, kw] = conv.kernel_size;
     let ([sy, sx], [py, px], [oy, ox]) = (conv.stride, conv.padding, conv.padding_out);
     match &conv.bias {
@@ -453,11 +597,10 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
                 x.into_dispatch(),
                 conv.weight.val().into_dispatch(),
                 bias.val().into_dispatch(),
-                sy,
-                py,
-                oy,
+                [sy, py, oy],
+                layout == Layout::Nhwc,
             ))
         }
-        _ => conv.forward(x),
+        _ => layout.from_nchw(conv.forward(layout.to_nchw(x))),
     }
 }

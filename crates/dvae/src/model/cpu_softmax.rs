@@ -17,17 +17,24 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn_flex::FlexTensor;
 
+use super::cpu_conv::Layout;
 use crate::infer::softmax as host;
 
-/// Softmax over dimension 1 of `[N, K, H, W]` tensors, and the per-cell KL to uniform.
+/// Softmax over the code dimension of `[N, K, H, W]` tensors (dimension 1) or, with `cl`,
+/// of channels-last `[N, H, W, K]` ones (dimension 3), and the per-cell KL to uniform.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuSoftmaxBackend: Backend {
-    /// `softmax((x + noise) · scale, dim 1)`; differentiable in `x` only.
-    fn cl_softmax1(x: FloatTensor<Self>, noise: FloatTensor<Self>, scale: f32)
-    -> FloatTensor<Self>;
+    /// `softmax((x + noise) · scale)` over the codes; differentiable in `x` only.
+    fn cl_softmax1(
+        x: FloatTensor<Self>,
+        noise: FloatTensor<Self>,
+        scale: f32,
+        cl: bool,
+    ) -> FloatTensor<Self>;
 
-    /// `KL(softmax(x, dim 1) ‖ uniform)` per cell: `[N, K, H, W]` → `[N, 1, H, W]`.
-    fn cl_kl_uniform1(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `KL(softmax(x) ‖ uniform)` per cell: `[N, K, H, W]` → `[N, 1, H, W]` (or
+    /// `[N, H, W, K]` → `[N, H, W, 1]`).
+    fn cl_kl_uniform1(x: FloatTensor<Self>, cl: bool) -> FloatTensor<Self>;
 }
 
 fn dims(t: &FlexTensor) -> [usize; 4] {
@@ -46,35 +53,52 @@ fn flex(v: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 
+/// `[N, K, H·W]`: the strided functions' view of NCHW dimensions.
+fn strided([n, k, h, w]: [usize; 4]) -> [usize; 3] {
+    [n, k, h * w]
+}
+
 impl CpuSoftmaxBackend for Flex {
-    fn cl_softmax1(x: FlexTensor, noise: FlexTensor, scale: f32) -> FlexTensor {
+    fn cl_softmax1(x: FlexTensor, noise: FlexTensor, scale: f32, cl: bool) -> FlexTensor {
         let ((x, d), (g, _)) = (values(x), values(noise));
-        let y = host::softmax(&x, Some(&g), scale, [d[0], d[1], d[2] * d[3]]);
+        let y = if cl {
+            host::softmax_rows(&x, Some(&g), scale, d[3])
+        } else {
+            host::softmax(&x, Some(&g), scale, strided(d))
+        };
         flex(y, d)
     }
 
-    fn cl_kl_uniform1(x: FlexTensor) -> FlexTensor {
-        let (x, [n, k, h, w]) = values(x);
-        flex(host::kl_uniform(&x, [n, k, h * w]), [n, 1, h, w])
+    fn cl_kl_uniform1(x: FlexTensor, cl: bool) -> FlexTensor {
+        let (x, d @ [n, a, b, c]) = values(x);
+        if cl {
+            flex(host::kl_uniform_rows(&x, c), [n, a, b, 1])
+        } else {
+            flex(host::kl_uniform(&x, strided(d)), [n, 1, b, c])
+        }
     }
 }
 
 /// The gradient of `x` for `cl_softmax1`'s output `y` and its gradient `dy`.
-fn softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32) -> FlexTensor {
+fn softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32, cl: bool) -> FlexTensor {
     let ((y, d), (dy, _)) = (values(y), values(dy));
-    flex(
-        host::softmax_backward(&y, &dy, scale, [d[0], d[1], d[2] * d[3]]),
-        d,
-    )
+    let dx = if cl {
+        host::softmax_backward_rows(&y, &dy, scale, d[3])
+    } else {
+        host::softmax_backward(&y, &dy, scale, strided(d))
+    };
+    flex(dx, d)
 }
 
 /// The gradient of `x` for the per-cell KL's gradient `dkl`.
-fn kl_backward(x: FlexTensor, dkl: FlexTensor) -> FlexTensor {
+fn kl_backward(x: FlexTensor, dkl: FlexTensor, cl: bool) -> FlexTensor {
     let ((x, d), (g, _)) = (values(x), values(dkl));
-    flex(
-        host::kl_uniform_backward(&x, &g, [d[0], d[1], d[2] * d[3]]),
-        d,
-    )
+    let dx = if cl {
+        host::kl_uniform_backward_rows(&x, &g, d[3])
+    } else {
+        host::kl_uniform_backward(&x, &g, strided(d))
+    };
+    flex(dx, d)
 }
 
 #[derive(Debug)]
@@ -82,15 +106,15 @@ struct SoftmaxGrad;
 
 // The backward passes run on flex's tensors: the operations exist on flex only.
 impl Backward<Flex, 1> for SoftmaxGrad {
-    /// The output and the scale.
-    type State = (FlexTensor, f32);
+    /// The output, the scale and the layout.
+    type State = (FlexTensor, f32, bool);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
-        let (y, scale) = ops.state;
+        let (y, scale, cl) = ops.state;
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, softmax_backward(y, dy, scale));
+            grads.register::<Flex>(node.id, softmax_backward(y, dy, scale, cl));
         }
     }
 }
@@ -99,7 +123,8 @@ impl Backward<Flex, 1> for SoftmaxGrad {
 struct KlGrad;
 
 impl Backward<Flex, 1> for KlGrad {
-    type State = NodeId;
+    /// x and the layout.
+    type State = (NodeId, bool);
 
     fn backward(
         self,
@@ -109,9 +134,10 @@ impl Backward<Flex, 1> for KlGrad {
     ) {
         let [node_x] = ops.parents;
         let dkl = grads.consume::<Flex>(&ops.node);
-        let x = checkpointer.retrieve_node_output::<FlexTensor>(ops.state);
+        let (x_state, cl) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, kl_backward(x, dkl));
+            grads.register::<Flex>(node.id, kl_backward(x, dkl, cl));
         }
     }
 }
@@ -121,31 +147,29 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         noise: FloatTensor<Self>,
         scale: f32,
+        cl: bool,
     ) -> FloatTensor<Self> {
+        let (x_node, x, g) = (x.node(), x.into_primitive(), noise.into_primitive());
         match SoftmaxGrad
-            .prepare::<C>([x.node()])
+            .prepare::<C>([x_node])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let y = Flex::cl_softmax1(x.into_primitive(), noise.into_primitive(), scale);
-                prep.finish((y.clone(), scale), y)
+                let y = Flex::cl_softmax1(x, g, scale, cl);
+                prep.finish((y.clone(), scale, cl), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::cl_softmax1(
-                x.into_primitive(),
-                noise.into_primitive(),
-                scale,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::cl_softmax1(x, g, scale, cl)),
         }
     }
 
-    fn cl_kl_uniform1(x: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn cl_kl_uniform1(x: FloatTensor<Self>, cl: bool) -> FloatTensor<Self> {
         match KlGrad.prepare::<C>([x.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = prep.checkpoint(&x);
-                prep.finish(state, Flex::cl_kl_uniform1(x.into_primitive()))
+                prep.finish((state, cl), Flex::cl_kl_uniform1(x.into_primitive(), cl))
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::cl_kl_uniform1(x.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::cl_kl_uniform1(x.into_primitive(), cl)),
         }
     }
 }
@@ -155,13 +179,27 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
 /// # Shapes
 /// logits, gumbel `[B, K, h, w]` → `[B, K, h, w]`
 pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64) -> Tensor<4> {
+    gumbel_softmax_in(Layout::Nchw, logits, gumbel, tau)
+}
+
+/// [`gumbel_softmax`] over the code dimension of `layout`.
+///
+/// # Shapes
+/// logits, gumbel `[B, K, h, w]` (or `[B, h, w, K]`) → the same
+pub fn gumbel_softmax_in(
+    layout: Layout,
+    logits: Tensor<4>,
+    gumbel: Tensor<4>,
+    tau: f64,
+) -> Tensor<4> {
     if !crate::infer::runs_on(&logits.device()) {
-        return softmax((logits + gumbel) / tau, 1);
+        return softmax((logits + gumbel) / tau, layout.channel_dim());
     }
     Tensor::from_dispatch(Dispatch::cl_softmax1(
         logits.into_dispatch(),
         gumbel.into_dispatch(),
         (1.0 / tau) as f32,
+        layout == Layout::Nhwc,
     ))
 }
 
@@ -170,10 +208,22 @@ pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64) -> Tensor<
 /// # Shapes
 /// logits `[B, K, h, w]` → `[B, 1, h, w]`
 pub fn kl_to_uniform_cells(logits: Tensor<4>) -> Tensor<4> {
+    kl_to_uniform_cells_in(Layout::Nchw, logits)
+}
+
+/// [`kl_to_uniform_cells`] over the code dimension of `layout`.
+///
+/// # Shapes
+/// logits `[B, K, h, w]` → `[B, 1, h, w]` (or `[B, h, w, K]` → `[B, h, w, 1]`)
+pub fn kl_to_uniform_cells_in(layout: Layout, logits: Tensor<4>) -> Tensor<4> {
     if !crate::infer::runs_on(&logits.device()) {
-        let k = logits.dims()[1];
-        let log_q = log_softmax(logits, 1);
-        return (log_q.clone().exp() * (log_q + (k as f64).ln())).sum_dim(1);
+        let dim = layout.channel_dim();
+        let k = logits.dims()[dim];
+        let log_q = log_softmax(logits, dim);
+        return (log_q.clone().exp() * (log_q + (k as f64).ln())).sum_dim(dim);
     }
-    Tensor::from_dispatch(Dispatch::cl_kl_uniform1(logits.into_dispatch()))
+    Tensor::from_dispatch(Dispatch::cl_kl_uniform1(
+        logits.into_dispatch(),
+        layout == Layout::Nhwc,
+    ))
 }

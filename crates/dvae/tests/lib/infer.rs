@@ -338,7 +338,7 @@ fn grads_of(
     y: Tensor<4>,
     x: &Tensor<4>,
     weight: &burn::module::Param<Tensor<4>>,
-    bias: &burn::module::Param<Tensor<1>>,
+    bias: Option<&burn::module::Param<Tensor<1>>>,
     seed: u64,
 ) -> [Vec<f32>; 4] {
     let device = y.device();
@@ -353,11 +353,13 @@ fn grads_of(
                 .reshape([n, c, h, w]),
         ),
         values(weight.grad(&grads).expect("weight gradient")),
-        values(
-            bias.grad(&grads)
-                .expect("bias gradient")
-                .reshape([1, 1, 1, bias.dims()[0]]),
-        ),
+        bias.map_or(Vec::new(), |b| {
+            values(
+                b.grad(&grads)
+                    .expect("bias gradient")
+                    .reshape([1, 1, 1, b.dims()[0]]),
+            )
+        }),
     ]
 }
 
@@ -374,13 +376,14 @@ fn assert_grads_close(case: &str, fast: [Vec<f32>; 4], want: [Vec<f32>; 4]) {
     }
 }
 
-/// Convolutions that train on these kernels (`model::cpu_conv`): output and the gradients
-/// of input, weight and bias within 1e-4 of Burn's on the autodiff device — 3×3 by
-/// Winograd and direct, paddings 0 to 2, the 7×7 input conv, k4 s2 (input gradient by
-/// transposed convolution), a stride-2 map whose last row the kernel never reaches.
+/// Convolutions that train on these kernels (`model::cpu_conv`), on NCHW and on
+/// channels-last maps: output and the gradients of input, weight and bias within 1e-4 of
+/// Burn's on the autodiff device — 3×3 by Winograd and direct, paddings 0 to 2, the 7×7
+/// input conv, k4 s2 (input gradient by transposed convolution), a stride-2 map whose last
+/// row the kernel never reaches, 1×1 with and without a bias.
 #[test]
 fn trainable_convolutions_match_burn() {
-    use dvae::model::cpu_conv;
+    use dvae::model::cpu_conv::{self, Layout};
     let device = Device::flex().autodiff();
     assert!(
         dvae::infer::runs_on(&device),
@@ -394,31 +397,33 @@ fn trainable_convolutions_match_burn() {
         ([3, 8], 7, 1, 3, [12, 11]),
         ([5, 6], 4, 2, 1, [10, 12]),
         ([4, 6], 3, 2, 0, [9, 8]),
+        ([12, 20], 1, 1, 0, [6, 7]),
     ];
     for (i, ([cin, cout], k, s, p, [h, w])) in cases.into_iter().enumerate() {
-        let conv = Conv2dConfig::new([cin, cout], [k, k])
-            .with_stride([s, s])
-            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-            .init(&device);
-        let x = normal([2, cin, h, w], 50 + i as u64, &device).require_grad();
-        let bias = conv.bias.as_ref().unwrap();
-        let fast = grads_of(
-            cpu_conv::conv2d(&conv, x.clone()),
-            &x,
-            &conv.weight,
-            bias,
-            9,
-        );
-        let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 9);
-        assert_grads_close(&format!("conv case {i}"), fast, want);
+        for with_bias in [true, false] {
+            let conv = Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_bias(with_bias)
+                .init(&device);
+            let x = normal([2, cin, h, w], 50 + i as u64, &device).require_grad();
+            let bias = conv.bias.as_ref();
+            let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 9);
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                let y = cpu_conv::conv2d_in(layout, &conv, layout.from_nchw(x.clone()));
+                let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 9);
+                let case = format!("conv case {i}, bias {with_bias}, {layout:?}");
+                assert_grads_close(&case, fast, want.clone());
+            }
+        }
     }
 }
 
-/// Transposed convolutions that train on these kernels: the bench model's k4 s2 layers, an
-/// output padding, stride 1.
+/// Transposed convolutions that train on these kernels, on NCHW and channels-last maps:
+/// the bench model's k4 s2 layers, an output padding, stride 1.
 #[test]
 fn trainable_transposed_convolutions_match_burn() {
-    use dvae::model::cpu_conv;
+    use dvae::model::cpu_conv::{self, Layout};
     let device = Device::flex().autodiff();
     assert!(
         dvae::infer::runs_on(&device),
@@ -437,25 +442,25 @@ fn trainable_transposed_convolutions_match_burn() {
             .with_padding_out([po, po])
             .init(&device);
         let x = normal([2, cin, h, w], 70 + i as u64, &device).require_grad();
-        let bias = conv.bias.as_ref().unwrap();
-        let fast = grads_of(
-            cpu_conv::conv_transpose2d(&conv, x.clone()),
-            &x,
-            &conv.weight,
-            bias,
-            11,
-        );
+        let bias = conv.bias.as_ref();
         let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 11);
-        assert_grads_close(&format!("transposed case {i}"), fast, want);
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let y = cpu_conv::conv_transpose2d_in(layout, &conv, layout.from_nchw(x.clone()));
+            let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 11);
+            let case = format!("transposed case {i}, {layout:?}");
+            assert_grads_close(&case, fast, want.clone());
+        }
     }
 }
 
-/// The fused Gumbel-softmax and per-cell KL (`model::cpu_softmax`) against Burn's composed
-/// operations: values and logit gradients within 1e-5 (relative to the largest), at τ 1
-/// and 0.25, with spread-out logits.
+/// The fused Gumbel-softmax and per-cell KL (`model::cpu_softmax`), over dimension 1 of
+/// NCHW and the last of channels-last logits, against Burn's composed operations: values
+/// and logit gradients within 1e-5 (relative to the largest), at τ 1 and 0.25, with
+/// spread-out logits.
 #[test]
 fn fused_softmax_and_kl_match_burn() {
     use burn::tensor::activation::{log_softmax, softmax};
+    use dvae::model::cpu_conv::Layout;
     use dvae::model::cpu_softmax;
     let device = Device::flex().autodiff();
     assert!(dvae::infer::runs_on(&device), "the fused path runs on flex");
@@ -467,11 +472,17 @@ fn fused_softmax_and_kl_match_burn() {
         let grads = (y.clone() * r).sum().backward();
         (values(y.inner()), values(logits.grad(&grads).unwrap()))
     };
-    for tau in [1.0, 0.25] {
-        let fast = grad_of(
-            cpu_softmax::gumbel_softmax(logits.clone(), noise.clone(), tau),
-            r.clone(),
+    for (tau, layout) in [1.0, 0.25]
+        .into_iter()
+        .flat_map(|t| [Layout::Nchw, Layout::Nhwc].map(|l| (t, l)))
+    {
+        let y = cpu_softmax::gumbel_softmax_in(
+            layout,
+            layout.from_nchw(logits.clone()),
+            layout.from_nchw(noise.clone()),
+            tau,
         );
+        let fast = grad_of(layout.to_nchw(y), r.clone());
         let want = grad_of(
             softmax((logits.clone() + noise.clone()) / tau, 1),
             r.clone(),
@@ -480,17 +491,76 @@ fn fused_softmax_and_kl_match_burn() {
             let d = max_rel_diff(a, b);
             assert!(
                 d < 1e-5,
-                "gumbel-softmax τ {tau}: {what}: relative difference {d}"
+                "gumbel-softmax τ {tau}, {layout:?}: {what}: relative difference {d}"
             );
         }
     }
     let rk = normal([3, 1, 5, 70], 83, &device);
-    let fast = grad_of(cpu_softmax::kl_to_uniform_cells(logits.clone()), rk.clone());
     let log_q = log_softmax(logits.clone(), 1);
     let kl = (log_q.clone().exp() * (log_q + 37f64.ln())).sum_dim(1);
-    let want = grad_of(kl, rk);
-    for (what, a, b) in [("KL", &fast.0, &want.0), ("gradient", &fast.1, &want.1)] {
+    let want = grad_of(kl, rk.clone());
+    for layout in [Layout::Nchw, Layout::Nhwc] {
+        let cells = cpu_softmax::kl_to_uniform_cells_in(layout, layout.from_nchw(logits.clone()));
+        let fast = grad_of(layout.to_nchw(cells), rk.clone());
+        for (what, a, b) in [("KL", &fast.0, &want.0), ("gradient", &fast.1, &want.1)] {
+            let d = max_rel_diff(a, b);
+            assert!(d < 1e-5, "KL, {layout:?}: {what}: relative difference {d}");
+        }
+    }
+}
+
+/// The bench model's training loss with channels-last maps (what `loss` runs on flex)
+/// equals the NCHW one: the loss within 1e-5 and every parameter's gradient within 1e-4.
+#[test]
+fn bench_model_trains_the_same_channels_last() {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use dvae::model::cpu_conv::Layout;
+
+    /// Every float parameter's gradient, in visiting order.
+    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
+    impl ModuleVisitor for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let g = p.grad(self.0).expect("every parameter has a gradient");
+            self.1.push(g.into_data().iter::<f32>().collect());
+        }
+    }
+
+    let device = Device::flex().autodiff();
+    assert!(
+        dvae::infer::runs_on(&device),
+        "the channels-last path runs on flex"
+    );
+    let cfg = BenchModelConfig::new()
+        .with_codes(24)
+        .with_hidden(16)
+        .with_image_size(16);
+    let model = cfg.init(&device);
+    let x = normal([3, 3, 16, 16], 90, &device);
+    let g = gumbel::gumbel_from_uniform(normal([3, 24, 4, 4], 91, &device).abs() * 0.98 + 0.01);
+    let run = |layout: Layout| {
+        let loss = model.loss_in(
+            layout,
+            layout.from_nchw(x.clone()),
+            layout.from_nchw(g.clone()),
+            0.5,
+            0.1,
+        );
+        let grads = loss.backward();
+        let mut visitor = Grads(&grads, Vec::new());
+        model.visit(&mut visitor);
+        (values(loss.inner()), visitor.1)
+    };
+    let (want_loss, want) = run(Layout::Nchw);
+    let (loss, got) = run(Layout::Nhwc);
+    assert!(
+        max_rel_diff(&loss, &want_loss) < 1e-5,
+        "loss {loss:?} vs {want_loss:?}"
+    );
+    assert_eq!(got.len(), want.len());
+    // Weights and biases of 14 layers, and the bias-free codebook.
+    assert_eq!(got.len(), 14 * 2 + 1);
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         let d = max_rel_diff(a, b);
-        assert!(d < 1e-5, "KL: {what}: relative difference {d}");
+        assert!(d < 1e-4, "parameter {i}: gradient relative difference {d}");
     }
 }

@@ -30,9 +30,12 @@ pub fn gumbel_noise<const D: usize>(
     use rayon::prelude::*;
     let n: usize = shape.iter().product();
     let mut values: Vec<f32> = (0..n).map(|_| uniform_value(rng)).collect();
-    values
-        .par_iter_mut()
-        .for_each(|x| *x = -crate::infer::math::ln(-crate::infer::math::ln(*x)));
+    // In runs of values, so that the logarithms vectorise.
+    values.par_chunks_mut(4096).for_each(|run| {
+        for x in run {
+            *x = -crate::infer::math::ln(-crate::infer::math::ln(*x));
+        }
+    });
     Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
 }
 
