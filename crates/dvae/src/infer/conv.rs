@@ -24,6 +24,9 @@ pub const WINOGRAD_MIN_CHANNELS: usize = 16;
 /// Output pixels per GEMM of the weight gradient (the GEMM's inner dimension).
 const GRAD_PIXELS: usize = 4096;
 
+/// A GEMM on all threads.
+const ALL: gemm::Parallelism = gemm::Parallelism::Rayon(0);
+
 /// What a convolution does around its GEMM.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConvOpts<'a> {
@@ -54,6 +57,8 @@ pub struct Conv {
     /// For a 4×4 stride-2 kernel: the same convolution as a 3×3 stride-1 one (by Winograd)
     /// over the space-to-depth rearranged input; see [`Conv::s2d_equivalent`].
     s2d: Option<Box<Conv>>,
+    /// Whether the forward pass and the weight gradient may use Winograd's algorithm.
+    winograd_allowed: bool,
 }
 
 impl Conv {
@@ -95,6 +100,7 @@ impl Conv {
             bias,
             winograd,
             s2d,
+            winograd_allowed: true,
         }
     }
 
@@ -178,6 +184,7 @@ impl Conv {
             bias: Vec::new(),
             winograd: None,
             s2d: None,
+            winograd_allowed: true,
         }
     }
 
@@ -185,6 +192,7 @@ impl Conv {
     pub fn direct(mut self) -> Self {
         self.winograd = None;
         self.s2d = None;
+        self.winograd_allowed = false;
         self
     }
 
@@ -372,6 +380,10 @@ impl Conv {
 
     /// The gradient of the weights, `[cout, cin, kh, kw]`, for input `x` and output gradient
     /// `dy` (`[N, Ho, Wo, cout]`): `Σ_pixels im2col(x)ᵀ · dy`, one GEMM per run of pixels.
+    ///
+    /// 3×3 stride-1 kernels (from [`WINOGRAD_MIN_CHANNELS`] input channels) take it by
+    /// Winograd's algorithm ([`super::winograd::weight_grad`]), 4×4 stride-2 ones by it
+    /// over the space-to-depth input (as their forward pass), unless [`direct`](Self::direct).
     pub fn weight_grad(&self, x: &Act, dy: &Act) -> Vec<f32> {
         let [kh, kw] = self.kernel;
         let (cin, cout) = (self.cin, self.cout);
@@ -382,10 +394,23 @@ impl Conv {
             "weight_grad: dy shape"
         );
         let k = kh * kw * cin;
+        let winograd =
+            self.winograd_allowed && self.stride == [1, 1] && cin >= WINOGRAD_MIN_CHANNELS;
+        if winograd && self.kernel == [3, 3] {
+            let dw = super::winograd::weight_grad(x, dy, [self.pad[0], self.pad[1]]);
+            return transpose_to_oihw(&dw, [cout, cin, 9]);
+        }
+        if self.winograd_allowed
+            && self.kernel == [4, 4]
+            && self.stride == [2, 2]
+            && 4 * cin >= WINOGRAD_MIN_CHANNELS
+        {
+            return self.s2d_weight_grad(x, dy, [ho, wo]);
+        }
         let mut dw = vec![0.0; k * cout];
         if self.is_pointwise() {
             // im2col of a 1×1 convolution is the input as it lies.
-            gemm_at_b(&mut dw, &x.data, &dy.data, [k, x.n * ho * wo, cout]);
+            gemm_at_b(&mut dw, &x.data, &dy.data, [k, x.n * ho * wo, cout], ALL);
             return transpose_to_oihw(&dw, [cout, cin, 1]);
         }
         // Whole images per GEMM, as many as GRAD_PIXELS allows (at least one): a long inner
@@ -406,10 +431,32 @@ impl Conv {
                         })
                 });
             let g = &dy.data[img0 * ho * wo * cout..(img0 + imgs) * ho * wo * cout];
-            gemm_at_b(&mut dw, cols, g, [k, rows, cout]);
+            gemm_at_b(&mut dw, cols, g, [k, rows, cout], ALL);
         }
         put_scratch(&COLS, cols);
         transpose_to_oihw(&dw, [cout, cin, kh * kw])
+    }
+
+    /// [`weight_grad`](Self::weight_grad) of a 4×4 stride-2 kernel: the 3×3 gradient of
+    /// [`Conv::s2d_equivalent`] over the space-to-depth input, its 2×2 taps put back.
+    fn s2d_weight_grad(&self, x: &Act, dy: &Act, [ho, wo]: [usize; 2]) -> Vec<f32> {
+        let (cin, cout, c4) = (self.cin, self.cout, 4 * self.cin);
+        let s = self.space_to_depth(x, [ho, wo], false);
+        // Rows (a·3 + b)·4cin + q·cin + ci, for tap (2a + py, 2b + px), q = 2py + px.
+        let dw3 = super::winograd::weight_grad(&s, dy, [0, 0]);
+        let mut oihw = vec![0.0; cout * cin * 16];
+        for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            for q in 0..4 {
+                let (ky, kx) = (2 * a + q / 2, 2 * b + q % 2);
+                for ci in 0..cin {
+                    let row = &dw3[((a * 3 + b) * c4 + q * cin + ci) * cout..][..cout];
+                    for (co, &v) in row.iter().enumerate() {
+                        oihw[((co * cin + ci) * 4 + ky) * 4 + kx] = v;
+                    }
+                }
+            }
+        }
+        oihw
     }
 
     /// `dst += im2col(x)[p0..] · weight` for the output pixels `p0 .. p0 + dst.len() / cout`
@@ -524,9 +571,15 @@ pub(crate) fn copy(dst: &mut [f32], src: &[f32], relu: bool) {
     }
 }
 
-/// `dst[m×n] += lhsᵀ · rhs` for `lhs` `[k×m]` and `rhs` `[k×n]`, row-major, on all threads.
-pub(crate) fn gemm_at_b(dst: &mut [f32], lhs: &[f32], rhs: &[f32], mkn: [usize; 3]) {
-    gemm_into(dst, true, lhs, true, rhs, mkn, gemm::Parallelism::Rayon(0));
+/// `dst[m×n] += lhsᵀ · rhs` for `lhs` `[k×m]` and `rhs` `[k×n]`, row-major.
+pub(crate) fn gemm_at_b(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    mkn: [usize; 3],
+    par: gemm::Parallelism,
+) {
+    gemm_into(dst, true, lhs, true, rhs, mkn, par);
 }
 
 /// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major and contiguous.

@@ -148,6 +148,33 @@ fn winograd_convolutions_match_burn() {
     assert!(!Conv::from_burn(&small, 1.0).unwrap().is_winograd());
 }
 
+/// Weight gradients by Winograd's algorithm (3×3 stride 1, and 4×4 stride 2 over the
+/// space-to-depth input) equal the direct `im2col(x)ᵀ · dy` within 1e-5 of the largest:
+/// paddings 0 to 2, sizes that are not multiples of 4, and a batch of more tiles than one
+/// pass takes (1,080).
+#[test]
+fn winograd_weight_gradients_match_direct() {
+    let device = Device::flex();
+    let cases = [
+        ([3, 3], [1, 1], [1, 1, 1, 1], [16, 24], [13, 7], 3),
+        ([3, 3], [1, 1], [0; 4], [20, 8], [9, 10], 2),
+        ([3, 3], [1, 1], [2, 2, 2, 2], [16, 16], [5, 6], 2),
+        ([3, 3], [1, 1], [1, 1, 1, 1], [16, 8], [12, 12], 120),
+        ([4, 4], [2, 2], [1, 1, 1, 1], [5, 6], [10, 12], 3),
+        ([4, 4], [2, 2], [1, 1, 1, 1], [64, 32], [15, 16], 2),
+    ];
+    for (i, (kernel, stride, pad, [cin, cout], [h, w], n)) in cases.into_iter().enumerate() {
+        let conv = Conv::geometry([cin, cout], kernel, stride, pad);
+        let [ho, wo] = conv.out_size(h, w);
+        let x = Act::from_nchw(normal([n, cin, h, w], 40 + i as u64, &device));
+        let dy = Act::from_nchw(normal([n, cout, ho, wo], 60 + i as u64, &device));
+        let got = conv.weight_grad(&x, &dy);
+        let want = conv.clone().direct().weight_grad(&x, &dy);
+        let d = max_rel_diff(&got, &want);
+        assert!(d < 1e-5, "case {i}: relative difference {d}");
+    }
+}
+
 /// A convolution reading its input upsampled ×2 without building it (direct 3×3, Winograd
 /// 3×3, 1×1) equals Burn's convolution of the upsampled map.
 #[test]
