@@ -153,6 +153,10 @@ fn channels_last(c: &mut Criterion) {
             g.bench_function(format!("weight gradient {name}"), |b| {
                 b.iter(|| geometry.weight_grad(&x, &dy))
             });
+            let im2col = geometry.clone().direct();
+            g.bench_function(format!("weight gradient direct {name}"), |b| {
+                b.iter(|| im2col.weight_grad(&x, &dy))
+            });
             let direct = conv.clone().direct();
             g.bench_function(format!("direct {name}"), |b| {
                 b.iter(|| direct.forward(&x, o))

@@ -291,13 +291,19 @@ pub fn weight_grad(x: &Act, dy: &Act, pad: [usize; 2]) -> Vec<f32> {
     let per_image = dy.h.div_ceil(M) * tx;
     let total = x.n * per_image;
     let tile_at = |t: usize| [t / per_image, (t % per_image) / tx, t % tx];
-    let mut du = vec![0.0f32; A * A * cin * cout];
+    // Recycled buffers: fresh ones of these sizes cost a page fault per 4 KiB each call.
+    let mut du = super::pool::take(A * A * cin * cout);
+    du.fill(0.0);
+    let mut v = super::pool::take(GRAD_TILES.min(total) * A * A * cin);
+    let mut g = super::pool::take(GRAD_TILES.min(total) * A * A * cout);
     for p0 in (0..total).step_by(GRAD_TILES) {
         let p1 = (p0 + GRAD_TILES).min(total);
         let blocks: Vec<usize> = (p0..p1).step_by(TILES).collect();
         // Per block of TILES tiles: V `[ξ][t][cin]` and the output gradient `[ξ][t][cout]`.
-        let mut v = vec![0.0f32; (p1 - p0) * A * A * cin];
-        let mut g = vec![0.0f32; (p1 - p0) * A * A * cout];
+        let (v, g) = (
+            &mut v[..(p1 - p0) * A * A * cin],
+            &mut g[..(p1 - p0) * A * A * cout],
+        );
         v.par_chunks_mut(TILES * A * A * cin)
             .zip(g.par_chunks_mut(TILES * A * A * cout))
             .zip(&blocks)
@@ -336,6 +342,9 @@ pub fn weight_grad(x: &Act, dy: &Act, pad: [usize; 2]) -> Vec<f32> {
                 }
             }
         });
+    for buffer in [du, v, g] {
+        super::pool::give(buffer);
+    }
     dw
 }
 
