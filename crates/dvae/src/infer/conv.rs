@@ -10,7 +10,7 @@ use burn::nn::conv::Conv2d;
 use rayon::prelude::*;
 
 use super::winograd::Winograd;
-use super::{Act, argmax};
+use super::{Act, AsMaps, Maps, argmax};
 use crate::pipeline::float_values;
 
 /// Output pixels per work item: enough rows to amortise packing the weights in the GEMM,
@@ -141,7 +141,7 @@ impl Conv {
     }
 
     /// The input rearranged for [`Conv::s2d_equivalent`]: `[N, Ho + 1, Wo + 1, 4·cin]`.
-    fn space_to_depth(&self, x: &Act, [ho, wo]: [usize; 2], relu: bool) -> Act {
+    fn space_to_depth(&self, x: &Maps, [ho, wo]: [usize; 2], relu: bool) -> Act {
         let (cin, [top, left, _, _]) = (self.cin, self.pad);
         let mut s = Act::scratch(x.n, ho + 1, wo + 1, 4 * cin);
         let per_image = (ho + 1) * (wo + 1) * 4 * cin;
@@ -242,7 +242,8 @@ impl Conv {
 
     /// # Shapes
     /// `[N, H, W, cin]` → `[N, Ho, Wo, cout]`
-    pub fn forward(&self, x: &Act, o: ConvOpts) -> Act {
+    pub fn forward(&self, x: &(impl AsMaps + ?Sized), o: ConvOpts) -> Act {
+        let x = &x.maps();
         assert_eq!(x.c, self.cin, "conv input channels");
         let up = if o.upsample { 2 } else { 1 };
         if up == 2 && self.is_pointwise() {
@@ -310,7 +311,8 @@ impl Conv {
     ///
     /// # Shapes
     /// `[N, H, W, cin]` → `N·Ho·Wo` ids
-    pub fn forward_argmax(&self, x: &Act, input_relu: bool) -> Vec<u32> {
+    pub fn forward_argmax(&self, x: &(impl AsMaps + ?Sized), input_relu: bool) -> Vec<u32> {
+        let x = &x.maps();
         let [ho, wo] = self.out_size(x.h, x.w);
         let mut ids = vec![0u32; x.n * ho * wo];
         let tiles = x.n * (ho * wo).div_ceil(TILE_PIXELS);
@@ -334,7 +336,7 @@ impl Conv {
     #[allow(clippy::too_many_arguments)]
     fn gather(
         &self,
-        x: &Act,
+        x: &Maps,
         up: usize,
         img: usize,
         wo: usize,
@@ -384,7 +386,8 @@ impl Conv {
     /// 3×3 stride-1 kernels (from [`WINOGRAD_MIN_CHANNELS`] input channels) take it by
     /// Winograd's algorithm ([`super::winograd::weight_grad`]), 4×4 stride-2 ones by it
     /// over the space-to-depth input (as their forward pass), unless [`direct`](Self::direct).
-    pub fn weight_grad(&self, x: &Act, dy: &Act) -> Vec<f32> {
+    pub fn weight_grad(&self, x: &(impl AsMaps + ?Sized), dy: &(impl AsMaps + ?Sized)) -> Vec<f32> {
+        let (x, dy) = (&x.maps(), &dy.maps());
         let [kh, kw] = self.kernel;
         let (cin, cout) = (self.cin, self.cout);
         let [ho, wo] = self.out_size(x.h, x.w);
@@ -410,7 +413,7 @@ impl Conv {
         let mut dw = vec![0.0; k * cout];
         if self.is_pointwise() {
             // im2col of a 1×1 convolution is the input as it lies.
-            gemm_at_b(&mut dw, &x.data, &dy.data, [k, x.n * ho * wo, cout], ALL);
+            gemm_at_b(&mut dw, x.data, dy.data, [k, x.n * ho * wo, cout], ALL);
             return transpose_to_oihw(&dw, [cout, cin, 1]);
         }
         // Whole images per GEMM, as many as GRAD_PIXELS allows (at least one): a long inner
@@ -439,7 +442,7 @@ impl Conv {
 
     /// [`weight_grad`](Self::weight_grad) of a 4×4 stride-2 kernel: the 3×3 gradient of
     /// [`Conv::s2d_equivalent`] over the space-to-depth input, its 2×2 taps put back.
-    fn s2d_weight_grad(&self, x: &Act, dy: &Act, [ho, wo]: [usize; 2]) -> Vec<f32> {
+    fn s2d_weight_grad(&self, x: &Maps, dy: &Maps, [ho, wo]: [usize; 2]) -> Vec<f32> {
         let (cin, cout, c4) = (self.cin, self.cout, 4 * self.cin);
         let s = self.space_to_depth(x, [ho, wo], false);
         // Rows (a·3 + b)·4cin + q·cin + ci, for tap (2a + py, 2b + px), q = 2py + px.
@@ -464,7 +467,7 @@ impl Conv {
     #[allow(clippy::too_many_arguments)]
     fn accumulate(
         &self,
-        x: &Act,
+        x: &Maps,
         up: usize,
         img: usize,
         [_, wo]: [usize; 2],

@@ -7,11 +7,11 @@
 
 use burn::nn::conv::ConvTranspose2d;
 
-use super::Act;
 use super::conv::{
     ConvOpts, TILE_PIXELS, copy, fill_bias, gemm_acc, inner_parallelism, put_scratch, relu,
     take_scratch,
 };
+use super::{Act, AsMaps, Maps};
 use crate::pipeline::float_values;
 
 /// Up to this many output columns (`cout·kh·kw`), a transposed convolution goes through
@@ -143,7 +143,8 @@ impl ConvTranspose {
 
     /// # Shapes
     /// `[N, H, W, cin]` → `[N, Ho, Wo, cout]`
-    pub fn forward(&self, x: &Act, o: ConvOpts) -> Act {
+    pub fn forward(&self, x: &(impl AsMaps + ?Sized), o: ConvOpts) -> Act {
+        let x = &x.maps();
         assert_eq!(x.c, self.cin, "transposed conv input channels");
         assert!(
             o.residual.is_none(),
@@ -178,7 +179,7 @@ impl ConvTranspose {
     /// For few output channels (a last layer to RGB), where the phase GEMMs would have only
     /// `cout` columns: one GEMM per image to every output tap, `[h·w, cin] · [cin,
     /// kh·kw·cout]`, then each input pixel's taps are added into the output (col2im).
-    fn forward_scatter(&self, x: &Act, o: ConvOpts, [ho, wo]: [usize; 2]) -> Act {
+    fn forward_scatter(&self, x: &Maps, o: ConvOpts, [ho, wo]: [usize; 2]) -> Act {
         let (cin, cout, [kh, kw], [sy, sx], [py, px]) =
             (self.cin, self.cout, self.kernel, self.stride, self.pad);
         let taps = kh * kw * cout;
@@ -240,7 +241,7 @@ impl ConvTranspose {
     #[allow(clippy::too_many_arguments)]
     fn phase_tile(
         &self,
-        x: &Act,
+        x: &Maps,
         src: &[f32],
         ph: &Phase,
         p0: usize,

@@ -35,6 +35,54 @@ pub struct Act {
     pub data: Vec<f32>,
 }
 
+/// A borrowed batch of feature maps in [`Act`]'s layout (channels last): what the kernels
+/// read, so that maps held elsewhere (a tensor's buffer) need no copy.
+#[derive(Clone, Copy, Debug)]
+pub struct Maps<'a> {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub data: &'a [f32],
+}
+
+impl<'a> Maps<'a> {
+    /// NHWC values of the given shape.
+    pub fn new(data: &'a [f32], [n, h, w, c]: [usize; 4]) -> Self {
+        assert_eq!(data.len(), n * h * w * c, "NHWC values");
+        Self { n, h, w, c, data }
+    }
+
+    /// Values of one image.
+    pub fn image(&self, i: usize) -> &'a [f32] {
+        let len = self.h * self.w * self.c;
+        &self.data[i * len..(i + 1) * len]
+    }
+}
+
+/// Maps the kernels can read: an [`Act`] or a borrowed [`Maps`].
+pub trait AsMaps {
+    fn maps(&self) -> Maps<'_>;
+}
+
+impl AsMaps for Act {
+    fn maps(&self) -> Maps<'_> {
+        Maps {
+            n: self.n,
+            h: self.h,
+            w: self.w,
+            c: self.c,
+            data: &self.data,
+        }
+    }
+}
+
+impl AsMaps for Maps<'_> {
+    fn maps(&self) -> Maps<'_> {
+        *self
+    }
+}
+
 impl Drop for Act {
     fn drop(&mut self) {
         pool::give(std::mem::take(&mut self.data));

@@ -7,8 +7,8 @@
 
 use rayon::prelude::*;
 
-use super::Act;
 use super::conv::{ConvOpts, gemm_set, put_scratch, take_scratch};
+use super::{Act, AsMaps, Maps};
 
 /// Output tile side m.
 const M: usize = 4;
@@ -103,7 +103,15 @@ impl Winograd {
 
     /// The convolution of `x` upsampled `up`× (1 or 2) into `out` (`[N, Ho, Wo, cout]`,
     /// already sized), with the bias and `o`'s fused operations.
-    pub fn forward(&self, x: &Act, up: usize, bias: &[f32], o: ConvOpts, out: &mut Act) {
+    pub fn forward(
+        &self,
+        x: &(impl AsMaps + ?Sized),
+        up: usize,
+        bias: &[f32],
+        o: ConvOpts,
+        out: &mut Act,
+    ) {
+        let x = &x.maps();
         let (ho, wo) = (out.h, out.w);
         let (ty, tx) = (ho.div_ceil(M), wo.div_ceil(M));
         let per_image = ty * tx;
@@ -123,7 +131,7 @@ impl Winograd {
     #[allow(clippy::too_many_arguments)]
     fn block(
         &self,
-        x: &Act,
+        x: &Maps,
         up: usize,
         tiles: &[[usize; 3]],
         bias: &[f32],
@@ -193,7 +201,7 @@ impl Winograd {
 /// read from `pad` above and left of the image (zeros outside it), transformed:
 /// `v[ξ][t][ci]` = `(Bᵀ d_t B)[ξ]` for channel `ci`, `v` holding `α²·tiles·cin` values.
 fn input_tiles(
-    x: &Act,
+    x: &Maps,
     up: usize,
     pad: [usize; 2],
     relu: bool,
@@ -237,7 +245,7 @@ fn input_tiles(
 /// The m×m output-gradient tiles `tiles` of `dy` (`[N, Ho, Wo, cout]`, zeros past its
 /// edges) taken back through the output transform: `g[ξ][t][co]` = `(A dY_t Aᵀ)[ξ]`, the
 /// gradient of the transformed products the forward pass summed.
-fn output_grad_tiles(dy: &Act, tiles: &[[usize; 3]], g: &mut [f32]) {
+fn output_grad_tiles(dy: &Maps, tiles: &[[usize; 3]], g: &mut [f32]) {
     let (cout, n) = (dy.c, tiles.len());
     let mut d = take_scratch(&D, M * M * cout);
     let mut tmp = take_scratch(&TMP, A * M * cout);
@@ -284,7 +292,12 @@ const GRAD_TILES: usize = 1024;
 ///
 /// # Shapes
 /// x `[N, H, W, cin]`, dy `[N, Ho, Wo, cout]` → `[9·cin, cout]` (row `(ky·3 + kx)·cin + ci`)
-pub fn weight_grad(x: &Act, dy: &Act, pad: [usize; 2]) -> Vec<f32> {
+pub fn weight_grad(
+    x: &(impl AsMaps + ?Sized),
+    dy: &(impl AsMaps + ?Sized),
+    pad: [usize; 2],
+) -> Vec<f32> {
+    let (x, dy) = (&x.maps(), &dy.maps());
     let (cin, cout) = (x.c, dy.c);
     assert_eq!(x.n, dy.n, "weight_grad: batch");
     let tx = dy.w.div_ceil(M);

@@ -27,7 +27,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
-use crate::infer::{Act, Conv, ConvOpts, ConvTranspose};
+use crate::infer::{Act, AsMaps, Conv, ConvOpts, ConvTranspose, Maps};
 
 /// Square-kernel convolutions with the same stride and padding on both axes, on maps in
 /// Burn's NCHW layout or, with `cl` (channels last), in NHWC (`x` and `dy` `[N, H, W, C]`,
@@ -166,13 +166,28 @@ fn host(t: &FlexTensor) -> Option<(&[f32], [usize; 4])> {
     Some((t.as_slice::<f32>()?, dims4(t)))
 }
 
-/// A map tensor's values channels-last (transposed from NCHW unless `cl`).
-fn act(t: &FlexTensor, cl: bool) -> Option<Act> {
+/// A map tensor's values channels-last: read in place (NHWC), or transposed (NCHW).
+enum HostMaps<'a> {
+    InPlace(Maps<'a>),
+    Transposed(Act),
+}
+
+impl AsMaps for HostMaps<'_> {
+    fn maps(&self) -> Maps<'_> {
+        match self {
+            Self::InPlace(m) => *m,
+            Self::Transposed(a) => a.maps(),
+        }
+    }
+}
+
+/// A map tensor's values channels-last (a copy only for NCHW, which `cl` says it is not).
+fn act(t: &FlexTensor, cl: bool) -> Option<HostMaps<'_>> {
     let (v, d) = host(t)?;
     Some(if cl {
-        Act::from_nhwc_slice(v, d)
+        HostMaps::InPlace(Maps::new(v, d))
     } else {
-        Act::from_nchw_slice(v, d)
+        HostMaps::Transposed(Act::from_nchw_slice(v, d))
     })
 }
 
@@ -244,7 +259,7 @@ impl CpuConvBackend for Flex {
         } else {
             // The stride's remainder rows the convolution never read get no gradient.
             let reach = |i: usize| (i - 1) * s + k - 2 * p;
-            let pad_out = [h - reach(dy.h), wd - reach(dy.w)];
+            let pad_out = [h - reach(dy.maps().h), wd - reach(dy.maps().w)];
             let t = ConvTranspose::new([cout, cin], [k, k], [s, s], [p, p], pad_out, ws, None);
             t.forward(&dy, ConvOpts::default())
         };
