@@ -95,16 +95,7 @@ impl ResBlock {
 
     fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
         let r = conv2d_in(layout, &self.conv1, self.relu.forward(x.clone()));
-        x + pointwise(layout, &self.conv2, self.relu.forward(r))
-    }
-}
-
-/// A 1×1 convolution: as batched matrix products in NCHW ([`conv1x1::forward`]), on the
-/// channels-last kernels in NHWC (where it is one GEMM as the map lies).
-fn pointwise(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match layout {
-        Layout::Nchw => conv1x1::forward(conv, x),
-        Layout::Nhwc => conv2d_in(layout, conv, x),
+        x + conv1x1::forward_in(layout, &self.conv2, self.relu.forward(r))
     }
 }
 
@@ -138,7 +129,7 @@ impl BenchModel {
         for b in &self.enc_blocks {
             h = b.forward_in(layout, h);
         }
-        pointwise(layout, &self.enc_out, h)
+        conv1x1::forward_in(layout, &self.enc_out, h)
     }
 
     /// Most likely code per cell: the argmax of the logits (a softmax would not change it).
@@ -156,7 +147,7 @@ impl BenchModel {
     }
 
     fn decode_in(&self, layout: Layout, z: Tensor<4>) -> Tensor<4> {
-        self.decode_embedded_in(layout, pointwise(layout, &self.codebook, z))
+        self.decode_embedded_in(layout, conv1x1::forward_in(layout, &self.codebook, z))
     }
 
     /// The same as [`decode`](Self::decode) of the tokens' one-hot, with the codebook

@@ -58,6 +58,16 @@ impl<'a> Maps<'a> {
         let len = self.h * self.w * self.c;
         &self.data[i * len..(i + 1) * len]
     }
+
+    /// The values in NCHW order.
+    pub fn to_nchw_vec(&self) -> Vec<f32> {
+        let (h, w, c) = (self.h, self.w, self.c);
+        let mut data = vec![0.0; self.data.len()];
+        data.par_chunks_mut(c * h * w)
+            .zip(self.data.par_chunks(h * w * c))
+            .for_each(|(dst, src)| transpose(src, dst, h * w, c));
+        data
+    }
 }
 
 /// Maps the kernels can read: an [`Act`] or a borrowed [`Maps`].
@@ -153,12 +163,7 @@ impl Act {
 
     /// The values in NCHW order.
     pub fn to_nchw_vec(&self) -> Vec<f32> {
-        let (h, w, c) = (self.h, self.w, self.c);
-        let mut data = vec![0.0; self.data.len()];
-        data.par_chunks_mut(c * h * w)
-            .zip(self.data.par_chunks(h * w * c))
-            .for_each(|(dst, src)| transpose(src, dst, h * w, c));
-        data
+        self.maps().to_nchw_vec()
     }
 
     /// 2×2 max pooling with stride 2 (odd edges dropped, as Burn and PyTorch do).

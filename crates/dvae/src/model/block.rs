@@ -9,6 +9,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use super::conv1x1;
+use super::cpu_conv::Layout;
 
 /// DALL·E's `Conv2d`: square kernel `kw` (odd), "same" padding, weights drawn from
 /// N(0, 1/(n_in·kw²)), zero bias. The weights come from `rng`, so a seed fixes them
@@ -79,12 +80,21 @@ impl ResBlock {
     /// # Shapes
     /// `[B, n_in, H, W]` → `[B, n_out, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = conv1x1::forward(&self.conv_1, relu(x.clone()));
-        let h = conv1x1::forward(&self.conv_2, relu(h));
-        let h = conv1x1::forward(&self.conv_3, relu(h));
-        let h = conv1x1::forward(&self.conv_4, relu(h));
+        self.forward_in(Layout::Nchw, x)
+    }
+
+    /// [`forward`](Self::forward) of a map in `layout`.
+    ///
+    /// # Shapes
+    /// `[B, n_in, H, W]` → `[B, n_out, H, W]` (or both NHWC)
+    pub fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
+        let conv = |c: &Conv2d, x| conv1x1::forward_in(layout, c, x);
+        let h = conv(&self.conv_1, relu(x.clone()));
+        let h = conv(&self.conv_2, relu(h));
+        let h = conv(&self.conv_3, relu(h));
+        let h = conv(&self.conv_4, relu(h));
         let id = match &self.id_path {
-            Some(conv) => conv1x1::forward(conv, x),
+            Some(c) => conv(c, x),
             None => x,
         };
         id + h * self.post_gain

@@ -14,6 +14,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
+use super::cpu_conv::Layout;
+
 /// Whether `conv` is a 1×1 convolution that [`conv1x1`] computes (stride 1, no padding,
 /// dilation or groups).
 pub fn is_pointwise(conv: &Conv2d) -> bool {
@@ -39,6 +41,18 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         conv1x1(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
     } else {
         super::cpu_conv::conv2d(conv, x)
+    }
+}
+
+/// [`forward`] of a map in `layout`: NCHW as above; channels-last on the channels-last
+/// kernels, where a 1×1 convolution is one GEMM over the map as it lies.
+///
+/// # Shapes
+/// `[B, Ci, H, W]` → `[B, Co, Ho, Wo]` (or both NHWC)
+pub fn forward_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match layout {
+        Layout::Nchw => forward(conv, x),
+        Layout::Nhwc => super::cpu_conv::conv2d_in(layout, conv, x),
     }
 }
 

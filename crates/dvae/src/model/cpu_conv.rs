@@ -18,7 +18,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::ops::{ConvOptions, ConvTransposeOptions, ModuleOps};
+use burn::backend::ops::{ConvOptions, ConvTransposeOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
@@ -120,6 +120,15 @@ pub trait CpuConvBackend: Backend {
     ) -> FloatTensor<Self> {
         let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
         Self::conv_transpose2d_weight_backward(x, weight, dy, transpose_options(geometry))
+    }
+
+    /// NCHW → NHWC (`to_cl`) or NHWC → NCHW.
+    fn cl_relayout(x: FloatTensor<Self>, to_cl: bool) -> FloatTensor<Self> {
+        if to_cl {
+            Self::float_permute(x, &[0, 2, 3, 1])
+        } else {
+            Self::float_permute(x, &[0, 3, 1, 2])
+        }
     }
 }
 
@@ -344,6 +353,40 @@ impl CpuConvBackend for Flex {
         let dw = conv.weight_grad(&da, &xa);
         FlexTensor::from_data(TensorData::new(dw, [cin, cout, k, k]))
     }
+
+    fn cl_relayout(x: FlexTensor, to_cl: bool) -> FlexTensor {
+        let xc = x.to_contiguous();
+        let Some((v, d)) = host(&xc) else {
+            let o = if to_cl { [0, 2, 3, 1] } else { [0, 3, 1, 2] };
+            return Self::float_permute(x, &o);
+        };
+        // Both directions by the blocked, parallel transposes of `Act`.
+        let data = if to_cl {
+            let a = Act::from_nchw_slice(v, d);
+            TensorData::new(a.into_nhwc_vec(), [d[0], d[2], d[3], d[1]])
+        } else {
+            let [n, h, w, c] = d;
+            let m = Maps::new(v, d);
+            TensorData::new(m.to_nchw_vec(), [n, c, h, w])
+        };
+        FlexTensor::from_data(data)
+    }
+}
+
+#[derive(Debug)]
+struct RelayoutGrad;
+
+impl<B: CpuConvBackend> Backward<B, 1> for RelayoutGrad {
+    /// The forward direction (to channels-last or not).
+    type State = bool;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::cl_relayout(dy, !ops.state));
+        }
+    }
 }
 
 /// The bias gradient: `dy` summed over batch and positions.
@@ -486,6 +529,17 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
             }
         }
     }
+
+    fn cl_relayout(x: FloatTensor<Self>, to_cl: bool) -> FloatTensor<Self> {
+        match RelayoutGrad
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(to_cl, B::cl_relayout(x.into_primitive(), to_cl)),
+            OpsKind::UnTracked(prep) => prep.finish(B::cl_relayout(x.into_primitive(), to_cl)),
+        }
+    }
 }
 
 /// Burn's NCHW or channels-last NHWC: how the maps a model passes between layers lie.
@@ -516,21 +570,31 @@ impl Layout {
         }
     }
 
-    /// An NCHW tensor in this layout.
+    /// An NCHW tensor in this layout (a contiguous copy for NHWC: on the channels-last
+    /// kernels' device by their blocked, parallel transpose, elsewhere by Burn's).
     pub fn from_nchw(self, t: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Nchw => t,
-            Self::Nhwc => t.permute([0, 2, 3, 1]),
+            Self::Nhwc => relayout(t, true),
         }
     }
 
-    /// A tensor of this layout in NCHW.
+    /// A tensor of this layout in NCHW (as [`from_nchw`](Self::from_nchw)).
     pub fn to_nchw(self, t: Tensor<4>) -> Tensor<4> {
         match self {
             Self::Nchw => t,
-            Self::Nhwc => t.permute([0, 3, 1, 2]),
+            Self::Nhwc => relayout(t, false),
         }
     }
+}
+
+/// NCHW → NHWC (`to_cl`) or back, differentiable.
+fn relayout(t: Tensor<4>, to_cl: bool) -> Tensor<4> {
+    if !crate::infer::runs_on(&t.device()) {
+        let order = if to_cl { [0, 2, 3, 1] } else { [0, 3, 1, 2] };
+        return t.permute(order);
+    }
+    Tensor::from_dispatch(Dispatch::cl_relayout(t.into_dispatch(), to_cl))
 }
 
 /// `conv.forward(x)`, on the channels-last kernels where they apply: a square kernel, the

@@ -7,6 +7,7 @@ use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
 use super::conv1x1;
+use super::cpu_conv::Layout;
 use crate::config::ModelConfig;
 
 /// 1×1 convolution `vocab_size → n_init` (the codebook), `group_count` groups of residual
@@ -49,24 +50,46 @@ impl Decoder {
     ///
     /// # Shapes
     /// `[B, n_init, s, s]` → `[B, out_channels, s·2^(G-1), s·2^(G-1)]`
+    ///
+    /// On the channels-last kernels' device the maps are NHWC in between
+    /// ([`Layout::for_device`]); input and output are NCHW either way.
     pub fn forward_embedded(&self, h: Tensor<4>) -> Tensor<4> {
+        let layout = Layout::for_device(&h.device());
+        layout.to_nchw(self.forward_embedded_in(layout, layout.from_nchw(h)))
+    }
+
+    /// [`forward_embedded`](Self::forward_embedded) of maps in `layout`.
+    fn forward_embedded_in(&self, layout: Layout, h: Tensor<4>) -> Tensor<4> {
         let mut h = h;
         let last = self.groups.len() - 1;
         for (g, blocks) in self.groups.iter().enumerate() {
             for block in blocks {
-                h = block.forward(h);
+                h = block.forward_in(layout, h);
             }
             if g < last {
-                h = upsample_nearest2(h);
+                h = match layout {
+                    Layout::Nchw => upsample_nearest2(h),
+                    Layout::Nhwc => upsample_nearest2_nhwc(h),
+                };
             }
         }
-        conv1x1::forward(&self.output, relu(h))
+        conv1x1::forward_in(layout, &self.output, relu(h))
     }
 
     /// # Shapes
     /// (soft) one-hot `[B, vocab_size, s, s]` → `[B, out_channels, S, S]`
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
-        self.forward_embedded(conv1x1::forward(&self.input, z))
+        let layout = Layout::for_device(&z.device());
+        layout.to_nchw(self.forward_in(layout, layout.from_nchw(z)))
+    }
+
+    /// [`forward`](Self::forward) with input and output in `layout`.
+    ///
+    /// # Shapes
+    /// `[B, vocab_size, s, s]` → `[B, out_channels, S, S]` (or both NHWC)
+    pub fn forward_in(&self, layout: Layout, z: Tensor<4>) -> Tensor<4> {
+        let h = conv1x1::forward_in(layout, &self.input, z);
+        self.forward_embedded_in(layout, h)
     }
 
     /// Codebook lookup for hard tokens: the same as `input` applied to a one-hot
@@ -77,6 +100,17 @@ impl Decoder {
     pub fn embed_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
         conv1x1::one_hot_forward(&self.input, tokens)
     }
+}
+
+/// [`upsample_nearest2`] of channels-last maps.
+///
+/// # Shapes
+/// `[B, H, W, C]` → `[B, 2H, 2W, C]`
+fn upsample_nearest2_nhwc(x: Tensor<4>) -> Tensor<4> {
+    let [b, h, w, c] = x.dims();
+    x.reshape([b, h, 1, w, 1, c])
+        .expand([b, h, 2, w, 2, c])
+        .reshape([b, 2 * h, 2 * w, c])
 }
 
 /// Nearest-neighbour ×2 upsampling, as a broadcast and a reshape (exact, differentiable).

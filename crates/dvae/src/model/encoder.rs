@@ -8,6 +8,7 @@ use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
 use super::conv1x1;
+use super::cpu_conv::{self, Layout};
 use crate::config::ModelConfig;
 
 /// 7×7 input convolution, `group_count` groups of residual blocks at widths
@@ -54,18 +55,31 @@ impl Encoder {
 
     /// # Shapes
     /// mapped pixels `[B, C, S, S]` → logits `[B, vocab_size, S/2^(G-1), S/2^(G-1)]`
+    ///
+    /// On the channels-last kernels' device the maps stay NHWC from the input to the
+    /// logits ([`Layout::for_device`]); input and logits are NCHW either way.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let layout = Layout::for_device(&x.device());
+        layout.to_nchw(self.forward_in(layout, layout.from_nchw(x)))
+    }
+
+    /// [`forward`](Self::forward) with input and logits in `layout`.
+    ///
+    /// # Shapes
+    /// `[B, C, S, S]` → `[B, vocab_size, s, s]` (or both NHWC)
+    pub fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
         let pool = MaxPool2dConfig::new([2, 2]).init();
-        let mut h = self.input.forward(x);
+        let mut h = cpu_conv::conv2d_in(layout, &self.input, x);
         let last = self.groups.len() - 1;
         for (g, blocks) in self.groups.iter().enumerate() {
             for block in blocks {
-                h = block.forward(h);
+                h = block.forward_in(layout, h);
             }
             if g < last {
-                h = pool.forward(h);
+                // Burn's pooling, in NCHW.
+                h = layout.from_nchw(pool.forward(layout.to_nchw(h)));
             }
         }
-        conv1x1::forward(&self.output, relu(h))
+        conv1x1::forward_in(layout, &self.output, relu(h))
     }
 }

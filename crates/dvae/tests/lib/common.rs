@@ -63,3 +63,20 @@ pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0f32, f32::max)
         / scale
 }
+
+/// Every float parameter's gradient in `grads`, in the module's visiting order.
+pub fn param_grads<M: burn::module::Module>(
+    model: &M,
+    grads: &burn::tensor::Gradients,
+) -> Vec<Vec<f32>> {
+    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            let g = p.grad(self.0).expect("every parameter has a gradient");
+            self.1.push(g.into_data().iter::<f32>().collect());
+        }
+    }
+    let mut visitor = Grads(grads, Vec::new());
+    model.visit(&mut visitor);
+    visitor.1
+}

@@ -540,17 +540,7 @@ fn fused_softmax_and_kl_match_burn() {
 /// equals the NCHW one: the loss within 1e-5 and every parameter's gradient within 1e-4.
 #[test]
 fn bench_model_trains_the_same_channels_last() {
-    use burn::module::{Module, ModuleVisitor, Param};
     use dvae::model::cpu_conv::Layout;
-
-    /// Every float parameter's gradient, in visiting order.
-    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
-    impl ModuleVisitor for Grads<'_> {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let g = p.grad(self.0).expect("every parameter has a gradient");
-            self.1.push(g.into_data().iter::<f32>().collect());
-        }
-    }
 
     let device = Device::flex().autodiff();
     assert!(
@@ -573,9 +563,7 @@ fn bench_model_trains_the_same_channels_last() {
             0.1,
         );
         let grads = loss.backward();
-        let mut visitor = Grads(&grads, Vec::new());
-        model.visit(&mut visitor);
-        (values(loss.inner()), visitor.1)
+        (values(loss.inner()), param_grads(&model, &grads))
     };
     let (want_loss, want) = run(Layout::Nchw);
     let (loss, got) = run(Layout::Nhwc);
@@ -586,6 +574,55 @@ fn bench_model_trains_the_same_channels_last() {
     assert_eq!(got.len(), want.len());
     // Weights and biases of 14 layers, and the bias-free codebook.
     assert_eq!(got.len(), 14 * 2 + 1);
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        let d = max_rel_diff(a, b);
+        assert!(d < 1e-4, "parameter {i}: gradient relative difference {d}");
+    }
+}
+
+/// The DALL·E encoder and decoder with channels-last maps (what they run on flex) equal
+/// the NCHW ones: logits and output within 1e-5, every parameter's gradient within 1e-4
+/// (the `tiny` preset at 32×32: pooling, upsampling, 1×1 projections, 7×7 input).
+#[test]
+fn dalle_model_trains_the_same_channels_last() {
+    use dvae::model::cpu_conv::Layout;
+    let device = Device::flex().autodiff();
+    assert!(
+        dvae::infer::runs_on(&device),
+        "the channels-last path runs on flex"
+    );
+    let mut c = ModelConfig::preset("tiny").unwrap();
+    c.vocab_size = 24;
+    let model = DvaeModel::new(&c, 5, &device);
+    let x = normal([2, 3, 32, 32], 100, &device);
+    let z = normal([2, 24, 4, 4], 101, &device);
+    let run = |layout: Layout| {
+        let logits = layout.to_nchw(
+            model
+                .encoder
+                .forward_in(layout, layout.from_nchw(x.clone())),
+        );
+        let out = layout.to_nchw(
+            model
+                .decoder
+                .forward_in(layout, layout.from_nchw(z.clone())),
+        );
+        let r1 = normal(logits.dims(), 102, &device);
+        let r2 = normal(out.dims(), 103, &device);
+        let loss = (logits.clone() * r1).sum() + (out.clone() * r2).sum();
+        let grads = loss.backward();
+        (
+            values(logits.inner()),
+            values(out.inner()),
+            param_grads(&model, &grads),
+        )
+    };
+    let (want_logits, want_out, want) = run(Layout::Nchw);
+    let (logits, out, got) = run(Layout::Nhwc);
+    assert_eq!(logits.len(), 2 * 24 * 4 * 4, "a 4×4 grid of 24 logits");
+    assert!(max_rel_diff(&logits, &want_logits) < 1e-5, "logits");
+    assert!(max_rel_diff(&out, &want_out) < 1e-5, "decoder output");
+    assert_eq!(got.len(), want.len());
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         let d = max_rel_diff(a, b);
         assert!(d < 1e-4, "parameter {i}: gradient relative difference {d}");
