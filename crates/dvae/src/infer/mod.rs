@@ -4,8 +4,9 @@
 //! a whole tensor.
 //!
 //! Encoding and decoding on the CPU go through here ([`DalleNet`] for the DALL·E models,
-//! [`BenchNet`] for `dvae bench`'s reference model); training and the other backends keep
-//! Burn's generic operations. Every layer is pinned to Burn's by tests (1e-4).
+//! [`BenchNet`] for `dvae bench`'s reference model); training runs the same kernels as Burn
+//! operations (`model::cpu_conv`, `model::cpu_softmax`); the other backends keep Burn's
+//! generic operations. Every layer is pinned to Burn's by tests (1e-4).
 
 pub mod bench_net;
 pub mod conv;

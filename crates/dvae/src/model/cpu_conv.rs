@@ -4,14 +4,18 @@
 //! - `conv2d`: forward by [`Conv`] (Winograd's F(4×4, 3×3) for 3×3 stride-1 kernels,
 //!   im2col and GEMM otherwise); input gradient as a convolution with the kernel flipped
 //!   and transposed (stride 1) or as the transposed convolution by output phase (stride >
-//!   1); weight gradient as `Σ im2col(x)ᵀ · dy`, one GEMM per run of whole images.
+//!   1); weight gradient by Winograd's algorithm for 3×3 stride-1 and 4×4 stride-2 kernels,
+//!   as `Σ im2col(x)ᵀ · dy` (one GEMM per run of whole images) otherwise.
 //! - `conv_transpose2d`: forward by [`ConvTranspose`]; its input gradient is the convolution
 //!   with the same weights, its weight gradient the convolution's with `x` and `dy` swapped.
 //!
-//! Burn's generic convolution spends about twice its forward time on the weight gradient
-//! alone. The operations run on the flex device (plain or autodiff); elsewhere, and with
-//! `DVAE_GENERIC=1`, [`conv2d`] and [`conv_transpose2d`] are the modules' own `forward`.
-//! Values and gradients are pinned to Burn's by tests.
+//! Each takes maps in Burn's NCHW layout or channels-last ([`Layout::Nhwc`], read in place:
+//! a model that keeps its maps NHWC pays no transposes; [`Layout::from_nchw`] and
+//! [`Layout::to_nchw`] cross at its edges). Burn's generic convolution spends about twice
+//! its forward time on the weight gradient alone. The operations run on the flex device
+//! (plain or autodiff); elsewhere, and with `DVAE_GENERIC=1`, [`conv2d`] and
+//! [`conv_transpose2d`] are the modules' own `forward`. Values and gradients are pinned to
+//! Burn's by tests.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
