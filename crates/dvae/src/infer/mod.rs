@@ -138,16 +138,6 @@ impl Act {
         Self { n, h, w, c, data }
     }
 
-    /// From NHWC values (a copy into a recycled buffer).
-    pub fn from_nhwc_slice(v: &[f32], [n, h, w, c]: [usize; 4]) -> Self {
-        assert_eq!(v.len(), n * h * w * c, "NHWC values");
-        let mut data = pool::take(v.len());
-        data.par_chunks_mut(1 << 14)
-            .zip(v.par_chunks(1 << 14))
-            .for_each(|(dst, src)| dst.copy_from_slice(src));
-        Self { n, h, w, c, data }
-    }
-
     /// The values in NHWC order, moved out (no copy).
     pub fn into_nhwc_vec(mut self) -> Vec<f32> {
         std::mem::take(&mut self.data)
