@@ -74,17 +74,18 @@ impl Conv {
     ) -> Self {
         let [kh, kw] = kernel;
         assert_eq!(weight_oihw.len(), cout * cin * kh * kw, "conv weight size");
+        // Row (tap·cin + ci) gathers its cout values, rows on all threads (training repacks
+        // the weights at every step).
         let mut weight = vec![0.0; weight_oihw.len()];
-        for co in 0..cout {
-            for ci in 0..cin {
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let v = weight_oihw[((co * cin + ci) * kh + ky) * kw + kx];
-                        weight[((ky * kw + kx) * cin + ci) * cout + co] = v * gain;
-                    }
+        weight
+            .par_chunks_mut(cout)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (tap, ci) = (row / cin, row % cin);
+                for (co, d) in dst.iter_mut().enumerate() {
+                    *d = weight_oihw[(co * cin + ci) * kh * kw + tap] * gain;
                 }
-            }
-        }
+            });
         let bias = bias.map_or(vec![0.0; cout], |b| b.iter().map(|v| v * gain).collect());
         let winograd = (kernel == [3, 3] && stride == [1, 1] && cin >= WINOGRAD_MIN_CHANNELS)
             .then(|| Winograd::new(cin, cout, [pad[0], pad[1]], &weight));

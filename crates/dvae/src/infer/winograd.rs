@@ -62,42 +62,46 @@ pub struct Winograd {
 impl Winograd {
     /// From weights in the direct path's layout `[9·cin, cout]` (row `(ky·3 + kx)·cin + ci`).
     pub fn new(cin: usize, cout: usize, pad: [usize; 2], weight: &[f32]) -> Self {
-        // U[i][j] = Σ_ky Σ_kx G[i][ky] g[ky][kx] G[j][kx], as rows over the output channels.
-        let mut u = vec![0.0; A * A * cin * cout];
-        let mut t = vec![0.0f32; A * 3 * cout];
-        for ci in 0..cin {
-            let g = |ky: usize, kx: usize| {
-                let at = ((ky * 3 + kx) * cin + ci) * cout;
-                &weight[at..at + cout]
-            };
-            t.fill(0.0);
-            for (i, gi) in G.iter().enumerate() {
-                for kx in 0..3 {
-                    let row = &mut t[(i * 3 + kx) * cout..(i * 3 + kx + 1) * cout];
-                    for (ky, &c) in gi.iter().enumerate() {
-                        if c != 0.0 {
-                            for (r, w) in row.iter_mut().zip(g(ky, kx)) {
-                                *r += c * w;
+        // U[i][j] = Σ_ky Σ_kx G[i][ky] g[ky][kx] G[j][kx], as rows over the output channels:
+        // first t = G g per input channel (`[cin][α][3][cout]`), then U = t Gᵀ per
+        // transformed position, both on all threads (this runs at every training step).
+        let mut t = vec![0.0f32; cin * A * 3 * cout];
+        t.par_chunks_mut(A * 3 * cout)
+            .enumerate()
+            .for_each(|(ci, t)| {
+                let g = |ky: usize, kx: usize| {
+                    let at = ((ky * 3 + kx) * cin + ci) * cout;
+                    &weight[at..at + cout]
+                };
+                for (i, gi) in G.iter().enumerate() {
+                    for kx in 0..3 {
+                        let row = &mut t[(i * 3 + kx) * cout..(i * 3 + kx + 1) * cout];
+                        for (ky, &c) in gi.iter().enumerate() {
+                            if c != 0.0 {
+                                for (r, w) in row.iter_mut().zip(g(ky, kx)) {
+                                    *r += c * w;
+                                }
                             }
                         }
                     }
                 }
-            }
-            for i in 0..A {
-                for (j, gj) in G.iter().enumerate() {
-                    let at = ((i * A + j) * cin + ci) * cout;
-                    let out = &mut u[at..at + cout];
+            });
+        let mut u = vec![0.0; A * A * cin * cout];
+        u.par_chunks_mut(cin * cout)
+            .enumerate()
+            .for_each(|(xi, u)| {
+                let (i, gj) = (xi / A, &G[xi % A]);
+                for (ci, out) in u.chunks_exact_mut(cout).enumerate() {
                     for (kx, &c) in gj.iter().enumerate() {
                         if c != 0.0 {
-                            let row = &t[(i * 3 + kx) * cout..(i * 3 + kx + 1) * cout];
-                            for (o, r) in out.iter_mut().zip(row) {
+                            let at = ((ci * A + i) * 3 + kx) * cout;
+                            for (o, r) in out.iter_mut().zip(&t[at..at + cout]) {
                                 *o += c * r;
                             }
                         }
                     }
                 }
-            }
-        }
+            });
         Self { cin, cout, pad, u }
     }
 
