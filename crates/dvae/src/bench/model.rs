@@ -10,7 +10,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{PaddingConfig2d, Relu};
 use burn::prelude::*;
 
-use crate::model::cpu_conv::{Layout, conv_transpose2d_in, conv2d_in};
+use crate::model::cpu_conv::{Layout, conv_transpose2d_in, conv2d_in, conv2d_relu_in};
 use crate::model::quantizer::gumbel;
 use crate::model::{conv1x1, cpu_softmax};
 
@@ -94,8 +94,8 @@ impl ResBlock {
     }
 
     fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
-        let r = conv2d_in(layout, &self.conv1, self.relu.forward(x.clone()));
-        x + conv1x1::forward_in(layout, &self.conv2, self.relu.forward(r))
+        let r = conv2d_relu_in(layout, &self.conv1, x.clone());
+        x + conv1x1::forward_relu_in(layout, &self.conv2, r)
     }
 }
 

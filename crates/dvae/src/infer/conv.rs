@@ -388,6 +388,18 @@ impl Conv {
     /// Winograd's algorithm ([`super::winograd::weight_grad`]), 4×4 stride-2 ones by it
     /// over the space-to-depth input (as their forward pass), unless [`direct`](Self::direct).
     pub fn weight_grad(&self, x: &(impl AsMaps + ?Sized), dy: &(impl AsMaps + ?Sized)) -> Vec<f32> {
+        self.weight_grad_of(x, dy, false)
+    }
+
+    /// [`weight_grad`](Self::weight_grad) of the convolution of `relu(x)` when
+    /// `input_relu` (the ReLU taken while reading `x`, as the forward pass's
+    /// [`ConvOpts::input_relu`]).
+    pub fn weight_grad_of(
+        &self,
+        x: &(impl AsMaps + ?Sized),
+        dy: &(impl AsMaps + ?Sized),
+        input_relu: bool,
+    ) -> Vec<f32> {
         let (x, dy) = (&x.maps(), &dy.maps());
         let [kh, kw] = self.kernel;
         let (cin, cout) = (self.cin, self.cout);
@@ -401,7 +413,8 @@ impl Conv {
         let winograd =
             self.winograd_allowed && self.stride == [1, 1] && cin >= WINOGRAD_MIN_CHANNELS;
         if winograd && self.kernel == [3, 3] {
-            let dw = super::winograd::weight_grad(x, dy, [self.pad[0], self.pad[1]]);
+            let pad = [self.pad[0], self.pad[1]];
+            let dw = super::winograd::weight_grad(x, dy, pad, input_relu);
             return transpose_to_oihw(&dw, [cout, cin, 9]);
         }
         if self.winograd_allowed
@@ -409,10 +422,10 @@ impl Conv {
             && self.stride == [2, 2]
             && 4 * cin >= WINOGRAD_MIN_CHANNELS
         {
-            return self.s2d_weight_grad(x, dy, [ho, wo]);
+            return self.s2d_weight_grad(x, dy, [ho, wo], input_relu);
         }
         let mut dw = vec![0.0; k * cout];
-        if self.is_pointwise() {
+        if self.is_pointwise() && !input_relu {
             // im2col of a 1×1 convolution is the input as it lies.
             gemm_at_b(&mut dw, x.data, dy.data, [k, x.n * ho * wo, cout], ALL);
             return transpose_to_oihw(&dw, [cout, cin, 1]);
@@ -431,7 +444,7 @@ impl Conv {
                     c.par_chunks_mut(TILE_PIXELS * k)
                         .enumerate()
                         .for_each(|(t, c)| {
-                            self.gather(x, 1, img0 + i, wo, t * TILE_PIXELS, false, c)
+                            self.gather(x, 1, img0 + i, wo, t * TILE_PIXELS, input_relu, c)
                         })
                 });
             let g = &dy.data[img0 * ho * wo * cout..(img0 + imgs) * ho * wo * cout];
@@ -443,11 +456,11 @@ impl Conv {
 
     /// [`weight_grad`](Self::weight_grad) of a 4×4 stride-2 kernel: the 3×3 gradient of
     /// [`Conv::s2d_equivalent`] over the space-to-depth input, its 2×2 taps put back.
-    fn s2d_weight_grad(&self, x: &Maps, dy: &Maps, [ho, wo]: [usize; 2]) -> Vec<f32> {
+    fn s2d_weight_grad(&self, x: &Maps, dy: &Maps, [ho, wo]: [usize; 2], relu: bool) -> Vec<f32> {
         let (cin, cout, c4) = (self.cin, self.cout, 4 * self.cin);
-        let s = self.space_to_depth(x, [ho, wo], false);
+        let s = self.space_to_depth(x, [ho, wo], relu);
         // Rows (a·3 + b)·4cin + q·cin + ci, for tap (2a + py, 2b + px), q = 2py + px.
-        let dw3 = super::winograd::weight_grad(&s, dy, [0, 0]);
+        let dw3 = super::winograd::weight_grad(&s, dy, [0, 0], false);
         let mut oihw = vec![0.0; cout * cin * 16];
         for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
             for q in 0..4 {

@@ -283,6 +283,19 @@ pub fn runs_on(device: &Device) -> bool {
     !generic && device.clone().inner() == Device::flex()
 }
 
+/// `grad` where `x > 0`, zero elsewhere: the gradient through `relu(x)` (values of the
+/// same length), on all threads.
+pub fn relu_mask(grad: &mut [f32], x: &[f32]) {
+    assert_eq!(grad.len(), x.len(), "relu_mask: lengths");
+    grad.par_chunks_mut(1 << 14)
+        .zip(x.par_chunks(1 << 14))
+        .for_each(|(g, x)| {
+            for (g, &x) in g.iter_mut().zip(x) {
+                *g = if x > 0.0 { *g } else { 0.0 };
+            }
+        });
+}
+
 /// Index of the largest value (the first of equal ones; NaNs are never the largest).
 /// Sixteen lanes each keep their own maximum and its first index, so that the loop
 /// vectorises (compare and blend); the lanes are merged at the end.

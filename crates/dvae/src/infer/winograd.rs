@@ -290,7 +290,8 @@ fn output_grad_tiles(dy: &Maps, tiles: &[[usize; 3]], g: &mut [f32]) {
 const GRAD_TILES: usize = 1024;
 
 /// The weight gradient of the 3×3 stride-1 convolution of `x` with `pad` rows and columns
-/// of zeros above and left (the output `dy`'s size sets the rest), by the same algorithm:
+/// of zeros above and left (the output `dy`'s size sets the rest), of `relu(x)` when
+/// `input_relu`, by the same algorithm:
 /// `dU[ξ] = Σ_tiles V[ξ]ᵀ · (A dY Aᵀ)[ξ]`, α² GEMMs over the tiles, then `dg = Gᵀ dU G`.
 /// 36 multiplications per 16 output pixels and weight, where the direct gradient does 144.
 ///
@@ -300,6 +301,7 @@ pub fn weight_grad(
     x: &(impl AsMaps + ?Sized),
     dy: &(impl AsMaps + ?Sized),
     pad: [usize; 2],
+    input_relu: bool,
 ) -> Vec<f32> {
     let (x, dy) = (&x.maps(), &dy.maps());
     let (cin, cout) = (x.c, dy.c);
@@ -326,7 +328,7 @@ pub fn weight_grad(
             .zip(&blocks)
             .for_each(|((v, g), &b0)| {
                 let tiles: Vec<[usize; 3]> = (b0..(b0 + TILES).min(p1)).map(tile_at).collect();
-                input_tiles(x, 1, pad, false, &tiles, v);
+                input_tiles(x, 1, pad, input_relu, &tiles, v);
                 output_grad_tiles(dy, &tiles, g);
             });
         du.par_chunks_mut(cin * cout)

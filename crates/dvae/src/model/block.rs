@@ -4,7 +4,6 @@ use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
@@ -88,13 +87,14 @@ impl ResBlock {
     /// # Shapes
     /// `[B, n_in, H, W]` → `[B, n_out, H, W]` (or both NHWC)
     pub fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
-        let conv = |c: &Conv2d, x| conv1x1::forward_in(layout, c, x);
-        let h = conv(&self.conv_1, relu(x.clone()));
-        let h = conv(&self.conv_2, relu(h));
-        let h = conv(&self.conv_3, relu(h));
-        let h = conv(&self.conv_4, relu(h));
+        // conv(relu(·)), the ReLU fused where the kernels take it.
+        let conv_relu = |c: &Conv2d, x| conv1x1::forward_relu_in(layout, c, x);
+        let h = conv_relu(&self.conv_1, x.clone());
+        let h = conv_relu(&self.conv_2, h);
+        let h = conv_relu(&self.conv_3, h);
+        let h = conv_relu(&self.conv_4, h);
         let id = match &self.id_path {
-            Some(c) => conv(c, x),
+            Some(c) => conv1x1::forward_in(layout, c, x),
             None => x,
         };
         id + h * self.post_gain

@@ -56,6 +56,18 @@ pub fn forward_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// [`forward_in`] of `relu(x)`, the ReLU fused into the convolution on the channels-last
+/// kernels ([`super::cpu_conv::conv2d_relu_in`]).
+///
+/// # Shapes
+/// `[B, Ci, H, W]` → `[B, Co, Ho, Wo]` (or both NHWC)
+pub fn forward_relu_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    match layout {
+        Layout::Nchw => forward(conv, burn::tensor::activation::relu(x)),
+        Layout::Nhwc => super::cpu_conv::conv2d_relu_in(layout, conv, x),
+    }
+}
+
 /// Pointwise convolution `y[b, o] = Σ_i W[o, i] · x[b, i] + bias[o]`.
 ///
 /// # Shapes

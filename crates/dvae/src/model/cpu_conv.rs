@@ -22,23 +22,28 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::ops::{ConvOptions, ConvTransposeOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{
+    ActivationOps, ConvOptions, ConvTransposeOptions, FloatTensorOps, ModuleOps,
+};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use burn::tensor::activation::relu;
 use burn_flex::FlexTensor;
 
 use crate::infer::{Act, AsMaps, Conv, ConvOpts, ConvTranspose, Maps};
 
 /// Square-kernel convolutions with the same stride and padding on both axes, on maps in
 /// Burn's NCHW layout or, with `cl` (channels last), in NHWC (`x` and `dy` `[N, H, W, C]`,
-/// outputs likewise; weights keep Burn's layout either way).
+/// outputs likewise; weights keep Burn's layout either way). With `relu_in`, a convolution
+/// reads `relu(x)` (taken while reading, in the same pass) and its gradients are those of
+/// `conv2d(relu(x))`.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuConvBackend: Backend {
-    /// `conv2d(x, weight) + bias`.
+    /// `conv2d(relu_in ? relu(x) : x, weight) + bias`.
     ///
     /// # Shapes
     /// x `[N, cin, H, W]`, weight `[cout, cin, k, k]`, bias `[cout]` → `[N, cout, H', W']`
@@ -49,13 +54,10 @@ pub trait CpuConvBackend: Backend {
         stride: usize,
         pad: usize,
         cl: bool,
+        relu_in: bool,
     ) -> FloatTensor<Self> {
-        let y = Self::conv2d(
-            nchw::<Self>(x, cl),
-            weight,
-            Some(bias),
-            conv_options(stride, pad),
-        );
+        let x = relu_if::<Self>(nchw::<Self>(x, cl), relu_in);
+        let y = Self::conv2d(x, weight, Some(bias), conv_options(stride, pad));
         back_to::<Self>(y, cl)
     }
 
@@ -67,9 +69,15 @@ pub trait CpuConvBackend: Backend {
         stride: usize,
         pad: usize,
         cl: bool,
+        relu_in: bool,
     ) -> FloatTensor<Self> {
         let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
-        let dx = Self::conv2d_x_backward(x, weight, dy, conv_options(stride, pad));
+        let dx = Self::conv2d_x_backward(x.clone(), weight, dy, conv_options(stride, pad));
+        let dx = if relu_in {
+            Self::relu_backward(x, dx)
+        } else {
+            dx
+        };
         back_to::<Self>(dx, cl)
     }
 
@@ -81,8 +89,10 @@ pub trait CpuConvBackend: Backend {
         stride: usize,
         pad: usize,
         cl: bool,
+        relu_in: bool,
     ) -> FloatTensor<Self> {
-        let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
+        let x = relu_if::<Self>(nchw::<Self>(x, cl), relu_in);
+        let dy = nchw::<Self>(dy, cl);
         Self::conv2d_weight_backward(x, weight, dy, conv_options(stride, pad))
     }
 
@@ -143,6 +153,11 @@ fn nchw<B: Backend>(t: FloatTensor<B>, cl: bool) -> FloatTensor<B> {
     } else {
         t
     }
+}
+
+/// `relu(t)` when `relu`.
+fn relu_if<B: Backend>(t: FloatTensor<B>, relu: bool) -> FloatTensor<B> {
+    if relu { B::relu(t) } else { t }
 }
 
 /// An NCHW result back in the layout `cl` names.
@@ -237,16 +252,22 @@ impl CpuConvBackend for Flex {
         s: usize,
         p: usize,
         cl: bool,
+        relu_in: bool,
     ) -> FlexTensor {
         let (xc, wc, bc) = (x.to_contiguous(), w.to_contiguous(), b.to_contiguous());
         let (Some(xa), Some((ws, [cout, cin, k, _])), Some(bs)) =
             (act(&xc, cl), host(&wc), bc.as_slice::<f32>())
         else {
-            let y = Self::conv2d(nchw::<Self>(x, cl), w, Some(b), conv_options(s, p));
+            let x = relu_if::<Self>(nchw::<Self>(x, cl), relu_in);
+            let y = Self::conv2d(x, w, Some(b), conv_options(s, p));
             return back_to::<Self>(y, cl);
         };
         let conv = Conv::new([cin, cout], [k, k], [s, s], [p; 4], ws, Some(bs), 1.0);
-        map_tensor(conv.forward(&xa, ConvOpts::default()), cl)
+        let o = ConvOpts {
+            input_relu: relu_in,
+            ..ConvOpts::default()
+        };
+        map_tensor(conv.forward(&xa, o), cl)
     }
 
     fn cl_conv2d_x_grad(
@@ -256,12 +277,18 @@ impl CpuConvBackend for Flex {
         s: usize,
         p: usize,
         cl: bool,
+        relu_in: bool,
     ) -> FlexTensor {
         let (wc, dc) = (w.to_contiguous(), dy.to_contiguous());
         let [_, _, h, wd] = nchw_dims(&x, cl);
         let (Some((ws, [cout, cin, k, _])), Some(dy)) = (host(&wc), act(&dc, cl)) else {
             let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
-            let dx = Self::conv2d_x_backward(x, w, dy, conv_options(s, p));
+            let dx = Self::conv2d_x_backward(x.clone(), w, dy, conv_options(s, p));
+            let dx = if relu_in {
+                Self::relu_backward(x, dx)
+            } else {
+                dx
+            };
             return back_to::<Self>(dx, cl);
         };
         let dx = if s == 1 && p < k {
@@ -276,7 +303,19 @@ impl CpuConvBackend for Flex {
             let t = ConvTranspose::new([cout, cin], [k, k], [s, s], [p, p], pad_out, ws, None);
             t.forward(&dy, ConvOpts::default())
         };
-        map_tensor(dx, cl)
+        if !relu_in {
+            return map_tensor(dx, cl);
+        }
+        // The ReLU's mask: on the host where x lies as dx does (channels-last, f32).
+        let xc = x.to_contiguous();
+        match (cl, host(&xc)) {
+            (true, Some((xs, _))) => {
+                let mut dx = dx;
+                crate::infer::relu_mask(&mut dx.data, xs);
+                map_tensor(dx, cl)
+            }
+            _ => Self::relu_backward(x, map_tensor(dx, cl)),
+        }
     }
 
     fn cl_conv2d_weight_grad(
@@ -286,15 +325,17 @@ impl CpuConvBackend for Flex {
         s: usize,
         p: usize,
         cl: bool,
+        relu_in: bool,
     ) -> FlexTensor {
         let (xc, dc) = (x.to_contiguous(), dy.to_contiguous());
         let [cout, cin, k, _] = dims4(&w);
         let (Some(xa), Some(da)) = (act(&xc, cl), act(&dc, cl)) else {
-            let (x, dy) = (nchw::<Self>(x, cl), nchw::<Self>(dy, cl));
+            let x = relu_if::<Self>(nchw::<Self>(x, cl), relu_in);
+            let dy = nchw::<Self>(dy, cl);
             return Self::conv2d_weight_backward(x, w, dy, conv_options(s, p));
         };
         let geometry = Conv::geometry([cin, cout], [k, k], [s, s], [p; 4]);
-        let dw = geometry.weight_grad(&xa, &da);
+        let dw = geometry.weight_grad_of(&xa, &da, relu_in);
         FlexTensor::from_data(TensorData::new(dw, [cout, cin, k, k]))
     }
 
@@ -408,8 +449,8 @@ fn bias_grad<B: Backend>(dy: FloatTensor<B>, channels: usize, cl: bool) -> Float
 struct Conv2dGrad;
 
 impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
-    /// x, the weight, stride, padding and layout.
-    type State = (NodeId, NodeId, [usize; 2], bool);
+    /// x, the weight, stride and padding, layout and input ReLU.
+    type State = (NodeId, NodeId, [usize; 2], [bool; 2]);
 
     fn backward(
         self,
@@ -419,18 +460,18 @@ impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy = grads.consume::<B>(&ops.node);
-        let (x_state, w_state, [s, p], cl) = ops.state;
+        let (x_state, w_state, [s, p], [cl, relu]) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
         let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
         if let Some(node) = node_b {
             grads.register::<B>(node.id, bias_grad::<B>(dy.clone(), w.shape()[0], cl));
         }
         if let Some(node) = node_w {
-            let dw = B::cl_conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), s, p, cl);
+            let dw = B::cl_conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), s, p, cl, relu);
             grads.register::<B>(node.id, dw);
         }
         if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::cl_conv2d_x_grad(x, w, dy, s, p, cl));
+            grads.register::<B>(node.id, B::cl_conv2d_x_grad(x, w, dy, s, p, cl, relu));
         }
     }
 }
@@ -474,6 +515,7 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
         stride: usize,
         pad: usize,
         cl: bool,
+        relu_in: bool,
     ) -> FloatTensor<Self> {
         let prep = Conv2dGrad
             .prepare::<C>([x.node(), weight.node(), bias.node()])
@@ -487,8 +529,8 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
                     weight.into_primitive(),
                     bias.into_primitive(),
                 );
-                let y = B::cl_conv2d(x, w, b, stride, pad, cl);
-                prep.finish((xs, ws, [stride, pad], cl), y)
+                let y = B::cl_conv2d(x, w, b, stride, pad, cl, relu_in);
+                prep.finish((xs, ws, [stride, pad], [cl, relu_in]), y)
             }
             OpsKind::UnTracked(prep) => {
                 let (x, w, b) = (
@@ -496,7 +538,7 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
                     weight.into_primitive(),
                     bias.into_primitive(),
                 );
-                prep.finish(B::cl_conv2d(x, w, b, stride, pad, cl))
+                prep.finish(B::cl_conv2d(x, w, b, stride, pad, cl, relu_in))
             }
         }
     }
@@ -617,6 +659,19 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// # Shapes
 /// `[N, cin, H, W]` → `[N, cout, H', W']` (or both NHWC)
 pub fn conv2d_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_of(layout, conv, x, false)
+}
+
+/// [`conv2d_in`] of `relu(x)`: on the channels-last kernels the ReLU is taken while the
+/// input is read, and its gradient applied within the convolution's backward pass.
+///
+/// # Shapes
+/// `[N, cin, H, W]` → `[N, cout, H', W']` (or both NHWC)
+pub fn conv2d_relu_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_of(layout, conv, x, true)
+}
+
+fn conv2d_of(layout: Layout, conv: &Conv2d, x: Tensor<4>, relu_in: bool) -> Tensor<4> {
     let pad = match conv.padding {
         PaddingConfig2d::Explicit(t, l, b, r) if t == l && l == b && b == r => Some(t),
         PaddingConfig2d::Valid => Some(0),
@@ -645,9 +700,13 @@ pub fn conv2d_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
                 sy,
                 pad,
                 layout == Layout::Nhwc,
+                relu_in,
             ))
         }
-        _ => layout.from_nchw(conv.forward(layout.to_nchw(x))),
+        _ => {
+            let x = if relu_in { relu(x) } else { x };
+            layout.from_nchw(conv.forward(layout.to_nchw(x)))
+        }
     }
 }
 

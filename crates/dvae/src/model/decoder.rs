@@ -2,7 +2,6 @@
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
@@ -73,7 +72,7 @@ impl Decoder {
                 };
             }
         }
-        conv1x1::forward_in(layout, &self.output, relu(h))
+        conv1x1::forward_relu_in(layout, &self.output, h)
     }
 
     /// # Shapes

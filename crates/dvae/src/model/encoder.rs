@@ -3,7 +3,6 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
@@ -80,6 +79,6 @@ impl Encoder {
                 h = layout.from_nchw(pool.forward(layout.to_nchw(h)));
             }
         }
-        conv1x1::forward_in(layout, &self.output, relu(h))
+        conv1x1::forward_relu_in(layout, &self.output, h)
     }
 }

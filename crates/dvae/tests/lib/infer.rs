@@ -407,7 +407,8 @@ fn assert_grads_close(case: &str, fast: [Vec<f32>; 4], want: [Vec<f32>; 4]) {
 /// channels-last maps: output and the gradients of input, weight and bias within 1e-4 of
 /// Burn's on the autodiff device — 3×3 by Winograd and direct, paddings 0 to 2, the 7×7
 /// input conv, k4 s2 (input gradient by transposed convolution), a stride-2 map whose last
-/// row the kernel never reaches, 1×1 with and without a bias.
+/// row the kernel never reaches, 1×1 with and without a bias; each also with the input's
+/// ReLU fused in (against Burn's `conv(relu(x))`).
 #[test]
 fn trainable_convolutions_match_burn() {
     use dvae::model::cpu_conv::{self, Layout};
@@ -436,11 +437,16 @@ fn trainable_convolutions_match_burn() {
             let x = normal([2, cin, h, w], 50 + i as u64, &device).require_grad();
             let bias = conv.bias.as_ref();
             let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 9);
+            let want_relu = grads_of(conv.forward(relu(x.clone())), &x, &conv.weight, bias, 9);
             for layout in [Layout::Nchw, Layout::Nhwc] {
                 let y = cpu_conv::conv2d_in(layout, &conv, layout.from_nchw(x.clone()));
                 let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 9);
                 let case = format!("conv case {i}, bias {with_bias}, {layout:?}");
                 assert_grads_close(&case, fast, want.clone());
+                // The ReLU fused into the convolution: the gradients of conv(relu(x)).
+                let y = cpu_conv::conv2d_relu_in(layout, &conv, layout.from_nchw(x.clone()));
+                let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 9);
+                assert_grads_close(&format!("{case}, input ReLU"), fast, want_relu.clone());
             }
         }
     }
