@@ -87,8 +87,9 @@ impl Conv {
                 }
             });
         let bias = bias.map_or(vec![0.0; cout], |b| b.iter().map(|v| v * gain).collect());
-        let winograd = (kernel == [3, 3] && stride == [1, 1] && cin >= WINOGRAD_MIN_CHANNELS)
-            .then(|| Winograd::new(cin, cout, [pad[0], pad[1]], &weight));
+        let square = kernel[0] == kernel[1] && (kernel[0] == 2 || kernel[0] == 3);
+        let winograd = (square && stride == [1, 1] && cin >= WINOGRAD_MIN_CHANNELS)
+            .then(|| Winograd::new(kernel[0], cin, cout, [pad[0], pad[1]], &weight));
         let s2d = (kernel == [4, 4] && stride == [2, 2] && 4 * cin >= WINOGRAD_MIN_CHANNELS)
             .then(|| Box::new(Self::s2d_equivalent([cin, cout], weight_oihw, &bias, gain)));
         Self {
@@ -108,8 +109,8 @@ impl Conv {
     /// A 4×4 stride-2 convolution is a 2×2 stride-1 one over the input rearranged into
     /// 2×2 blocks of `4·cin` channels: with `S[u][v][(py·2 + px)·cin + c] = x[2u + py − top]
     /// [2v + px − left][c]`, `out[y][x] = Σ_{a,b<2} S[y + a][x + b] · w[·][·][2a + py][2b + px]`.
-    /// The 2×2 kernel, zero-extended to 3×3 (padding bottom and right by 1), runs through
-    /// Winograd's F(4×4, 3×3): 36 multiplications per 16 outputs instead of 64.
+    /// The 2×2 kernel runs through Winograd's F(4×4, 2×2): 25 multiplications per 16
+    /// outputs instead of 64.
     fn s2d_equivalent(
         [cin, cout]: [usize; 2],
         weight_oihw: &[f32],
@@ -117,28 +118,20 @@ impl Conv {
         gain: f32,
     ) -> Self {
         let c4 = 4 * cin;
-        let mut w3 = vec![0.0; cout * c4 * 9];
+        let mut w2 = vec![0.0; cout * c4 * 4];
         for co in 0..cout {
             for q in 0..4 {
                 let (py, px) = (q / 2, q % 2);
                 for ci in 0..cin {
                     for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                         let src = ((co * cin + ci) * 4 + 2 * a + py) * 4 + 2 * b + px;
-                        let dst = ((co * c4 + q * cin + ci) * 3 + a) * 3 + b;
-                        w3[dst] = weight_oihw[src] * gain;
+                        let dst = ((co * c4 + q * cin + ci) * 2 + a) * 2 + b;
+                        w2[dst] = weight_oihw[src] * gain;
                     }
                 }
             }
         }
-        Self::new(
-            [c4, cout],
-            [3, 3],
-            [1, 1],
-            [0, 0, 1, 1],
-            &w3,
-            Some(bias),
-            1.0,
-        )
+        Self::new([c4, cout], [2, 2], [1, 1], [0; 4], &w2, Some(bias), 1.0)
     }
 
     /// The input rearranged for [`Conv::s2d_equivalent`]: `[N, Ho + 1, Wo + 1, 4·cin]`.

@@ -48,9 +48,22 @@ const AT: [[f32; A]; M] = [
 /// Tiles per work item: the rows of each of the α² GEMMs.
 const TILES: usize = 64;
 
-/// Transformed weights of one 3×3 convolution.
+/// G of F(4, 2) (points 0, ±1, 2, ∞), for 2×2 kernels; [`bt5`] and [`at5`] are its Bᵀ and
+/// Aᵀ, written out.
+const G2: [[f32; 2]; 5] = [
+    [1.0 / 2.0, 0.0],
+    [-1.0 / 2.0, -1.0 / 2.0],
+    [-1.0 / 6.0, 1.0 / 6.0],
+    [1.0 / 6.0, 1.0 / 3.0],
+    [0.0, 1.0],
+];
+
+/// Transformed weights of one 3×3 (F(4×4, 3×3), α = 6) or 2×2 (F(4×4, 2×2), α = 5)
+/// convolution.
 #[derive(Clone, Debug)]
 pub struct Winograd {
+    /// Kernel side r: 3 or 2.
+    r: usize,
     cin: usize,
     cout: usize,
     /// Top and left padding.
@@ -59,50 +72,91 @@ pub struct Winograd {
     u: Vec<f32>,
 }
 
+/// α of F(4×4, r×r).
+fn alpha(r: usize) -> usize {
+    M + r - 1
+}
+
+/// G[i][k] of F(4, r).
+fn g_at(r: usize, i: usize, k: usize) -> f32 {
+    if r == 3 { G[i][k] } else { G2[i][k] }
+}
+
+/// Bᵀ of F(4, r) along α channel vectors (see [`bt6`]).
+#[inline(always)]
+fn bt(r: usize, src: &[f32], ss: usize, dst: &mut [f32], ds: usize, c: usize) {
+    if r == 3 {
+        bt6(src, ss, dst, ds, c)
+    } else {
+        bt5(src, ss, dst, ds, c)
+    }
+}
+
+/// Aᵀ of F(4, r) along α channel vectors (see [`at6`]).
+#[inline(always)]
+fn at(r: usize, src: &[f32], ss: usize, dst: &mut [f32], ds: usize, c: usize) {
+    if r == 3 {
+        at6(src, ss, dst, ds, c)
+    } else {
+        at5(src, ss, dst, ds, c)
+    }
+}
+
 impl Winograd {
-    /// From weights in the direct path's layout `[9·cin, cout]` (row `(ky·3 + kx)·cin + ci`).
-    pub fn new(cin: usize, cout: usize, pad: [usize; 2], weight: &[f32]) -> Self {
+    /// From an r×r kernel (r = 3 or 2) in the direct path's layout `[r²·cin, cout]` (row
+    /// `(ky·r + kx)·cin + ci`).
+    pub fn new(r: usize, cin: usize, cout: usize, pad: [usize; 2], weight: &[f32]) -> Self {
+        assert!(r == 2 || r == 3, "Winograd kernels are 2×2 or 3×3");
+        let a = alpha(r);
         // U[i][j] = Σ_ky Σ_kx G[i][ky] g[ky][kx] G[j][kx], as rows over the output channels:
-        // first t = G g per input channel (`[cin][α][3][cout]`), then U = t Gᵀ per
+        // first t = G g per input channel (`[cin][α][r][cout]`), then U = t Gᵀ per
         // transformed position, both on all threads (this runs at every training step).
-        let mut t = vec![0.0f32; cin * A * 3 * cout];
-        t.par_chunks_mut(A * 3 * cout)
+        let mut t = vec![0.0f32; cin * a * r * cout];
+        t.par_chunks_mut(a * r * cout)
             .enumerate()
             .for_each(|(ci, t)| {
                 let g = |ky: usize, kx: usize| {
-                    let at = ((ky * 3 + kx) * cin + ci) * cout;
+                    let at = ((ky * r + kx) * cin + ci) * cout;
                     &weight[at..at + cout]
                 };
-                for (i, gi) in G.iter().enumerate() {
-                    for kx in 0..3 {
-                        let row = &mut t[(i * 3 + kx) * cout..(i * 3 + kx + 1) * cout];
-                        for (ky, &c) in gi.iter().enumerate() {
+                for i in 0..a {
+                    for kx in 0..r {
+                        let row = &mut t[(i * r + kx) * cout..(i * r + kx + 1) * cout];
+                        for ky in 0..r {
+                            let c = g_at(r, i, ky);
                             if c != 0.0 {
-                                for (r, w) in row.iter_mut().zip(g(ky, kx)) {
-                                    *r += c * w;
+                                for (o, w) in row.iter_mut().zip(g(ky, kx)) {
+                                    *o += c * w;
                                 }
                             }
                         }
                     }
                 }
             });
-        let mut u = vec![0.0; A * A * cin * cout];
+        let mut u = vec![0.0; a * a * cin * cout];
         u.par_chunks_mut(cin * cout)
             .enumerate()
             .for_each(|(xi, u)| {
-                let (i, gj) = (xi / A, &G[xi % A]);
+                let (i, j) = (xi / a, xi % a);
                 for (ci, out) in u.chunks_exact_mut(cout).enumerate() {
-                    for (kx, &c) in gj.iter().enumerate() {
+                    for kx in 0..r {
+                        let c = g_at(r, j, kx);
                         if c != 0.0 {
-                            let at = ((ci * A + i) * 3 + kx) * cout;
-                            for (o, r) in out.iter_mut().zip(&t[at..at + cout]) {
-                                *o += c * r;
+                            let at = ((ci * a + i) * r + kx) * cout;
+                            for (o, v) in out.iter_mut().zip(&t[at..at + cout]) {
+                                *o += c * v;
                             }
                         }
                     }
                 }
             });
-        Self { cin, cout, pad, u }
+        Self {
+            r,
+            cin,
+            cout,
+            pad,
+            u,
+        }
     }
 
     /// The convolution of `x` upsampled `up`× (1 or 2) into `out` (`[N, Ho, Wo, cout]`,
@@ -143,11 +197,12 @@ impl Winograd {
         [ho, wo]: [usize; 2],
         dst: &SharedOut,
     ) {
-        let (cin, cout, n) = (self.cin, self.cout, tiles.len());
-        let mut v = take_scratch(&V, A * A * n * cin);
-        input_tiles(x, up, self.pad, o.input_relu, tiles, &mut v);
-        let mut m = take_scratch(&MM, A * A * n * cout);
-        for xi in 0..A * A {
+        let (cin, cout, n, r) = (self.cin, self.cout, tiles.len(), self.r);
+        let a = alpha(r);
+        let mut v = take_scratch(&V, a * a * n * cin);
+        input_tiles(r, x, up, self.pad, o.input_relu, tiles, &mut v);
+        let mut m = take_scratch(&MM, a * a * n * cout);
+        for xi in 0..a * a {
             gemm_set(
                 &mut m[xi * n * cout..(xi + 1) * n * cout],
                 &v[xi * n * cin..(xi + 1) * n * cin],
@@ -156,20 +211,20 @@ impl Winograd {
                 gemm::Parallelism::None,
             );
         }
-        let mut y = vec![0.0f32; M * A * cout];
+        let mut y = vec![0.0f32; M * a * cout];
         let mut rows = vec![0.0f32; M * cout];
         for (t, &[img, by, bx]) in tiles.iter().enumerate() {
             // y = Aᵀ m (down each column), then each output row = y A (along each row).
-            for j in 0..A {
-                let at = (j * n + t) * cout;
-                at6(&m[at..], A * n * cout, &mut y[j * cout..], A * cout, cout);
+            for j in 0..a {
+                let k = (j * n + t) * cout;
+                at(r, &m[k..], a * n * cout, &mut y[j * cout..], a * cout, cout);
             }
-            for a in 0..M {
-                let oy = by * M + a;
+            for row in 0..M {
+                let oy = by * M + row;
                 if oy >= ho {
                     break;
                 }
-                at6(&y[a * A * cout..], cout, &mut rows, cout, cout);
+                at(r, &y[row * a * cout..], cout, &mut rows, cout, cout);
                 for (b, tile) in rows.chunks_exact_mut(cout).enumerate() {
                     let ox = bx * M + b;
                     if ox >= wo {
@@ -205,6 +260,7 @@ impl Winograd {
 /// read from `pad` above and left of the image (zeros outside it), transformed:
 /// `v[ξ][t][ci]` = `(Bᵀ d_t B)[ξ]` for channel `ci`, `v` holding `α²·tiles·cin` values.
 fn input_tiles(
+    r: usize,
     x: &Maps,
     up: usize,
     pad: [usize; 2],
@@ -212,17 +268,17 @@ fn input_tiles(
     tiles: &[[usize; 3]],
     v: &mut [f32],
 ) {
-    let (cin, n) = (x.c, tiles.len());
-    let mut d = take_scratch(&D, A * A * cin);
-    let mut tmp = take_scratch(&TMP, A * A * cin);
+    let (cin, n, a) = (x.c, tiles.len(), alpha(r));
+    let mut d = take_scratch(&D, a * a * cin);
+    let mut tmp = take_scratch(&TMP, a * a * cin);
     let (lh, lw) = ((up * x.h) as isize, (up * x.w) as isize);
     for (t, &[img, by, bx]) in tiles.iter().enumerate() {
         // Gather the α×α input tile (zeros outside the image).
         let src = x.image(img);
-        for r in 0..A {
-            for c in 0..A {
-                let cell = &mut d[(r * A + c) * cin..(r * A + c + 1) * cin];
-                let iy = (by * M + r) as isize - pad[0] as isize;
+        for row in 0..a {
+            for c in 0..a {
+                let cell = &mut d[(row * a + c) * cin..(row * a + c + 1) * cin];
+                let iy = (by * M + row) as isize - pad[0] as isize;
                 let ix = (bx * M + c) as isize - pad[1] as isize;
                 if iy < 0 || ix < 0 || iy >= lh || ix >= lw {
                     cell.fill(0.0);
@@ -234,12 +290,12 @@ fn input_tiles(
         }
         // tmp = Bᵀ d (down each column), then V = tmp B (along each row), written to
         // V[ξ][t][·]: 6 values in, 6 out, per channel.
-        for l in 0..A {
-            bt6(&d[l * cin..], A * cin, &mut tmp[l * cin..], A * cin, cin);
+        for l in 0..a {
+            bt(r, &d[l * cin..], a * cin, &mut tmp[l * cin..], a * cin, cin);
         }
-        for i in 0..A {
-            let at = (i * A * n + t) * cin;
-            bt6(&tmp[i * A * cin..], cin, &mut v[at..], n * cin, cin);
+        for i in 0..a {
+            let k = (i * a * n + t) * cin;
+            bt(r, &tmp[i * a * cin..], cin, &mut v[k..], n * cin, cin);
         }
     }
     put_scratch(&D, d);
@@ -328,7 +384,7 @@ pub fn weight_grad(
             .zip(&blocks)
             .for_each(|((v, g), &b0)| {
                 let tiles: Vec<[usize; 3]> = (b0..(b0 + TILES).min(p1)).map(tile_at).collect();
-                input_tiles(x, 1, pad, input_relu, &tiles, v);
+                input_tiles(3, x, 1, pad, input_relu, &tiles, v);
                 output_grad_tiles(dy, &tiles, g);
             });
         du.par_chunks_mut(cin * cout)
@@ -409,6 +465,39 @@ fn at6(src: &[f32], ss: usize, dst: &mut [f32], ds: usize, c: usize) {
     }
 }
 
+/// Five channel vectors → five: Bᵀ of F(4, 2) (points 0, ±1, 2, ∞), written out.
+#[inline(always)]
+fn bt5(src: &[f32], ss: usize, dst: &mut [f32], ds: usize, c: usize) {
+    let s: [&[f32]; 5] = std::array::from_fn(|k| &src[k * ss..k * ss + c]);
+    for x in 0..c {
+        let [d0, d1, d2, d3, d4] = [s[0][x], s[1][x], s[2][x], s[3][x], s[4][x]];
+        let out = [
+            2.0 * (d0 - d2) - d1 + d3,
+            d3 - d2 - 2.0 * d1,
+            2.0 * d1 - 3.0 * d2 + d3,
+            d3 - d1,
+            2.0 * (d1 - d3) - d2 + d4,
+        ];
+        for (i, v) in out.into_iter().enumerate() {
+            dst[i * ds + x] = v;
+        }
+    }
+}
+
+/// Five channel vectors → four: Aᵀ of F(4, 2), written out.
+#[inline(always)]
+fn at5(src: &[f32], ss: usize, dst: &mut [f32], ds: usize, c: usize) {
+    let s: [&[f32]; 5] = std::array::from_fn(|k| &src[k * ss..k * ss + c]);
+    for x in 0..c {
+        let [m0, m1, m2, m3, m4] = [s[0][x], s[1][x], s[2][x], s[3][x], s[4][x]];
+        let (p, q) = (m1 + m2, m1 - m2);
+        let out = [m0 + p + m3, q + 2.0 * m3, p + 4.0 * m3, q + 8.0 * m3 + m4];
+        for (i, v) in out.into_iter().enumerate() {
+            dst[i * ds + x] = v;
+        }
+    }
+}
+
 /// Four channel vectors → six: `dst[k·ds ..][..c] = Σ_i Aᵀ[i][k] src_i` (A times them), the
 /// adjoint of [`at6`].
 #[inline(always)]
@@ -441,6 +530,47 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bᵀ and Aᵀ of F(4, 2), from the Toom-Cook construction at 0, ±1, 2, ∞.
+    const BT2: [[f32; 5]; 5] = [
+        [2.0, -1.0, -2.0, 1.0, 0.0],
+        [0.0, -2.0, -1.0, 1.0, 0.0],
+        [0.0, 2.0, -3.0, 1.0, 0.0],
+        [0.0, -1.0, 0.0, 1.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0],
+    ];
+    const AT2: [[f32; 5]; M] = [
+        [1.0, 1.0, 1.0, 1.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, 1.0],
+    ];
+
+    /// F(4, 2)'s written-out transforms are the matrices, and the matrices make the
+    /// algorithm: `Aᵀ[(G g) ⊙ (Bᵀ d)]` is the correlation of d with g for every unit d, g.
+    #[test]
+    fn f4_2_transforms_and_identity() {
+        for k in 0..5 {
+            let mut src = vec![0.0f32; 5 * 3];
+            src[k * 3] = 1.0;
+            let (mut b, mut a) = (vec![0.0f32; 5], vec![0.0f32; M]);
+            bt5(&src, 3, &mut b, 1, 1);
+            at5(&src, 3, &mut a, 1, 1);
+            for i in 0..5 {
+                assert_eq!(b[i], BT2[i][k], "Bᵀ[{i}][{k}]");
+            }
+            for i in 0..M {
+                assert_eq!(a[i], AT2[i][k], "Aᵀ[{i}][{k}]");
+            }
+        }
+        for (dl, gk) in (0..5).flat_map(|d| (0..2).map(move |g| (d, g))) {
+            for (i, at) in AT2.iter().enumerate() {
+                let y: f32 = (0..5).map(|j| at[j] * G2[j][gk] * BT2[j][dl]).sum();
+                let want = if dl == i + gk { 1.0 } else { 0.0 };
+                assert!((y - want).abs() < 1e-6, "y[{i}] for d{dl}, g{gk}: {y}");
+            }
+        }
+    }
 
     /// The written-out transforms are the matrices: unit vectors in, matrix columns out,
     /// over 3 channels with strides.
