@@ -3,7 +3,9 @@
 //! positions become independent `[tiles, cin] · [cin, cout]` GEMMs, and an output transform
 //! gives m×m outputs. F(4×4, 3×3) does 36 multiplications where the direct convolution does
 //! 144 (4× fewer), at the cost of a rounding error a few times larger (tests: < 1e-5
-//! relative on unit-scale data).
+//! relative on unit-scale data). 2×2 kernels (the space-to-depth form of 4×4 stride-2
+//! convolutions) go through F(4×4, 2×2) the same way: 25 multiplications instead of 64.
+//! The weight gradient of 3×3 kernels ([`weight_grad`]) runs through F(4×4, 3×3) too.
 
 use rayon::prelude::*;
 
