@@ -73,6 +73,22 @@ fn blocks(hw: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |p0| (p0, BLOCK.min(hw - p0)))
 }
 
+/// `y = (x + noise) · scale` over one chunk (`noise` its matching values, if any).
+fn add_scaled(y: &mut [f32], x: &[f32], noise: Option<&[f32]>, scale: f32) {
+    match noise {
+        Some(g) => {
+            for ((y, &v), &g) in y.iter_mut().zip(x).zip(g) {
+                *y = (v + g) * scale;
+            }
+        }
+        None => {
+            for (y, &v) in y.iter_mut().zip(x) {
+                *y = v * scale;
+            }
+        }
+    }
+}
+
 /// `softmax((x + noise) · scale, dim 1)`: with Gumbel noise and scale 1/τ, the
 /// Gumbel-softmax sample.
 ///
@@ -85,19 +101,7 @@ pub fn softmax(x: &[f32], noise: Option<&[f32]>, scale: f32, [n, k, hw]: [usize;
         .zip(x.par_chunks(k * hw))
         .enumerate()
         .for_each(|(i, (y, x))| {
-            match noise {
-                Some(g) => {
-                    let g = &g[i * k * hw..(i + 1) * k * hw];
-                    for ((y, &v), &g) in y.iter_mut().zip(x).zip(g) {
-                        *y = (v + g) * scale;
-                    }
-                }
-                None => {
-                    for (y, &v) in y.iter_mut().zip(x) {
-                        *y = v * scale;
-                    }
-                }
-            }
+            add_scaled(y, x, noise.map(|g| &g[i * k * hw..][..x.len()]), scale);
             for (p0, len) in blocks(hw) {
                 let (max, sum) = max_and_sum(y, k, hw, p0, len);
                 let inv = sum.map(|s| 1.0 / s);
@@ -245,19 +249,7 @@ pub fn softmax_rows(x: &[f32], noise: Option<&[f32]>, scale: f32, k: usize) -> V
         .zip(x.par_chunks(ROWS * k))
         .enumerate()
         .for_each(|(i, (y, x))| {
-            match noise {
-                Some(g) => {
-                    let g = &g[i * ROWS * k..][..x.len()];
-                    for ((y, &v), &g) in y.iter_mut().zip(x).zip(g) {
-                        *y = (v + g) * scale;
-                    }
-                }
-                None => {
-                    for (y, &v) in y.iter_mut().zip(x) {
-                        *y = v * scale;
-                    }
-                }
-            }
+            add_scaled(y, x, noise.map(|g| &g[i * ROWS * k..][..x.len()]), scale);
             for row in y.chunks_exact_mut(k) {
                 let m = row_max(row);
                 for v in row.iter_mut() {

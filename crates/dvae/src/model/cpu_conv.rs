@@ -449,8 +449,8 @@ fn bias_grad<B: Backend>(dy: FloatTensor<B>, channels: usize, cl: bool) -> Float
 struct Conv2dGrad;
 
 impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
-    /// x, the weight, stride and padding, layout and input ReLU.
-    type State = (NodeId, NodeId, [usize; 2], [bool; 2]);
+    /// x, the weight, (stride and padding, layout and input ReLU).
+    type State = (NodeId, NodeId, ([usize; 2], [bool; 2]));
 
     fn backward(
         self,
@@ -460,7 +460,7 @@ impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy = grads.consume::<B>(&ops.node);
-        let (x_state, w_state, [s, p], [cl, relu]) = ops.state;
+        let (x_state, w_state, ([s, p], [cl, relu])) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
         let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
         if let Some(node) = node_b {
@@ -480,8 +480,8 @@ impl<B: CpuConvBackend> Backward<B, 3> for Conv2dGrad {
 struct ConvTranspose2dGrad;
 
 impl<B: CpuConvBackend> Backward<B, 3> for ConvTranspose2dGrad {
-    /// x, the weight, stride, padding, output padding and layout.
-    type State = (NodeId, NodeId, [usize; 3], bool);
+    /// x, the weight, (stride, padding and output padding, layout).
+    type State = (NodeId, NodeId, ([usize; 3], bool));
 
     fn backward(
         self,
@@ -491,7 +491,7 @@ impl<B: CpuConvBackend> Backward<B, 3> for ConvTranspose2dGrad {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let dy = grads.consume::<B>(&ops.node);
-        let (x_state, w_state, geometry, cl) = ops.state;
+        let (x_state, w_state, (geometry, cl)) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
         let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
         if let Some(node) = node_b {
@@ -507,6 +507,43 @@ impl<B: CpuConvBackend> Backward<B, 3> for ConvTranspose2dGrad {
     }
 }
 
+/// A convolution-like operation on autodiff tensors: `op` on the inner backend's x, weight
+/// and bias, with `backward` recorded (x and the weight checkpointed, beside `geometry`)
+/// when any of them is tracked.
+fn tracked_conv<B, C, BO, G>(
+    backward: BO,
+    [x, weight, bias]: [FloatTensor<Autodiff<B, C>>; 3],
+    geometry: G,
+    op: impl FnOnce(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: CpuConvBackend,
+    C: CheckpointStrategy,
+    BO: Backward<B, 3, State = (NodeId, NodeId, G)>,
+    G: Clone + Send + std::fmt::Debug + 'static,
+{
+    let prep = backward
+        .prepare::<C>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful();
+    match prep {
+        OpsKind::Tracked(mut prep) => {
+            let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+            let y = op(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            );
+            prep.finish((xs, ws, geometry), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(op(
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        )),
+    }
+}
+
 impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C> {
     fn cl_conv2d(
         x: FloatTensor<Self>,
@@ -517,30 +554,10 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
         cl: bool,
         relu_in: bool,
     ) -> FloatTensor<Self> {
-        let prep = Conv2dGrad
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful();
-        match prep {
-            OpsKind::Tracked(mut prep) => {
-                let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                let (x, w, b) = (
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                );
-                let y = B::cl_conv2d(x, w, b, stride, pad, cl, relu_in);
-                prep.finish((xs, ws, [stride, pad], [cl, relu_in]), y)
-            }
-            OpsKind::UnTracked(prep) => {
-                let (x, w, b) = (
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                );
-                prep.finish(B::cl_conv2d(x, w, b, stride, pad, cl, relu_in))
-            }
-        }
+        let geometry = ([stride, pad], [cl, relu_in]);
+        tracked_conv::<B, C, _, _>(Conv2dGrad, [x, weight, bias], geometry, |x, w, b| {
+            B::cl_conv2d(x, w, b, stride, pad, cl, relu_in)
+        })
     }
 
     fn cl_conv_transpose2d(
@@ -550,30 +567,12 @@ impl<B: CpuConvBackend, C: CheckpointStrategy> CpuConvBackend for Autodiff<B, C>
         geometry: [usize; 3],
         cl: bool,
     ) -> FloatTensor<Self> {
-        let prep = ConvTranspose2dGrad
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful();
-        match prep {
-            OpsKind::Tracked(mut prep) => {
-                let (xs, ws) = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                let (x, w, b) = (
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                );
-                let y = B::cl_conv_transpose2d(x, w, b, geometry, cl);
-                prep.finish((xs, ws, geometry, cl), y)
-            }
-            OpsKind::UnTracked(prep) => {
-                let (x, w, b) = (
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                );
-                prep.finish(B::cl_conv_transpose2d(x, w, b, geometry, cl))
-            }
-        }
+        tracked_conv::<B, C, _, _>(
+            ConvTranspose2dGrad,
+            [x, weight, bias],
+            (geometry, cl),
+            |x, w, b| B::cl_conv_transpose2d(x, w, b, geometry, cl),
+        )
     }
 
     fn cl_relayout(x: FloatTensor<Self>, to_cl: bool) -> FloatTensor<Self> {
