@@ -126,7 +126,7 @@ fn quantizers(c: &mut Criterion) {
 fn channels_last(c: &mut Criterion) {
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
-    use dvae::infer::{Act, Conv, ConvOpts, ConvTranspose};
+    use dvae::kernels::{Act, Conv, ConvOpts, ConvTranspose};
     let device = Device::flex();
     let mut g = c.benchmark_group("infer");
     g.sample_size(10);

@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let batch: usize = args.get(2).map_or(Ok(8), |s| s.parse())?;
     let iters: usize = args.get(3).map_or(Ok(3), |s| s.parse())?;
-    let dvae = Dvae::load(run)?;
+    let dvae = Tokenizer::load(run)?;
     let m = &dvae.config.model;
     let images = ImageSet::procedural(batch, m.image_size);
     let idx: Vec<usize> = (0..batch).collect();

@@ -1,4 +1,4 @@
-//! Files on disk: atomic writes and the layout of a run directory.
+//! The layout of a run directory.
 //!
 //! ```text
 //! RUN/config.json            resolved RunConfig
@@ -11,67 +11,11 @@
 //! RUN/checkpoint/step-N/     weights.safetensors, ema.safetensors, optim.bpk, state.json
 //! ```
 
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::config::RunConfig;
+use crate::atomic::write_bytes_atomic;
 use crate::error::{Error, Result};
-
-/// Writes `path` by letting `write` fill a temporary file beside it, syncing it to disk and
-/// renaming it over `path`, so a reader (or a crash) sees the old file or the new one, never
-/// a partial one. Errors of `write` should name `path`, the file the user knows.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = write(&tmp).and_then(|()| {
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
-    Ok(())
-}
-
-/// [`write_atomic`] for bytes.
-pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, |tmp| {
-        let mut f = File::create(tmp).map_err(|e| Error::io(path, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(path, e))
-    })
-}
-
-/// Removes the temporary files and folders (`.NAME.tmp`, `.NAME.PID.tmp`) that writes
-/// interrupted by a kill left in `dir`; best effort.
-pub fn remove_temporaries(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
-            let p = e.path();
-            let _ = if p.is_dir() {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            };
-        }
-    }
-}
-
-/// Makes a directory's entries (a rename) durable; best effort where unsupported.
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
+use crate::run_config::RunConfig;
 
 /// Paths inside a run directory.
 #[derive(Clone, Debug)]

@@ -10,11 +10,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::artifact::RunDir;
-use crate::config::{Family, RunConfig, TauSchedule, VqOptions};
 use crate::data::{ImageSet, Split};
 use crate::error::{Error, Result};
-use crate::model::output_to_pixels;
-use crate::pipeline::{Dvae, float_values};
+use crate::kernels::host::float_values;
+use crate::model::family::FamilyConfig;
+use crate::model::pixels::output_to_pixels;
+use crate::pipeline::Tokenizer;
+use crate::run_config::RunConfig;
 use crate::train::{self, Event, StepLog, TrainOptions};
 use crate::{data::image_io::save_png, grid};
 
@@ -29,60 +31,26 @@ pub struct Variant {
     pub config: RunConfig,
 }
 
-/// The comparison's variants of `base` (whose family is ignored): the dVAE at its recipe's
-/// τ schedule, at a fixed τ = 1 and annealed to 1/16; the VQ-VAE with EMA, k-means and
-/// dead-code restart, and plain; the VAE; the AE.
-pub fn variants(base: &RunConfig) -> Vec<Variant> {
-    let with = |name: &str, note: &str, f: &dyn Fn(&mut RunConfig)| {
-        let mut c = base.clone();
-        f(&mut c);
-        Variant {
-            name: name.into(),
-            note: note.into(),
-            config: c,
+/// The comparison's variants of `base` (whose family is ignored): every registered
+/// family's own rows (e.g. the dVAE at its recipe's τ schedule, at a fixed τ = 1 and
+/// annealed to 1/16; the VQ-VAE with and without its remedies against collapse), each with
+/// the options of `base`'s recipe and length.
+pub fn variants(base: &RunConfig) -> Result<Vec<Variant>> {
+    let mut out = Vec::new();
+    for name in FamilyConfig::NAMES {
+        let family = FamilyConfig::of(name, base.train.recipe, base.train.steps)?;
+        for (name, bottleneck) in family.comparison() {
+            out.push(Variant {
+                name: name.into(),
+                note: bottleneck.family().describe(),
+                config: RunConfig {
+                    bottleneck,
+                    ..base.clone()
+                },
+            });
         }
-    };
-    let t = &base.train;
-    vec![
-        with(
-            "dvae",
-            &format!("τ {} → {} ({:?})", t.tau_start, t.tau_end, t.tau_schedule).to_lowercase(),
-            &|c| c.model.family = Family::Dvae,
-        ),
-        with("dvae-tau1", "τ fixed at 1", &|c| {
-            c.model.family = Family::Dvae;
-            c.train.tau_start = 1.0;
-            c.train.tau_end = 1.0;
-        }),
-        with("dvae-tau16", "τ 1 → 1/16 (exponential)", &|c| {
-            c.model.family = Family::Dvae;
-            c.train.tau_start = 1.0;
-            c.train.tau_end = 1.0 / 16.0;
-            c.train.tau_schedule = TauSchedule::Exponential;
-        }),
-        with(
-            "vqvae",
-            "EMA codebook, k-means init, dead-code restart",
-            &|c| {
-                c.model.family = Family::Vqvae;
-                c.train.vq = VqOptions::default();
-            },
-        ),
-        with(
-            "vqvae-plain",
-            "codebook loss, random init, no restart",
-            &|c| {
-                c.model.family = Family::Vqvae;
-                c.train.vq = VqOptions::plain();
-            },
-        ),
-        with("vae", "Gaussian, KL to N(0, 1), β warm-up", &|c| {
-            c.model.family = Family::Vae
-        }),
-        with("ae", "deterministic bottleneck", &|c| {
-            c.model.family = Family::Ae
-        }),
-    ]
+    }
+    Ok(out)
 }
 
 /// One row of the comparison table.
@@ -91,7 +59,7 @@ pub struct Row {
     /// Variant name.
     pub name: String,
     /// Family.
-    pub family: Family,
+    pub family: String,
     /// What differs, in words.
     pub note: String,
     /// Held-out MSE (pixels in [0, 1]).
@@ -211,8 +179,7 @@ fn tail_mean(logs: &[StepLog]) -> f64 {
 
 fn row(t: &Trained, target: f64, final_recon: f64) -> Row {
     let c = &t.variant.config;
-    let family = c.model.family;
-    let g = c.model.grid_size() as f64;
+    let family = c.bottleneck.family();
     let logs = &t.logs;
     let mean =
         |f: &dyn Fn(&StepLog) -> f64| logs.iter().map(f).sum::<f64>() / logs.len().max(1) as f64;
@@ -220,41 +187,32 @@ fn row(t: &Trained, target: f64, final_recon: f64) -> Row {
         .find(|&i| tail_mean(&logs[..=i]) <= target)
         .map(|i| logs[i].step);
     let last_kl = logs.last().map_or(0.0, |l| l.kl);
-    let bits_per_cell = match family {
-        Family::Dvae | Family::Vqvae => (c.model.vocab_size as f64).log2(),
-        Family::Vae => last_kl / (g * g) / std::f64::consts::LN_2,
-        Family::Ae => 32.0 * c.model.code_dim as f64,
-    };
-    let discrete = family.is_discrete();
+    let discrete = family.vocab(&c.model).is_some();
     let r = &t.report;
     Row {
         name: t.variant.name.clone(),
-        family,
+        family: family.name().into(),
         note: t.variant.note.clone(),
         mse: r.mse,
         psnr: r.psnr,
-        bits_per_cell,
+        bits_per_cell: family.bits_per_cell(&c.model, last_kl),
         usage: discrete.then_some(r.usage),
         perplexity: discrete.then_some(r.perplexity),
         dead_codes: discrete.then_some(r.dead_codes),
         enc_dec_grad_ratio: mean(&|l| l.enc_grad_norm / l.dec_grad_norm.max(1e-12)),
         steps_to_target,
         ms_per_step: mean(&|l| 1000.0 * c.train.batch as f64 / l.img_s.max(1e-9)),
-        sampling: match family {
-            Family::Dvae | Family::Vqvae => "uniform tokens (needs a prior)".into(),
-            Family::Vae => "z ~ N(0, 1)".into(),
-            Family::Ae => "none (no prior)".into(),
-        },
+        sampling: family.sampling().into(),
         final_recon,
     }
 }
 
 /// Samples 16 images from the family's own prior into `samples.png` (nothing for the AE).
 fn write_samples(run: &RunDir, device: &Device) -> Result<()> {
-    let dvae = Dvae::load_on(&run.root, device)?;
+    let dvae = Tokenizer::load_on(&run.root, device)?;
     let m = &dvae.config.model;
     let mut rng = ChaCha8Rng::seed_from_u64(dvae.config.train.seed ^ 0x5a3b1e);
-    let Some(out) = dvae.model.sample_prior(16, m.grid_size(), &mut rng) else {
+    let Some(out) = dvae.model.sample_prior(16, &mut rng) else {
         return Ok(());
     };
     let px = float_values(output_to_pixels(out, m.input_channels));
@@ -286,7 +244,7 @@ fn write_side_by_side(
     let idx = &pool[..pool.len().min(8)];
     let mut tiles: Vec<Vec<u8>> = idx.iter().map(|&i| data.image(i)).collect();
     for t in trained {
-        let dvae = Dvae::load_on(out.join(&t.variant.name), device)?;
+        let dvae = Tokenizer::load_on(out.join(&t.variant.name), device)?;
         let (recons, _) = dvae.evaluate(data, idx, idx.len())?;
         tiles.extend(recons.into_iter().map(|r| r.pixels));
     }

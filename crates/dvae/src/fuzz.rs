@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::config::RunConfig;
+use crate::run_config::RunConfig;
 use crate::data::image_io;
 use crate::import::openai::{Part, read_part};
 use crate::train::checkpoint::TrainState;
@@ -36,7 +36,7 @@ pub fn run_dir(data: &[u8]) {
     };
     if let Ok(c) = RunConfig::from_json(Path::new("config.json"), text) {
         let m = &c.model;
-        let _ = (m.grid_size(), m.encoder_channels(), m.output_channels());
+        let _ = (m.grid_size(), m.output_channels());
         let _ = (0..m.group_count).map(|g| m.group_width(g)).sum::<usize>();
     }
     let _ = TrainState::from_json(Path::new("state.json"), text);

@@ -8,38 +8,48 @@
 //!
 //! ```
 //! use burn::prelude::*;
-//! use dvae::config::{FORMAT_VERSION, ModelConfig, Recipe, RunConfig, TrainConfig};
+//! use dvae::config::{ModelConfig, Recipe, TrainConfig};
 //! use dvae::data::ImageSet;
-//! use dvae::model::DvaeModel;
-//! use dvae::Dvae;
+//! use dvae::kernels::engine::Engine;
+//! use dvae::model::Network;
+//! use dvae::model::family::FamilyConfig;
+//! use dvae::run_config::{FORMAT_VERSION, RunConfig};
+//! use dvae::Tokenizer;
 //!
 //! let device = Device::flex();
 //! let model = ModelConfig::preset("tiny")?;
 //! let config = RunConfig {
 //!     format_version: FORMAT_VERSION,
 //!     preset: "tiny".into(),
+//!     bottleneck: FamilyConfig::of("dvae", Recipe::Default, 100)?,
 //!     train: TrainConfig::recipe(Recipe::Default, 100),
 //!     data: "default".into(),
 //!     model: model.clone(),
 //! };
-//! // An untrained model; `Dvae::load("runs/default")` loads a trained run instead.
-//! let dvae = Dvae::from_model(config, DvaeModel::new(&model, 0, &device), &device);
+//! // An untrained network; `Tokenizer::load("runs/default")` loads a trained run instead.
+//! let net = Network::new(&model, &config.bottleneck, 0, &device, Engine::resolve(&device));
+//! let tokenizer = Tokenizer::from_model(config, net, &device);
 //! let images = ImageSet::procedural(2, model.image_size);
-//! let tokens = dvae.encode_set(&images, &[0, 1], 2)?;
+//! let tokens = tokenizer.encode_set(&images, &[0, 1], 2)?;
 //! assert_eq!((tokens.n, tokens.h, tokens.w), (2, 8, 8));
-//! let pixels = dvae.decode_grids(&tokens, 2)?;
+//! let pixels = tokenizer.decode_grids(&tokens, 2)?;
 //! assert_eq!(pixels[0].len(), 64 * 64 * 3);
 //! # Ok::<(), dvae::Error>(())
 //! ```
 //!
-//! Modules: [`config`] (presets, recipes), [`model`] (encoder, decoder, quantizer),
-//! [`loss`], [`schedule`], [`data`], [`train`], [`pipeline`] ([`Dvae`]), [`metrics`],
-//! [`tokens`] (`.npy` token files), [`artifact`] (run directories), [`import`], [`prior`]
-//! (transformer and PixelCNN priors over tokens, sampling new images), [`infer`] (the
-//! channels-last CPU kernels that encoding, decoding and training run on), [`bench`](mod@bench).
+//! Layers, from the bottom: [`kernels`] (the numerics, and the [`Engine`](kernels::engine)
+//! switch), [`config`] (the backbone's and the optimiser's settings), [`model`] (the
+//! network, defined once, and the [families](model::family), one file each),
+//! [`run_config`] (a whole run's settings, `config.json`), then what uses them: [`train`],
+//! [`pipeline`] ([`Tokenizer`]), [`scoring`], [`compare`], [`prior`] (transformer and
+//! PixelCNN priors over tokens), [`bench`](mod@bench), [`report`]; beside them [`data`],
+//! [`metrics`], [`loss`], [`schedule`], [`tokens`] (`.npy` token files), [`artifact`] (run
+//! directories), [`weights`], [`atomic`], [`import`] (OpenAI's weights). See
+//! `ARCHITECTURE.md` for where to change what.
 
 pub mod alloc;
 pub mod artifact;
+pub mod atomic;
 pub mod bench;
 pub mod compare;
 pub mod config;
@@ -49,17 +59,20 @@ pub mod fuzz;
 pub mod grid;
 pub mod gumbel_study;
 pub mod import;
-pub mod infer;
+pub mod kernels;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+mod names;
 pub mod pipeline;
 pub mod prior;
 pub mod report;
+pub mod run_config;
 pub mod schedule;
 pub mod scoring;
 pub mod tokens;
 pub mod train;
+pub mod weights;
 
 pub use error::{Error, Result};
-pub use pipeline::Dvae;
+pub use pipeline::Tokenizer;

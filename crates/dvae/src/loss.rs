@@ -3,7 +3,10 @@
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softmax};
 
-use crate::model::LOGIT_LAPLACE_EPS;
+use crate::kernels::engine::Engine;
+use crate::kernels::ops::layout::Layout;
+use crate::kernels::ops::softmax::kl_to_uniform_cells;
+use crate::model::pixels::LOGIT_LAPLACE_EPS;
 
 /// Mean logit-Laplace negative log-likelihood per element (nats), DALL·E's reconstruction loss.
 ///
@@ -38,8 +41,8 @@ pub fn mse_from_logits(out: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
 ///
 /// # Shapes
 /// logits `[B, K, h, w]` → `[1]`
-pub fn kl_to_uniform(logits: Tensor<4>) -> Tensor<1> {
-    crate::model::cpu_softmax::kl_to_uniform_cells(logits).mean()
+pub fn kl_to_uniform(engine: Engine, logits: Tensor<4>) -> Tensor<1> {
+    kl_to_uniform_cells(engine, Layout::Nchw, logits).mean()
 }
 
 /// KL(q̄ ‖ uniform over K) in nats, where `q̄` is `softmax(logits)` averaged over every cell

@@ -1,30 +1,50 @@
-//! [`Dvae`]: a trained tokenizer loaded from a run directory, for images ↔ tokens.
+//! [`Tokenizer`]: a trained tokenizer loaded from a run directory, for images ↔ tokens.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::ModuleSnapshot;
 
 use crate::artifact::RunDir;
-use crate::config::RunConfig;
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
-use crate::import::dalle_names::{Halves, check_apply, check_halves};
-use crate::infer::{self, DalleNet};
+use crate::kernels::engine::Engine;
+use crate::kernels::host::{float_values, int_values};
 use crate::metrics;
-use crate::model::{self, DvaeModel};
+use crate::model::Network;
+use crate::model::family::api::Encoded;
+use crate::model::host_ops::HostOps;
+use crate::model::latent::DecoderInput;
+use crate::model::pixels::{map_pixels, output_to_pixels};
+use crate::run_config::RunConfig;
 use crate::tokens::TokenGrids;
+use crate::weights::{self, Halves, check_halves};
 
-/// A trained dVAE ready for inference.
-pub struct Dvae {
+/// `$body` with `$ops` the layers of the model's engine: the one place inference asks it.
+macro_rules! on_engine {
+    ($self:ident, $ops:ident => $body:expr) => {
+        match $self.model.engine {
+            Engine::Kernels => {
+                let $ops = &$self.host;
+                $body
+            }
+            Engine::Generic => {
+                let $ops = &$self.model.tensor_ops();
+                $body
+            }
+        }
+    };
+}
+
+/// A trained tokenizer ready for inference.
+pub struct Tokenizer {
     /// The run's configuration.
     pub config: RunConfig,
-    /// The network (EMA weights), on the plain (non-autodiff) device.
-    pub model: DvaeModel,
-    /// `model` laid out for the channels-last CPU path, made on first use (see
-    /// [`Dvae::cpu_path`]); `None` inside when the path does not cover the model.
-    fast: OnceLock<Option<DalleNet>>,
+    /// The network (EMA weights), on the plain (non-autodiff) device; its engine says
+    /// whether the kernels run.
+    pub model: Network,
+    /// The kernels' layers, with `model`'s weights packed for them on first use.
+    host: HostOps,
     device: Device,
     /// Which halves hold weights (an OpenAI import may bring one only), and from where.
     halves: Halves,
@@ -42,37 +62,40 @@ pub struct Reconstruction {
 
 pub use crate::metrics::EvalReport;
 
-impl Dvae {
+impl Tokenizer {
     /// Loads `run_dir` (its `config.json` and `model.safetensors`) on the CPU.
     pub fn load(run_dir: impl AsRef<Path>) -> Result<Self> {
         Self::load_on(run_dir, &Device::flex())
     }
 
-    /// Loads `run_dir` on `device`.
+    /// Loads `run_dir` on `device`, on the engine [`Engine::resolve`] picks for it.
     pub fn load_on(run_dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        Self::load_with(run_dir, device, Engine::resolve(device))
+    }
+
+    /// Loads `run_dir` on `device` to run on `engine`.
+    pub fn load_with(run_dir: impl AsRef<Path>, device: &Device, engine: Engine) -> Result<Self> {
         let run = RunDir::new(run_dir.as_ref());
         let config = run.read_config()?;
-        let weights = run.weights();
-        if !weights.is_file() {
+        let path = run.weights();
+        if !path.is_file() {
             return Err(Error::run(
-                &weights,
+                &path,
                 "model.safetensors is missing (has the run written a checkpoint yet?)",
             ));
         }
-        let mut model = DvaeModel::new(&config.model, 0, device);
+        let mut model = Network::new(&config.model, &config.bottleneck, 0, device, engine);
         // Without validation a mis-shaped tensor is reported in the result (check_halves
         // names the first few) instead of failing with every tensor listed.
-        let mut store = SafetensorsStore::from_file(&weights)
-            .allow_partial(true)
-            .validate(false);
+        let mut store = weights::reader(&path).allow_partial(true);
         let result = model
             .load_from(&mut store)
-            .map_err(|e| Error::run(&weights, format!("cannot read weights: {e}")))?;
-        let halves = check_halves(&result, &weights.display().to_string())?;
+            .map_err(|e| Error::run(&path, format!("cannot read weights: {e}")))?;
+        let halves = check_halves(&result, &path.display().to_string())?;
         Ok(Self {
             config,
             model,
-            fast: OnceLock::new(),
+            host: HostOps::new(device),
             device: device.clone(),
             halves,
             root: Some(run.root),
@@ -104,48 +127,46 @@ impl Dvae {
 
     /// An error for the continuous families, which have no tokens.
     fn require_tokens(&self) -> Result<()> {
-        let family = self.config.model.family;
-        if family.is_discrete() {
+        if self.model.family().vocab(&self.config.model).is_some() {
             return Ok(());
         }
         Err(Error::run(
             self.root.clone().unwrap_or_default(),
             format!(
-                "is a {family} model: its latent is continuous, so it has no tokens to encode \
-                 or decode (reconstruct and eval work)"
+                "is a {} model: its latent is continuous, so it has no tokens to encode \
+                 or decode (reconstruct and eval work)",
+                self.config.bottleneck
             ),
         ))
     }
 
-    /// Wraps an in-memory model.
-    pub fn from_model(config: RunConfig, model: DvaeModel, device: &Device) -> Self {
+    /// Wraps an in-memory model (it runs on its own engine).
+    pub fn from_model(config: RunConfig, model: Network, device: &Device) -> Self {
         Self {
             config,
             model,
-            fast: OnceLock::new(),
+            host: HostOps::new(device),
             device: device.clone(),
             halves: Halves::Both,
             root: None,
         }
     }
 
-    /// The channels-last CPU path ([`crate::infer`]) for this model: on the flex device,
-    /// for the dVAE family, unless `DVAE_GENERIC=1` asks for Burn's generic operations.
-    /// Made from `model`'s weights on first use; after changing `model`, call
-    /// [`Dvae::model_changed`].
-    pub fn cpu_path(&self) -> Option<&DalleNet> {
-        self.fast
-            .get_or_init(|| {
-                infer::runs_on(&self.device)
-                    .then(|| DalleNet::new(&self.model))
-                    .flatten()
-            })
-            .as_ref()
+    /// Forgets the kernels' packed copy of the weights, so that the next call packs
+    /// `model`'s again (call it after changing `model`).
+    pub fn model_changed(&mut self) {
+        self.host.clear();
     }
 
-    /// Drops the CPU path's copy of the weights, so the next call remakes it from `model`.
-    pub fn model_changed(&mut self) {
-        self.fast = OnceLock::new();
+    /// The engine the model runs on.
+    pub fn engine(&self) -> Engine {
+        self.model.engine
+    }
+
+    /// Parameters of the layers the kernels have packed so far (0 on the generic engine):
+    /// after an encode and a decode, every parameter of the encoder and decoder.
+    pub fn packed_params(&self) -> usize {
+        self.host.packed_params()
     }
 
     /// The device the model runs on.
@@ -179,11 +200,9 @@ impl Dvae {
         self.require(Halves::Encoder, "encode images")?;
         self.require_tokens()?;
         self.check_images(&images)?;
-        let x = model::map_pixels(images);
-        Ok(match self.cpu_path() {
-            Some(net) => net.encode_tokens(x),
-            None => self.model.encode_tokens(x),
-        })
+        let x = map_pixels(images);
+        let tokens = on_engine!(self, ops => self.model.tokens_with(ops, x));
+        Ok(tokens.expect("require_tokens: the family has tokens"))
     }
 
     /// Images from tokens.
@@ -200,14 +219,21 @@ impl Dvae {
                 "tokens are {h}x{w} but model decodes {g}x{g} grids"
             )));
         }
-        let out = match self.cpu_path() {
-            Some(net) => net.decode_tokens(tokens),
-            None => self.model.decode_tokens(tokens),
-        };
-        Ok(model::output_to_pixels(
-            out,
-            self.config.model.input_channels,
-        ))
+        let out = self.decode_input(self.model.token_input(tokens));
+        Ok(output_to_pixels(out, self.config.model.input_channels))
+    }
+
+    /// Tokens, entropy and decoder input of mapped pixels, on the model's engine.
+    pub(crate) fn encode_mapped(&self, x: Tensor<4>) -> Encoded {
+        on_engine!(self, ops => self.model.encode_with(ops, x))
+    }
+
+    /// The decoder's output for `input`, on the model's engine.
+    ///
+    /// # Shapes
+    /// → `[B, out_channels, S, S]`
+    pub fn decode_input(&self, input: DecoderInput) -> Tensor<4> {
+        on_engine!(self, ops => self.model.decode_with(ops, input))
     }
 
     /// Token grids of images `indices` of `set`, encoded `batch` at a time.
@@ -250,7 +276,7 @@ impl Dvae {
     }
 
     /// Reconstructs images `indices` of `set` through tokens; returns each reconstruction
-    /// (HWC bytes) with its PSNR, and the metrics (see [`Dvae::score_batch`]).
+    /// (HWC bytes) with its PSNR, and the metrics (see [`Tokenizer::score_batch`]).
     pub fn evaluate(
         &self,
         set: &ImageSet,
@@ -266,37 +292,4 @@ impl Dvae {
         }
         Ok((recons, acc.report()))
     }
-}
-
-/// Loads safetensors weights into `model`, refusing missing, extra or mis-shaped tensors.
-pub fn load_weights<M: Module>(mut model: M, path: &Path) -> Result<M> {
-    let mut store = SafetensorsStore::from_file(path).validate(false);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| Error::run(path, format!("cannot read weights: {e}")))?;
-    check_apply(&result, &path.display().to_string())?;
-    Ok(model)
-}
-
-/// Writes `model`'s weights as safetensors at `path`, atomically.
-pub fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
-    crate::artifact::write_atomic(path, |tmp| {
-        let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
-        model
-            .save_into(&mut store)
-            .map_err(|e| Error::run(path, format!("cannot write weights: {e}")))
-    })
-}
-
-/// Values of a float tensor on the host.
-pub fn float_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
-}
-
-/// Values of an int tensor on the host, as u32 (token ids).
-pub fn int_values<const D: usize>(t: Tensor<D, Int>) -> Vec<u32> {
-    t.into_data().iter::<i64>().map(|v| v as u32).collect()
 }

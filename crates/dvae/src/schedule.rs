@@ -1,6 +1,31 @@
 //! τ, β and learning-rate schedules: pure functions of the step.
 
-use crate::config::{BetaSchedule, TauSchedule, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+
+/// How τ is annealed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TauSchedule {
+    /// Half-cosine from the start to the end value over the annealing steps.
+    Cosine,
+    /// Geometric decay from the start to the end value over the annealing steps.
+    Exponential,
+}
+
+/// How a loss weight β is brought in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BetaSchedule {
+    /// Half-cosine from 0 to the weight over the warm-up steps, then constant.
+    Cosine,
+    /// The weight from the first step.
+    Fixed,
+}
+
+crate::names::kebab_from_str!(TauSchedule, "tau_schedule", [Cosine => "cosine", Exponential => "exponential"]);
+crate::names::kebab_from_str!(BetaSchedule, "beta_schedule", [Cosine => "cosine", Fixed => "fixed"]);
 
 /// Half-cosine interpolation from `a` (at `t = 0`) to `b` (at `t >= 1`).
 fn cosine(a: f64, b: f64, t: f64) -> f64 {
@@ -16,20 +41,20 @@ fn fraction(step: usize, over: usize) -> f64 {
     }
 }
 
-/// Gumbel-softmax temperature at `step`.
-pub fn tau(c: &TrainConfig, step: usize) -> f64 {
-    let t = fraction(step, c.tau_steps).min(1.0);
-    match c.tau_schedule {
-        TauSchedule::Cosine => cosine(c.tau_start, c.tau_end, t),
-        TauSchedule::Exponential => c.tau_start * (c.tau_end / c.tau_start).powf(t),
+/// A temperature annealed from `start` to `end` over `steps`, then held, at `step`.
+pub fn tau(schedule: TauSchedule, [start, end]: [f64; 2], steps: usize, step: usize) -> f64 {
+    let t = fraction(step, steps).min(1.0);
+    match schedule {
+        TauSchedule::Cosine => cosine(start, end, t),
+        TauSchedule::Exponential => start * (end / start).powf(t),
     }
 }
 
-/// KL weight β at `step`.
-pub fn beta(c: &TrainConfig, step: usize) -> f64 {
-    match c.beta_schedule {
-        BetaSchedule::Fixed => c.kl_weight,
-        BetaSchedule::Cosine => cosine(0.0, c.kl_weight, fraction(step, c.beta_steps)),
+/// A loss weight brought in to `weight` over `steps`, at `step`.
+pub fn beta(schedule: BetaSchedule, weight: f64, steps: usize, step: usize) -> f64 {
+    match schedule {
+        BetaSchedule::Fixed => weight,
+        BetaSchedule::Cosine => cosine(0.0, weight, fraction(step, steps)),
     }
 }
 
@@ -60,26 +85,23 @@ mod tests {
 
     #[test]
     fn tau_cosine_and_exponential_at_known_steps() {
-        let mut c = TrainConfig::recipe(Recipe::Dalle, 1000);
-        assert!(close(tau(&c, 0), 1.0));
-        assert!(close(tau(&c, 500), (1.0 + 1.0 / 16.0) / 2.0));
-        assert!(close(tau(&c, 1000), 1.0 / 16.0));
-        assert!(close(tau(&c, 5000), 1.0 / 16.0));
-        c.tau_schedule = TauSchedule::Exponential;
-        assert!(close(tau(&c, 500), 0.25)); // geometric mean of 1 and 1/16
-        assert!(close(tau(&c, 250), 0.5));
+        let t = |s, step| tau(s, [1.0, 1.0 / 16.0], 1000, step);
+        assert!(close(t(TauSchedule::Cosine, 0), 1.0));
+        assert!(close(t(TauSchedule::Cosine, 500), (1.0 + 1.0 / 16.0) / 2.0));
+        assert!(close(t(TauSchedule::Cosine, 1000), 1.0 / 16.0));
+        assert!(close(t(TauSchedule::Cosine, 5000), 1.0 / 16.0));
+        assert!(close(t(TauSchedule::Exponential, 500), 0.25)); // geometric mean of 1 and 1/16
+        assert!(close(t(TauSchedule::Exponential, 250), 0.5));
     }
 
     #[test]
-    fn beta_warms_up_over_ten_percent() {
-        let c = TrainConfig::recipe(Recipe::Dalle, 1000);
-        assert_eq!(beta(&c, 0), 0.0);
-        assert!(close(beta(&c, 50), 3.3));
-        assert!(close(beta(&c, 100), 6.6));
-        assert!(close(beta(&c, 999), 6.6));
-        let mut f = c.clone();
-        f.beta_schedule = BetaSchedule::Fixed;
-        assert!(close(beta(&f, 0), 6.6));
+    fn beta_warms_up() {
+        let b = |step| beta(BetaSchedule::Cosine, 6.6, 100, step);
+        assert_eq!(b(0), 0.0);
+        assert!(close(b(50), 3.3));
+        assert!(close(b(100), 6.6));
+        assert!(close(b(999), 6.6));
+        assert!(close(beta(BetaSchedule::Fixed, 6.6, 100, 0), 6.6));
     }
 
     #[test]

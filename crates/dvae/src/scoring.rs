@@ -2,19 +2,19 @@
 //! of [`EvalReport`] accumulated without keeping per-image results.
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 
-use crate::config::{Family, ReconLoss};
+use crate::config::ReconLoss;
 use crate::error::Result;
+use crate::kernels::host::{float_values, int_values};
 use crate::metrics::{EvalAccumulator, EvalReport, bits};
-use crate::model::{self, quantizer::gumbel};
-use crate::pipeline::{Dvae, Reconstruction, float_values, int_values};
+use crate::model::pixels::{map_pixels, output_to_pixels};
+use crate::pipeline::{Reconstruction, Tokenizer};
 
-impl Dvae {
+impl Tokenizer {
     /// Encodes, decodes and scores one batch, adding to `acc`: per image MSE, PSNR, both
-    /// SSIMs and bits/dim of the 8-bit reconstruction a user gets; per cell the token
-    /// (argmax for the dVAE, nearest code for the VQ-VAE) and the entropy of q(z|x). The
-    /// continuous families (VAE at μ, AE) add no tokens. Returns each reconstruction.
+    /// SSIMs and bits/dim of the 8-bit reconstruction a user gets; per cell the family's
+    /// token and the entropy of q(z|x). The continuous families add no tokens and decode
+    /// their deterministic latent. Returns each reconstruction.
     ///
     /// # Shapes
     /// pixels in [0, 1] `[B, C, S, S]`
@@ -26,36 +26,12 @@ impl Dvae {
         self.check_images(&images)?;
         let m = &self.config.model;
         let (c, s) = (m.input_channels, m.image_size);
-        let xm = model::map_pixels(images.clone());
-        // Tokens and the summed per-cell entropy of q(z|x) for the discrete families (a
-        // VQ-VAE's posterior is a point mass: entropy 0); the continuous ones decode their
-        // deterministic latent and have no tokens.
-        let out = match m.family {
-            Family::Dvae => {
-                let net = self.cpu_path();
-                let logits = match net {
-                    Some(net) => net.encode(xm),
-                    None => self.model.encoder.forward(xm),
-                };
-                let log_q = log_softmax(logits.clone(), 1);
-                let entropy = (log_q.clone().exp() * log_q).sum().neg();
-                let tokens = gumbel::argmax_tokens(logits);
-                let out = match net {
-                    Some(net) => net.decode_tokens(tokens.clone()),
-                    None => self.model.decode_tokens(tokens.clone()),
-                };
-                acc.add_tokens(&int_values(tokens), entropy.into_scalar::<f32>() as f64);
-                out
-            }
-            Family::Vqvae => {
-                let tokens = self.model.encode_tokens(xm);
-                let out = self.model.decode_tokens(tokens.clone());
-                acc.add_tokens(&int_values(tokens), 0.0);
-                out
-            }
-            Family::Vae | Family::Ae => self.model.reconstruct(xm),
-        };
-        let recon = model::output_to_pixels(out.clone(), c);
+        let encoded = self.encode_mapped(map_pixels(images.clone()));
+        if let Some(tokens) = encoded.tokens {
+            acc.add_tokens(&int_values(tokens), encoded.entropy);
+        }
+        let out = self.decode_input(encoded.input);
+        let recon = output_to_pixels(out.clone(), c);
         // μ and ln b of each pixel, when the decoder is a likelihood (see metrics::bits).
         let stats = (m.recon_loss == ReconLoss::LogitLaplace).then(|| float_values(out));
         let plane = c * s * s;

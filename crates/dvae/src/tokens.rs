@@ -41,7 +41,7 @@ pub fn write_npy(path: &Path, grids: &TokenGrids) -> Result<()> {
         }
         w.finish().map_err(|e| Error::io(path, e))?;
     }
-    crate::artifact::write_bytes_atomic(path, &buf)
+    crate::atomic::write_bytes_atomic(path, &buf)
 }
 
 /// Reads an `.npy` of integer tokens with shape `[N, h, w]` (or `[h, w]` for one image),

@@ -4,6 +4,7 @@ use anyhow::Result;
 use burn::prelude::Device;
 use clap::Parser;
 use dvae::bench::{BenchOptions, WORKLOADS};
+use dvae::kernels::engine::Engine;
 
 /// Throughput of a workload on this machine: training step, encode and decode (images/s,
 /// medians after warm-up) and peak memory.
@@ -30,7 +31,8 @@ pub struct Args {
     /// Time the training step of dalle too (minutes per step and tens of GB on a CPU).
     #[arg(long)]
     train: bool,
-    /// Encode and decode with Burn's generic operations, not the channels-last CPU path.
+    /// Run everything (training step, encode, decode) on Burn's generic operations instead of
+    /// the channels-last CPU kernels (as DVAE_GENERIC=1 does for every command).
     #[arg(long)]
     generic: bool,
     /// Print one JSON object (train_img_s, encode_img_s, decode_img_s, peak_rss_mb, workload, batch).
@@ -43,14 +45,15 @@ pub fn run(a: Args) -> Result<()> {
         dvae::bench::set_threads(t)?;
     }
     let dalle = a.workload == "dalle";
+    let device = Device::flex();
     let o = BenchOptions {
         batch: a.batch.unwrap_or(if dalle { 8 } else { 32 }),
         iters: a.iters.unwrap_or(if dalle { 2 } else { 5 }),
         warmup: a.warmup.unwrap_or(if dalle { 1 } else { 2 }),
         train: !a.no_train && (a.train || !dalle),
-        generic: a.generic,
+        engine: Engine::choose(&device, a.generic || Engine::resolve(&device) == Engine::Generic),
     };
-    let r = dvae::bench::run(&a.workload, &o, &Device::flex())?;
+    let r = dvae::bench::run(&a.workload, &o, &device)?;
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {

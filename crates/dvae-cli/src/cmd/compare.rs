@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use burn::prelude::Device;
 use clap::Parser;
 use dvae::compare;
-use dvae::config::{FORMAT_VERSION, ModelConfig, Recipe, RunConfig, TrainConfig};
+use dvae::config::{ModelConfig, Recipe, TrainConfig};
+use dvae::model::family::FamilyConfig;
+use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::data::{DataSource, ImageSet};
 use dvae::train::Event;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -49,6 +51,7 @@ pub fn run(a: Args) -> Result<()> {
         format_version: FORMAT_VERSION,
         preset: a.preset.clone(),
         model,
+        bottleneck: FamilyConfig::of("dvae", Recipe::Default, a.steps)?,
         train,
         data: a.data.clone(),
     };
@@ -57,7 +60,7 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("loading data {:?}", a.data))?;
     super::report_skipped(&data);
     super::ensure_dir(&a.out)?;
-    let variants = compare::variants(&base);
+    let variants = compare::variants(&base)?;
     let bar = ProgressBar::new((variants.len() * a.steps) as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -82,9 +85,9 @@ pub fn run(a: Args) -> Result<()> {
     bar.finish_and_clear();
     let table = result?;
     let md = compare::markdown(&table);
-    dvae::artifact::write_bytes_atomic(&a.out.join("compare.md"), md.as_bytes())?;
+    dvae::atomic::write_bytes_atomic(&a.out.join("compare.md"), md.as_bytes())?;
     let json = serde_json::to_string_pretty(&table)?;
-    dvae::artifact::write_bytes_atomic(&a.out.join("compare.json"), json.as_bytes())?;
+    dvae::atomic::write_bytes_atomic(&a.out.join("compare.json"), json.as_bytes())?;
     println!("{md}");
     println!(
         "written: {0}/compare.md, {0}/compare.json, {0}/recon.png (originals, then one row per model), {0}/<model>/samples.png",

@@ -29,7 +29,7 @@ pub fn run(a: Args) -> Result<()> {
     tokens::write_npy(&a.out, &grids)?;
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let list = a.out.with_extension("json");
-    dvae::artifact::write_bytes_atomic(&list, serde_json::to_string_pretty(&names)?.as_bytes())?;
+    dvae::atomic::write_bytes_atomic(&list, serde_json::to_string_pretty(&names)?.as_bytes())?;
     println!(
         "encoded {} images to {}x{} tokens: {} (paths in {})",
         grids.n,

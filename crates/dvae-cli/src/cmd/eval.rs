@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use dvae::Dvae;
+use dvae::Tokenizer;
 use dvae::data::DataSource;
 use dvae::data::stream::ImageStream;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let dvae = Dvae::load(&a.run)?;
+    let dvae = Tokenizer::load(&a.run)?;
     let source = DataSource::parse(&a.data);
     let default_limit = matches!(source, DataSource::Default).then_some(1000);
     let mut stream = ImageStream::open(

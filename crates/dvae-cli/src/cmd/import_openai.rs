@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::prelude::Device;
 use clap::Parser;
-use dvae::import::dalle_names::Halves;
+use dvae::weights::Halves;
 use dvae::import::openai::import_openai;
 
 /// OpenAI's published dVAE (`encoder.pkl`, `decoder.pkl`: whole `dall_e` modules saved by

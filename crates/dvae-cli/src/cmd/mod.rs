@@ -12,6 +12,7 @@ pub mod reconstruct;
 pub mod report;
 pub mod sample;
 pub mod train;
+pub mod train_flags;
 
 use std::path::{Path, PathBuf};
 
@@ -32,8 +33,8 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// Loads the run's model on the CPU.
-    pub fn load(&self) -> Result<dvae::Dvae> {
-        Ok(dvae::Dvae::load(&self.run)?)
+    pub fn load(&self) -> Result<dvae::Tokenizer> {
+        Ok(dvae::Tokenizer::load(&self.run)?)
     }
 }
 
@@ -120,7 +121,7 @@ pub fn stop_on_ctrlc() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 /// Refuses a prior trained on another tokenizer's token grids.
 pub fn check_prior_fits(
     file: &dvae::prior::store::PriorFile,
-    dvae: &dvae::Dvae,
+    dvae: &dvae::Tokenizer,
     prior: &Path,
 ) -> Result<()> {
     let m = &dvae.config.model;

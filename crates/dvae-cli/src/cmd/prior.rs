@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::{Parser, Subcommand};
-use dvae::Dvae;
+use dvae::Tokenizer;
 use dvae::artifact::RunDir;
-use dvae::config::FORMAT_VERSION;
+use dvae::run_config::FORMAT_VERSION;
 use dvae::data::{DataSource, ImageSet, Split};
 use dvae::prior::store::{PriorDir, PriorFile};
 use dvae::prior::train::{self, PriorEvent, PriorTrainConfig, TokenData, unigram_bits};
@@ -115,8 +115,8 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 /// The tokenizer and its data set, loaded.
-fn load(source: &Source) -> Result<(Dvae, ImageSet)> {
-    let dvae = Dvae::load(&source.run)?;
+fn load(source: &Source) -> Result<(Tokenizer, ImageSet)> {
+    let dvae = Tokenizer::load(&source.run)?;
     let data = ImageSet::load(
         &DataSource::parse(&source.data),
         dvae.config.model.image_size,
@@ -129,7 +129,7 @@ fn load(source: &Source) -> Result<(Dvae, ImageSet)> {
 
 fn tokenize(
     source: &Source,
-    dvae: &Dvae,
+    dvae: &Tokenizer,
     data: &ImageSet,
     conditional: bool,
     dir: &PriorDir,

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use dvae::Dvae;
-use dvae::artifact::{RunDir, write_bytes_atomic};
+use dvae::Tokenizer;
+use dvae::artifact::RunDir;
+use dvae::atomic::write_bytes_atomic;
 use dvae::data::{DataSource, ImageSet};
 use dvae::report::{self, ReportData, ReportOptions};
 
@@ -39,7 +40,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let dvae = Dvae::load(&a.run)?;
+    let dvae = Tokenizer::load(&a.run)?;
     let spec = a.data.clone().unwrap_or_else(|| dvae.config.data.clone());
     let set = ImageSet::load(
         &DataSource::parse(&spec),

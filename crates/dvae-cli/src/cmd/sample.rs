@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use burn::prelude::*;
 use clap::Parser;
-use dvae::Dvae;
+use dvae::Tokenizer;
 use dvae::prior::generate::{Request, generate};
 use dvae::prior::sampling::SampleOptions;
 use dvae::prior::store::PriorDir;
@@ -60,7 +60,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let dir = PriorDir::new(&a.prior);
     let file = dir.read()?;
-    let dvae = Dvae::load(&a.run)?;
+    let dvae = Tokenizer::load(&a.run)?;
     super::check_prior_fits(&file, &dvae, &a.prior)?;
     if a.n == 0 {
         bail!("--n must be at least 1");

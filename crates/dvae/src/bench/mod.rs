@@ -8,18 +8,23 @@ pub mod model;
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, Recipe, TrainConfig};
 use crate::data::ImageSet;
-use crate::infer::{self, BenchNet, DalleNet, TokenCodec};
-use crate::model::quantizer::gumbel;
-use crate::model::{DvaeModel, map_pixels};
-use crate::{Error, Result, loss};
+use crate::kernels::engine::Engine;
+use crate::model::family::FamilyConfig;
+use crate::model::gumbel;
+use crate::model::host_ops::HostOps;
+use crate::model::tensor_ops::TensorOps;
+use crate::pipeline::Tokenizer;
+use crate::run_config::{FORMAT_VERSION, RunConfig};
+use crate::train::step;
+use crate::{Error, Result};
 use model::{BenchModel, BenchModelConfig};
 
 /// The workloads [`run`] knows.
@@ -36,9 +41,8 @@ pub struct BenchOptions {
     pub warmup: usize,
     /// Time the training step (off for `dalle`, whose full-size step does not fit a CPU budget).
     pub train: bool,
-    /// Encode and decode with Burn's generic operations instead of the channels-last
-    /// path ([`crate::infer`]), to see what that path buys.
-    pub generic: bool,
+    /// The engine every timed operation runs on (training, encoding and decoding alike).
+    pub engine: Engine,
 }
 
 /// What [`run`] measured.
@@ -129,7 +133,7 @@ pub fn run(workload: &str, o: &BenchOptions, device: &Device) -> Result<BenchRep
     let (train, encode, decode) = if workload == "bench" {
         run_bench_model(&BenchModelConfig::new(), o, device)
     } else {
-        run_preset(&ModelConfig::preset(workload)?, o, device)
+        run_preset(&ModelConfig::preset(workload)?, o, device)?
     };
     let rate = |t: Timing| o.batch as f64 / t.wall;
     Ok(BenchReport {
@@ -148,59 +152,8 @@ pub fn run(workload: &str, o: &BenchOptions, device: &Device) -> Result<BenchRep
     })
 }
 
-/// A model the bench times: one training loss and the token round trip.
-trait Timed: Module + Clone + 'static {
-    /// The training loss of `x` with Gumbel noise `gumbel`.
-    fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1>;
-    fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int>;
-    fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4>;
-    /// The model laid out for the channels-last CPU path, where it covers the model.
-    fn codec(&self) -> Option<Box<dyn TokenCodec>>;
-}
-
-impl<M: Timed> TokenCodec for M {
-    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        self.tokens(x)
-    }
-    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        self.images(tokens)
-    }
-}
-
-/// torch_bench.py's work: soft Gumbel-softmax at τ = 1, MSE + 1e-3 · KL.
-impl Timed for BenchModel {
-    fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1> {
-        self.loss(x, gumbel, 1.0, 1e-3)
-    }
-    fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        self.encode_tokens(x)
-    }
-    fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        self.decode_tokens(tokens)
-    }
-    fn codec(&self) -> Option<Box<dyn TokenCodec>> {
-        Some(Box::new(BenchNet::new(self)?))
-    }
-}
-
-/// Our training step: hard Gumbel-softmax at τ = 1, logit-Laplace NLL + 1e-3 · KL.
-impl Timed for DvaeModel {
-    fn train_loss(&self, x: Tensor<4>, gumbel: Tensor<4>) -> Tensor<1> {
-        let f = self.forward_train(x.clone(), gumbel, 1.0, true);
-        loss::logit_laplace_nll(f.out, x) + loss::kl_to_uniform(f.logits) * 1e-3
-    }
-    fn tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        self.encode_tokens(x)
-    }
-    fn images(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        self.decode_tokens(tokens)
-    }
-    fn codec(&self) -> Option<Box<dyn TokenCodec>> {
-        Some(Box::new(DalleNet::new(self)?))
-    }
-}
-
-/// The `bench` workload: torch_bench.py's model, Adam at lr 1e-3.
+/// The `bench` workload: torch_bench.py's model and training step (Adam at lr 1e-3, soft
+/// Gumbel-softmax at τ = 1, MSE + 1e-3 · KL), then its token round trip.
 fn run_bench_model(
     c: &BenchModelConfig,
     o: &BenchOptions,
@@ -210,66 +163,90 @@ fn run_bench_model(
     let x =
         ImageSet::procedural(o.batch, c.image_size).batch(&(0..o.batch).collect::<Vec<_>>(), &ad);
     let g = c.grid_size();
-    let optim = AdamConfig::new().with_epsilon(1e-8).init();
-    measure(c.init(&ad), optim, 1e-3, x, [o.batch, c.codes, g, g], o)
+    let noise = [o.batch, c.codes, g, g];
+    let mut net = c.init(&ad);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let train = o.train.then(|| {
+        timed(o, || {
+            let g = gumbel::gumbel_noise(noise, &mut rng, &ad);
+            let l = net.loss(o.engine, x.clone(), g, 1.0, 1e-3);
+            let grads = GradientsParams::from_grads(l.backward(), &net);
+            net = optim.step(1e-3, net.clone(), grads);
+            let _ = l.into_scalar::<f32>();
+        })
+    });
+    let net = net.valid();
+    let xi = x.inner();
+    let (encode, decode) = match o.engine {
+        Engine::Kernels => round_trip(o, &net, &HostOps::new(device), xi),
+        Engine::Generic => round_trip(o, &net, &TensorOps { engine: o.engine }, xi),
+    };
+    (train, encode, decode)
 }
 
-/// A preset of our model: AdamW at lr 1e-4, as training starts.
+/// Encoding `x` to tokens and decoding them, timed, on `ops`.
+fn round_trip<O: crate::model::ops::Ops>(
+    o: &BenchOptions,
+    net: &BenchModel,
+    ops: &O,
+    x: Tensor<4>,
+) -> (Timing, Timing) {
+    let tokens = net.encode_tokens(ops, x.clone());
+    let encode = timed(o, || {
+        let _ = net.encode_tokens(ops, x.clone()).into_data();
+    });
+    let decode = timed(o, || {
+        let _ = net.decode_tokens(ops, tokens.clone()).into_data();
+    });
+    (encode, decode)
+}
+
+/// A preset of our model, timed through what `dvae train`, `encode` and `decode` run: the
+/// training step of `train::step` (the default recipe's dVAE), then `Tokenizer::encode` and
+/// `Tokenizer::decode`.
 fn run_preset(
     model: &ModelConfig,
     o: &BenchOptions,
     device: &Device,
-) -> (Option<Timing>, Timing, Timing) {
+) -> Result<(Option<Timing>, Timing, Timing)> {
     let ad = device.clone().autodiff();
+    let mut train = TrainConfig::recipe(Recipe::Default, 1000);
+    train.batch = o.batch;
+    let config = RunConfig {
+        format_version: FORMAT_VERSION,
+        preset: "bench".into(),
+        model: model.clone(),
+        bottleneck: FamilyConfig::of("dvae", Recipe::Default, 1000)?,
+        train,
+        data: "default".into(),
+    };
     let data = ImageSet::procedural(o.batch, model.image_size);
-    let x = map_pixels(data.batch(&(0..o.batch).collect::<Vec<_>>(), &ad));
-    let g = model.grid_size();
-    let net = DvaeModel::new(model, 0, &ad);
-    let noise = [o.batch, model.vocab_size, g, g];
-    measure(net, AdamWConfig::new().init(), 1e-4, x, noise, o)
-}
-
-/// Times `net`'s training step on `x` (noise of shape `noise`; skipped unless `o.train`),
-/// then encoding `x` to tokens and decoding them, without autodiff.
-fn measure<M: Timed>(
-    mut net: M,
-    mut optim: ModuleOptimizer,
-    lr: f64,
-    x: Tensor<4>,
-    noise: [usize; 4],
-    o: &BenchOptions,
-) -> (Option<Timing>, Timing, Timing) {
-    let device = x.device();
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let train = o.train.then(|| {
+    let idx: Vec<usize> = (0..o.batch).collect();
+    let x = data.batch(&idx, &ad);
+    let mut net = crate::model::Network::new(model, &config.bottleneck, 0, &ad, o.engine);
+    let mut optim = burn::optim::AdamWConfig::new().init();
+    let mut i = 1;
+    let timing = o.train.then(|| {
         timed(o, || {
-            let g = gumbel::gumbel_noise(noise, &mut rng, &device);
-            let l = net.train_loss(x.clone(), g);
-            let grads = GradientsParams::from_grads(l.backward(), &net);
-            net = optim.step(lr, net.clone(), grads);
-            let _ = l.into_scalar::<f32>();
+            let mut rng = step::step_rng(0, i);
+            let (n, f) = step::forward(net.clone(), &config, x.clone(), i, &mut rng);
+            let (grads, norm) = step::gradients(&n, f.total.clone());
+            let n = step::update(n, &mut optim, 1e-4, grads, norm, config.train.grad_clip);
+            net = step::after_update(n, &config, i, f, false, &mut rng).0;
+            i += 1;
         })
     });
-    let generic = net.valid();
-    drop(net);
+    let tokenizer = Tokenizer::from_model(config, net.valid(), device);
     let xi = x.inner();
-    let fast = (!o.generic && infer::runs_on(&xi.device()))
-        .then(|| generic.codec())
-        .flatten();
-    // The channels-last path holds its own copy of the weights: Burn's is dropped, as an
-    // inference deployment would.
-    let codec: Box<dyn TokenCodec> = match fast {
-        Some(c) => c,
-        None => Box::new(generic),
-    };
-    let tokens = codec.encode_tokens(xi.clone());
+    let tokens = tokenizer.encode(xi.clone())?;
     let encode = timed(o, || {
-        let _ = codec.encode_tokens(xi.clone()).into_data();
+        let _ = tokenizer.encode(xi.clone()).map(|t| t.into_data());
     });
     let decode = timed(o, || {
-        let _ = codec.decode_tokens(tokens.clone()).into_data();
+        let _ = tokenizer.decode(tokens.clone()).map(|t| t.into_data());
     });
-    (train, encode, decode)
+    Ok((timing, encode, decode))
 }
 
 /// User + system CPU time of this process (all threads), from `/proc/self/stat` (Linux;

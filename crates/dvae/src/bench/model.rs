@@ -7,12 +7,13 @@
 //! ReLU, convT h/2→3 k4 s2; loss: MSE + 1e-3 · KL(softmax(logits) ‖ uniform).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{PaddingConfig2d, Relu};
+use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 
-use crate::model::cpu_conv::{Layout, conv_transpose2d_in, conv2d_in, conv2d_relu_in};
-use crate::model::quantizer::gumbel;
-use crate::model::{conv1x1, cpu_softmax};
+use crate::kernels::engine::Engine;
+use crate::kernels::ops::softmax;
+use crate::model::ops::{Fuse, Ops};
+use crate::model::tensor_ops::TensorOps;
 
 /// Sizes of the bench model (torch_bench.py's `--codes`, `--hidden`, `--image-size`).
 #[derive(Config, Debug)]
@@ -63,7 +64,6 @@ impl BenchModelConfig {
             dec_blocks: (0..2).map(|_| ResBlock::new(h, device)).collect(),
             dec_up1: up(h, h / 2),
             dec_up2: up(h / 2, 3),
-            relu: Relu::new(),
         }
     }
 }
@@ -73,7 +73,6 @@ impl BenchModelConfig {
 pub struct ResBlock {
     pub(crate) conv1: Conv2d,
     pub(crate) conv2: Conv2d,
-    relu: Relu,
 }
 
 impl ResBlock {
@@ -83,19 +82,21 @@ impl ResBlock {
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device),
             conv2: Conv2dConfig::new([h, h], [1, 1]).init(device),
-            relu: Relu::new(),
         }
     }
 
     /// # Shapes
     /// `[B, h, s, s]` → `[B, h, s, s]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_in(Layout::Nchw, x)
-    }
-
-    fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
-        let r = conv2d_relu_in(layout, &self.conv1, x.clone());
-        x + conv1x1::forward_relu_in(layout, &self.conv2, r)
+    fn forward<O: Ops>(&self, ops: &O, x: &O::Map) -> O::Map {
+        let r = ops.conv(
+            &self.conv1,
+            x,
+            Fuse {
+                input_relu: true,
+                ..Fuse::relu_out()
+            },
+        );
+        ops.conv(&self.conv2, &r, Fuse::add_to(x, 1.0))
     }
 }
 
@@ -112,42 +113,58 @@ pub struct BenchModel {
     pub(crate) dec_blocks: Vec<ResBlock>,
     pub(crate) dec_up1: ConvTranspose2d,
     pub(crate) dec_up2: ConvTranspose2d,
-    relu: Relu,
 }
 
 impl BenchModel {
-    /// # Shapes
-    /// `[B, 3, S, S]` → logits `[B, K, S/4, S/4]`
-    pub fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        self.encode_in(Layout::Nchw, x)
+    /// The encoder's maps before its output convolution.
+    fn features<O: Ops>(&self, ops: &O, x: &O::Map) -> O::Map {
+        let h = ops.conv(&self.enc_in1, x, Fuse::relu_out());
+        let mut h = ops.conv(&self.enc_in2, &h, Fuse::relu_out());
+        for b in &self.enc_blocks {
+            h = b.forward(ops, &h);
+        }
+        h
     }
 
-    /// [`encode`](Self::encode) with maps (input and logits too) in `layout`.
-    fn encode_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
-        let h = self.relu.forward(conv2d_in(layout, &self.enc_in1, x));
-        let mut h = self.relu.forward(conv2d_in(layout, &self.enc_in2, h));
-        for b in &self.enc_blocks {
-            h = b.forward_in(layout, h);
-        }
-        conv1x1::forward_in(layout, &self.enc_out, h)
+    /// # Shapes
+    /// `[B, 3, S, S]` → logits `[B, K, S/4, S/4]`
+    pub fn encode<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Tensor<4> {
+        let h = self.features(ops, &ops.input(x));
+        ops.output(ops.conv(&self.enc_out, &h, Fuse::plain()))
     }
 
     /// Most likely code per cell: the argmax of the logits (a softmax would not change it).
     ///
     /// # Shapes
     /// `[B, 3, S, S]` → tokens `[B, S/4, S/4]`
-    pub fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        gumbel::argmax_tokens(self.encode(x))
+    pub fn encode_tokens<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Tensor<3, Int> {
+        let h = self.features(ops, &ops.input(x));
+        ops.conv_argmax(&self.enc_out, &h, false)
+    }
+
+    /// # Shapes
+    /// `[B, h, s, s]` → image `[B, 3, 4s, 4s]`
+    fn decode_embedded<O: Ops>(&self, ops: &O, e: O::Map) -> O::Map {
+        let mut h = ops.conv(&self.dec_in, &e, Fuse::plain());
+        for b in &self.dec_blocks {
+            h = b.forward(ops, &h);
+        }
+        let h = ops.conv_transpose(
+            &self.dec_up1,
+            &h,
+            Fuse {
+                input_relu: true,
+                ..Fuse::relu_out()
+            },
+        );
+        ops.conv_transpose(&self.dec_up2, &h, Fuse::plain())
     }
 
     /// # Shapes
     /// (soft) one-hot `[B, K, s, s]` → image `[B, 3, 4s, 4s]`
-    pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        self.decode_in(Layout::Nchw, z)
-    }
-
-    fn decode_in(&self, layout: Layout, z: Tensor<4>) -> Tensor<4> {
-        self.decode_embedded_in(layout, conv1x1::forward_in(layout, &self.codebook, z))
+    pub fn decode<O: Ops>(&self, ops: &O, z: Tensor<4>) -> Tensor<4> {
+        let e = ops.conv(&self.codebook, &ops.input(z), Fuse::plain());
+        ops.output(self.decode_embedded(ops, e))
     }
 
     /// The same as [`decode`](Self::decode) of the tokens' one-hot, with the codebook
@@ -155,59 +172,34 @@ impl BenchModel {
     ///
     /// # Shapes
     /// tokens `[B, s, s]` → image `[B, 3, 4s, 4s]`
-    pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        let e = conv1x1::one_hot_forward(&self.codebook, tokens);
-        self.decode_embedded_in(Layout::Nchw, e)
-    }
-
-    /// # Shapes
-    /// `[B, h, s, s]` → image `[B, 3, 4s, 4s]` (or both NHWC)
-    fn decode_embedded_in(&self, layout: Layout, e: Tensor<4>) -> Tensor<4> {
-        let mut h = conv2d_in(layout, &self.dec_in, e);
-        for b in &self.dec_blocks {
-            h = b.forward_in(layout, h);
-        }
-        let h = self.relu.forward(h);
-        let h = self
-            .relu
-            .forward(conv_transpose2d_in(layout, &self.dec_up1, h));
-        conv_transpose2d_in(layout, &self.dec_up2, h)
+    pub fn decode_tokens<O: Ops>(&self, ops: &O, tokens: Tensor<3, Int>) -> Tensor<4> {
+        let e = ops.lookup(&self.codebook, tokens);
+        ops.output(self.decode_embedded(ops, e))
     }
 
     /// torch_bench.py's loss: `MSE(decode(gumbel_softmax(logits, τ)), x) + kl_weight · KL`,
-    /// with the maps in the layout the device runs fastest ([`Layout::for_device`]): the
-    /// Gumbel noise, independent draws, is read in that layout's order.
+    /// with every map in the engine's layout: the Gumbel noise, independent draws, is read
+    /// in that layout's order.
     ///
     /// # Shapes
     /// x `[B, 3, S, S]`, gumbel `[B, K, S/4, S/4]` → `[1]`
-    pub fn loss(&self, x: Tensor<4>, gumbel: Tensor<4>, tau: f64, kl_weight: f64) -> Tensor<1> {
-        let layout = Layout::for_device(&x.device());
-        let gumbel = match layout {
-            Layout::Nchw => gumbel,
-            Layout::Nhwc => {
-                let [b, k, h, w] = gumbel.dims();
-                gumbel.reshape([b, h, w, k])
-            }
+    pub fn loss(&self, engine: Engine, x: Tensor<4>, gumbel: Tensor<4>, tau: f64, kl_weight: f64) -> Tensor<1> {
+        let ops = TensorOps { engine };
+        let layout = engine.layout();
+        let gumbel = if layout.is_channels_last() {
+            let [b, k, h, w] = gumbel.dims();
+            gumbel.reshape([b, h, w, k])
+        } else {
+            gumbel
         };
-        self.loss_in(layout, layout.from_nchw(x), gumbel, tau, kl_weight)
-    }
-
-    /// [`loss`](Self::loss) with `x` and the noise in `layout`.
-    ///
-    /// # Shapes
-    /// x `[B, 3, S, S]`, gumbel `[B, K, S/4, S/4]` (or both NHWC) → `[1]`
-    pub fn loss_in(
-        &self,
-        layout: Layout,
-        x: Tensor<4>,
-        gumbel: Tensor<4>,
-        tau: f64,
-        kl_weight: f64,
-    ) -> Tensor<1> {
-        let logits = self.encode_in(layout, x.clone());
-        let soft = cpu_softmax::gumbel_softmax_in(layout, logits.clone(), gumbel, tau);
-        let mse = (self.decode_in(layout, soft) - x).powi_scalar(2).mean();
-        let kl = cpu_softmax::kl_to_uniform_cells_in(layout, logits).mean();
+        let x = ops.input(x);
+        let h = self.features(&ops, &x);
+        let logits = ops.unwrap(ops.conv(&self.enc_out, &h, Fuse::plain()));
+        let soft = softmax::gumbel_softmax(engine, layout, logits.clone(), gumbel, tau);
+        let e = ops.conv(&self.codebook, &ops.wrap(soft), Fuse::plain());
+        let out = ops.unwrap(self.decode_embedded(&ops, e));
+        let mse = (out - ops.unwrap(x)).powi_scalar(2).mean();
+        let kl = softmax::kl_to_uniform_cells(engine, layout, logits).mean();
         mse + kl * kl_weight
     }
 }
@@ -215,6 +207,8 @@ impl BenchModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::gumbel;
+    use crate::model::host_ops::HostOps;
 
     fn small(device: &Device) -> BenchModel {
         let c = BenchModelConfig::new()
@@ -232,21 +226,27 @@ mod tests {
     fn shapes_follow_torch_bench() {
         let device = Device::flex();
         let m = small(&device);
+        let ops = TensorOps { engine: Engine::Generic };
         let x = Tensor::<4>::ones([2, 3, 8, 8], &device) * 0.5;
-        assert_eq!(m.encode(x.clone()).dims(), [2, 8, 2, 2]);
-        assert_eq!(m.encode_tokens(x).dims(), [2, 2, 2]);
-        assert_eq!(m.decode_tokens(tokens(&device)).dims(), [2, 3, 8, 8]);
+        assert_eq!(m.encode(&ops, x.clone()).dims(), [2, 8, 2, 2]);
+        assert_eq!(m.encode_tokens(&ops, x).dims(), [2, 2, 2]);
+        assert_eq!(m.decode_tokens(&ops, tokens(&device)).dims(), [2, 3, 8, 8]);
     }
 
-    /// The lookup path equals the codebook conv over the one-hot (same sums, 1e-5).
+    /// The lookup path equals the codebook conv over the one-hot (same sums, 1e-5), and the
+    /// kernels' host path equals Burn's (1e-4).
     #[test]
-    fn token_lookup_matches_one_hot_decode() {
+    fn token_lookup_matches_one_hot_decode_on_both_engines() {
         let device = Device::flex();
         let m = small(&device);
+        let generic = TensorOps { engine: Engine::Generic };
         let t = tokens(&device);
-        let a = m.decode_tokens(t.clone());
-        let b = m.decode(gumbel::one_hot_dim1(t, 8));
-        let diff: f32 = (a - b).abs().max().into_scalar();
+        let a = m.decode_tokens(&generic, t.clone());
+        let b = m.decode(&generic, gumbel::one_hot_dim1(t.clone(), 8));
+        let diff: f32 = (a.clone() - b).abs().max().into_scalar();
         assert!(diff < 1e-5, "max |lookup - one-hot| = {diff}");
+        let host = m.decode_tokens(&HostOps::new(&device), t);
+        let diff: f32 = (a - host).abs().max().into_scalar();
+        assert!(diff < 1e-4, "max |host - burn| = {diff}");
     }
 }

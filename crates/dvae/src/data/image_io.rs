@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// Largest width or height accepted, and the decoder's allocation limit: a larger image is
 /// refused with its size rather than exhausting memory.
-pub const MAX_SIDE: u32 = 16_384;
+pub use crate::config::model::MAX_SIDE;
 const MAX_ALLOC: u64 = 1 << 30;
 
 /// File extensions read as images in a folder.
@@ -141,7 +141,7 @@ pub fn save_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Resul
             "{width}x{height} RGB image from a buffer of the wrong length"
         ))
     })?;
-    crate::artifact::write_atomic(path, |tmp| {
+    crate::atomic::write_atomic(path, |tmp| {
         img.save_with_format(tmp, image::ImageFormat::Png)
             .map_err(|e| match e {
                 image::ImageError::IoError(e) => Error::io(path, e),

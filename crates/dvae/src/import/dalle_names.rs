@@ -10,7 +10,8 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use safetensors::{Dtype, View};
 
 use crate::error::{Error, Result};
-use crate::model::DvaeModel;
+use crate::weights::{Halves, check_halves};
+use crate::model::Network;
 
 /// This crate's name for a DALL·E parameter `key` (with or without an `encoder.`/`decoder.`
 /// prefix), or `None` if it is not a DALL·E parameter name.
@@ -79,7 +80,7 @@ impl View for F32View<'_> {
 /// Loads `tensors` (this crate's names) into `model`; every parameter of the model must be
 /// present with the right shape, and no tensor may be left over.
 pub fn load_tensors(
-    model: &mut DvaeModel,
+    model: &mut Network,
     tensors: &HashMap<String, HostTensor>,
     source: &str,
 ) -> Result<()> {
@@ -88,7 +89,7 @@ pub fn load_tensors(
 
 /// [`load_tensors`] for the parameters of `halves` only; the other half keeps its values.
 pub fn load_tensors_halves(
-    model: &mut DvaeModel,
+    model: &mut Network,
     tensors: &HashMap<String, HostTensor>,
     halves: Halves,
     source: &str,
@@ -108,76 +109,6 @@ pub fn load_tensors_halves(
         return Err(Error::run(
             source,
             format!("expected weights for {halves:?}, found {found:?}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Which halves of a model a weights file holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Halves {
-    /// Encoder and decoder.
-    Both,
-    /// The encoder only (`encoder.*` tensors): can encode, cannot decode.
-    Encoder,
-    /// The decoder only (`decoder.*` tensors): can decode, cannot encode.
-    Decoder,
-}
-
-/// Like [`check_apply`], except that a whole missing half (every `encoder.*` or every
-/// `decoder.*` parameter, as an encoder- or decoder-only import writes) is allowed; says
-/// which halves were loaded.
-pub fn check_halves(result: &burn::store::ApplyResult, source: &str) -> Result<Halves> {
-    let loaded = |p: &str| result.applied.iter().any(|a| a.starts_with(p));
-    let (halves, absent) = match (loaded("encoder."), loaded("decoder.")) {
-        (true, true) => (Halves::Both, None),
-        (true, false) => (Halves::Encoder, Some("decoder.")),
-        (false, true) => (Halves::Decoder, Some("encoder.")),
-        (false, false) => {
-            return Err(Error::run(
-                source,
-                "holds neither encoder nor decoder weights",
-            ));
-        }
-    };
-    let mut rest = result.clone();
-    rest.missing
-        .retain(|(name, _)| absent.is_none_or(|p| !name.starts_with(p)));
-    check_apply(&rest, source)?;
-    Ok(halves)
-}
-
-fn describe_apply_error(e: &burn::store::ApplyError) -> String {
-    match e {
-        burn::store::ApplyError::ShapeMismatch {
-            path,
-            expected,
-            found,
-        } => format!(
-            "{path} is {:?} in the file, {:?} by the config",
-            found.as_slice(),
-            expected.as_slice()
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
-/// Turns an incomplete or inconsistent load into an error naming the tensors.
-pub fn check_apply(result: &burn::store::ApplyResult, source: &str) -> Result<()> {
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        let first = |v: Vec<String>| v.into_iter().take(3).collect::<Vec<_>>().join(", ");
-        return Err(Error::run(
-            source,
-            format!(
-                "weights do not match the config: {} errors ({}), {} missing ({}), {} unexpected ({})",
-                result.errors.len(),
-                first(result.errors.iter().map(describe_apply_error).collect()),
-                result.missing.len(),
-                first(result.missing.iter().map(|m| m.0.clone()).collect()),
-                result.unused.len(),
-                first(result.unused.clone()),
-            ),
         ));
     }
     Ok(())

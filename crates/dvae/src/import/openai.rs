@@ -1,11 +1,11 @@
 //! OpenAI's published dVAE (`encoder.pkl`, `decoder.pkl`: whole `dall_e` modules saved with
-//! `torch.save`) → a run directory that `Dvae::load` reads.
+//! `torch.save`) → a run directory that `Tokenizer::load` reads.
 //!
 //! The architecture comes from the pickled attributes (`n_hid`, `n_blk_per_group`,
 //! `input_channels`, `vocab_size`; the decoder's `n_init`, `output_channels`); dall_e keeps
 //! `group_count` as a class constant, so it is counted from `blocks.group_*`. Either file
 //! alone gives a run holding that half only: `model.safetensors` then has only `encoder.*`
-//! or `decoder.*` tensors, which is how `Dvae::load` knows (see [`Halves`]).
+//! or `decoder.*` tensors, which is how `Tokenizer::load` knows (see [`Halves`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -14,13 +14,18 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::Serialize;
 
-use super::dalle_names::{self, Halves, HostTensor};
+use super::dalle_names::{self, HostTensor};
+use crate::weights::Halves;
 use super::torch_file::{Format, TorchFile};
 use super::torch_module::PickledModule;
-use crate::artifact::{RunDir, write_atomic, write_bytes_atomic};
-use crate::config::{FORMAT_VERSION, ModelConfig, Recipe, ReconLoss, RunConfig, TrainConfig};
+use crate::artifact::RunDir;
+use crate::atomic::{write_atomic, write_bytes_atomic};
+use crate::config::{ModelConfig, Recipe, ReconLoss, TrainConfig};
+use crate::run_config::{FORMAT_VERSION, RunConfig};
 use crate::error::{Error, Result};
-use crate::model::DvaeModel;
+use crate::kernels::engine::Engine;
+use crate::model::Network;
+use crate::model::family::FamilyConfig;
 
 /// DALL·E's codebook dimension, used for an encoder-only import (no decoder to read it from).
 const DEFAULT_N_INIT: usize = 128;
@@ -45,7 +50,7 @@ pub struct Imported {
     /// The run configuration (architecture from the pickles).
     pub config: RunConfig,
     /// The network; a half that was not imported keeps its random initialisation.
-    pub model: DvaeModel,
+    pub model: Network,
     /// Which halves hold imported weights.
     pub halves: Halves,
     /// The encoder's source, if imported.
@@ -233,10 +238,11 @@ pub fn import_openai(
         preset: preset.into(),
         model,
         // Not trained here; the DALL·E recipe is recorded for a run that fine-tunes it.
+        bottleneck: FamilyConfig::of("dvae", Recipe::Dalle, 1)?,
         train: TrainConfig::recipe(Recipe::Dalle, 1),
         data: "openai-import".into(),
     };
-    let mut net = DvaeModel::new(&config.model, 0, device);
+    let mut net = Network::new(&config.model, &config.bottleneck, 0, device, Engine::Generic);
     let mut tensors = HashMap::new();
     for half in [&mut enc, &mut dec].into_iter().flatten() {
         tensors.extend(std::mem::take(&mut half.tensors));

@@ -13,7 +13,7 @@
 //! discretisation, carried through the logit of the mapped pixel). Bits per dimension is
 //! `−Σ log₂ P(byte) / (C·H·W)` per image, averaged over images.
 
-use crate::model::LOGIT_LAPLACE_EPS;
+use crate::model::pixels::LOGIT_LAPLACE_EPS;
 
 const LN_HALF: f64 = -std::f64::consts::LN_2;
 

@@ -7,8 +7,7 @@ use burn::prelude::*;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::conv1x1;
-use super::cpu_conv::Layout;
+use super::ops::{Fuse, Ops};
 
 /// DALL·E's `Conv2d`: square kernel `kw` (odd), "same" padding, weights drawn from
 /// N(0, 1/(n_in·kw²)), zero bias. The weights come from `rng`, so a seed fixes them
@@ -76,27 +75,26 @@ impl ResBlock {
         }
     }
 
-    /// # Shapes
-    /// `[B, n_in, H, W]` → `[B, n_out, H, W]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_in(Layout::Nchw, x)
-    }
-
-    /// [`forward`](Self::forward) of a map in `layout`.
+    /// `id_path(x) + post_gain · conv_4(relu(conv_3(relu(conv_2(relu(conv_1(relu(x))))))))`.
     ///
     /// # Shapes
-    /// `[B, n_in, H, W]` → `[B, n_out, H, W]` (or both NHWC)
-    pub fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
-        // conv(relu(·)), the ReLU fused where the kernels take it.
-        let conv_relu = |c: &Conv2d, x| conv1x1::forward_relu_in(layout, c, x);
-        let h = conv_relu(&self.conv_1, x.clone());
-        let h = conv_relu(&self.conv_2, h);
-        let h = conv_relu(&self.conv_3, h);
-        let h = conv_relu(&self.conv_4, h);
-        let id = match &self.id_path {
-            Some(c) => conv1x1::forward_in(layout, c, x),
-            None => x,
-        };
-        id + h * self.post_gain
+    /// `[B, n_in, H, W]` → `[B, n_out, H, W]`
+    pub fn forward<O: Ops>(&self, ops: &O, x: &O::Map) -> O::Map {
+        let h = ops.conv(
+            &self.conv_1,
+            x,
+            Fuse {
+                input_relu: true,
+                ..Fuse::relu_out()
+            },
+        );
+        let h = ops.conv(&self.conv_2, &h, Fuse::relu_out());
+        let h = ops.conv(&self.conv_3, &h, Fuse::relu_out());
+        let id = self.id_path.as_ref().map(|c| ops.conv(c, x, Fuse::plain()));
+        ops.conv(
+            &self.conv_4,
+            &h,
+            Fuse::add_to(id.as_ref().unwrap_or(x), self.post_gain),
+        )
     }
 }

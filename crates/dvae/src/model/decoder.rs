@@ -5,11 +5,11 @@ use burn::prelude::*;
 use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
-use super::conv1x1;
-use super::cpu_conv::Layout;
+use super::latent::DecoderInput;
+use super::ops::{Fuse, Ops};
 use crate::config::ModelConfig;
 
-/// 1×1 convolution `vocab_size → n_init` (the codebook), `group_count` groups of residual
+/// 1×1 convolution from the latent to `n_init` channels (the dVAE's codebook), `group_count` groups of residual
 /// blocks at widths `n_hid·2^(G-1-g)` with nearest ×2 upsampling between groups, then ReLU
 /// and a 1×1 convolution to the output channels.
 #[derive(Module, Debug)]
@@ -45,80 +45,53 @@ impl Decoder {
         }
     }
 
-    /// Runs the decoder from the codebook's output.
+    /// Runs the decoder from the codebook's output (the input convolution's).
     ///
     /// # Shapes
     /// `[B, n_init, s, s]` → `[B, out_channels, s·2^(G-1), s·2^(G-1)]`
-    ///
-    /// On the channels-last kernels' device the maps are NHWC in between
-    /// ([`Layout::for_device`]); input and output are NCHW either way.
-    pub fn forward_embedded(&self, h: Tensor<4>) -> Tensor<4> {
-        let layout = Layout::for_device(&h.device());
-        layout.to_nchw(self.forward_embedded_in(layout, layout.from_nchw(h)))
-    }
-
-    /// [`forward_embedded`](Self::forward_embedded) of maps in `layout`.
-    fn forward_embedded_in(&self, layout: Layout, h: Tensor<4>) -> Tensor<4> {
+    pub fn forward_embedded<O: Ops>(&self, ops: &O, h: O::Map) -> O::Map {
         let mut h = h;
         let last = self.groups.len() - 1;
         for (g, blocks) in self.groups.iter().enumerate() {
             for block in blocks {
-                h = block.forward_in(layout, h);
+                h = block.forward(ops, &h);
             }
             if g < last {
-                h = match layout {
-                    Layout::Nchw => upsample_nearest2(h),
-                    Layout::Nhwc => upsample_nearest2_nhwc(h),
-                };
+                h = ops.upsample2(h);
             }
         }
-        conv1x1::forward_relu_in(layout, &self.output, h)
+        ops.conv(&self.output, &h, Fuse::relu_in())
     }
 
-    /// # Shapes
-    /// (soft) one-hot `[B, vocab_size, s, s]` → `[B, out_channels, S, S]`
-    pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
-        let layout = Layout::for_device(&z.device());
-        layout.to_nchw(self.forward_in(layout, layout.from_nchw(z)))
-    }
-
-    /// [`forward`](Self::forward) with input and output in `layout`.
+    /// The decoder's output for `input`: tokens looked up in the codebook, or vectors through
+    /// the input convolution.
     ///
     /// # Shapes
-    /// `[B, vocab_size, s, s]` → `[B, out_channels, S, S]` (or both NHWC)
-    pub fn forward_in(&self, layout: Layout, z: Tensor<4>) -> Tensor<4> {
-        let h = conv1x1::forward_in(layout, &self.input, z);
-        self.forward_embedded_in(layout, h)
+    /// tokens `[B, s, s]` or vectors `[B, in, s, s]` → `[B, out_channels, S, S]` (NCHW)
+    pub fn forward<O: Ops>(&self, ops: &O, input: DecoderInput) -> Tensor<4> {
+        let h = match input {
+            DecoderInput::Lookup(tokens) => ops.lookup(&self.input, tokens),
+            DecoderInput::Dense(z) => ops.conv(&self.input, &ops.input(z), Fuse::plain()),
+        };
+        ops.output(self.forward_embedded(ops, h))
     }
 
-    /// Codebook lookup for hard tokens: the same as `input` applied to a one-hot
-    /// tensor, without building it (an embedding gather instead of a 1×1 convolution over K).
-    ///
-    /// # Shapes
-    /// tokens `[B, s, s]` → `[B, n_init, s, s]`
-    pub fn embed_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        conv1x1::one_hot_forward(&self.input, tokens)
+    /// The decoder with its codebook (the input weight) redrawn from N(0, std²) with
+    /// `seed`; DALL·E's own init is std = 1/sqrt(vocab_size).
+    pub fn with_codebook_std(mut self, std: f64, seed: u64) -> Self {
+        use rand::SeedableRng;
+        use rand_distr::Distribution;
+        let w = &self.input.weight;
+        let shape = w.dims();
+        let device = w.val().device();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc0de_b00c);
+        let normal =
+            rand_distr::Normal::new(0.0f32, std as f32).expect("std is finite and positive");
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| normal.sample(&mut rng))
+            .collect();
+        let t = Tensor::<1>::from_floats(values.as_slice(), &device).reshape(shape);
+        self.input.weight = burn::module::Param::from_tensor(t);
+        self
     }
-}
-
-/// [`upsample_nearest2`] of channels-last maps.
-///
-/// # Shapes
-/// `[B, H, W, C]` → `[B, 2H, 2W, C]`
-fn upsample_nearest2_nhwc(x: Tensor<4>) -> Tensor<4> {
-    let [b, h, w, c] = x.dims();
-    x.reshape([b, h, 1, w, 1, c])
-        .expand([b, h, 2, w, 2, c])
-        .reshape([b, 2 * h, 2 * w, c])
-}
-
-/// Nearest-neighbour ×2 upsampling, as a broadcast and a reshape (exact, differentiable).
-///
-/// # Shapes
-/// `[B, C, H, W]` → `[B, C, 2H, 2W]`
-pub fn upsample_nearest2(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1])
-        .expand([b, c, h, 2, w, 2])
-        .reshape([b, c, 2 * h, 2 * w])
 }

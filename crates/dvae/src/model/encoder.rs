@@ -1,18 +1,16 @@
 //! The DALL·E encoder: image → K logits per grid cell.
 
 use burn::nn::conv::Conv2d;
-use burn::nn::pool::MaxPool2dConfig;
 use burn::prelude::*;
 use rand::Rng;
 
 use super::block::{ResBlock, dalle_conv};
-use super::conv1x1;
-use super::cpu_conv::{self, Layout};
+use super::ops::{Fuse, Ops};
 use crate::config::ModelConfig;
 
 /// 7×7 input convolution, `group_count` groups of residual blocks at widths
 /// `n_hid·2^g` with 2×2 max-pooling between groups, then ReLU and a 1×1 convolution to
-/// `vocab_size` logits.
+/// the family's channels (`vocab_size` logits for the dVAE).
 #[derive(Module, Debug)]
 pub struct Encoder {
     /// 7×7 convolution from the image channels to `n_hid`.
@@ -52,33 +50,36 @@ impl Encoder {
         }
     }
 
-    /// # Shapes
-    /// mapped pixels `[B, C, S, S]` → logits `[B, vocab_size, S/2^(G-1), S/2^(G-1)]`
-    ///
-    /// On the channels-last kernels' device the maps stay NHWC from the input to the
-    /// logits ([`Layout::for_device`]); input and logits are NCHW either way.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let layout = Layout::for_device(&x.device());
-        layout.to_nchw(self.forward_in(layout, layout.from_nchw(x)))
-    }
-
-    /// [`forward`](Self::forward) with input and logits in `layout`.
+    /// The maps before the output convolution.
     ///
     /// # Shapes
-    /// `[B, C, S, S]` → `[B, vocab_size, s, s]` (or both NHWC)
-    pub fn forward_in(&self, layout: Layout, x: Tensor<4>) -> Tensor<4> {
-        let pool = MaxPool2dConfig::new([2, 2]).init();
-        let mut h = cpu_conv::conv2d_in(layout, &self.input, x);
+    /// mapped pixels `[B, C, S, S]` → `[B, n_hid·2^(G-1), s, s]`
+    pub fn features<O: Ops>(&self, ops: &O, x: &O::Map) -> O::Map {
+        let mut h = ops.conv(&self.input, x, Fuse::plain());
         let last = self.groups.len() - 1;
         for (g, blocks) in self.groups.iter().enumerate() {
             for block in blocks {
-                h = block.forward_in(layout, h);
+                h = block.forward(ops, &h);
             }
             if g < last {
-                // Burn's pooling, in NCHW.
-                h = layout.from_nchw(pool.forward(layout.to_nchw(h)));
+                h = ops.max_pool2(h);
             }
         }
-        conv1x1::forward_relu_in(layout, &self.output, h)
+        h
+    }
+
+    /// The output convolution of the features (ReLU first).
+    ///
+    /// # Shapes
+    /// `[B, n_hid·2^(G-1), s, s]` → `[B, out_channels, s, s]`
+    pub fn output<O: Ops>(&self, ops: &O, features: &O::Map) -> O::Map {
+        ops.conv(&self.output, features, Fuse::relu_in())
+    }
+
+    /// # Shapes
+    /// mapped pixels `[B, C, S, S]` → `[B, out_channels, S/2^(G-1), S/2^(G-1)]` (NCHW)
+    pub fn forward<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Tensor<4> {
+        let h = self.features(ops, &ops.input(x));
+        ops.output(self.output(ops, &h))
     }
 }

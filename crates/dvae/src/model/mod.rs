@@ -1,244 +1,178 @@
-//! The dVAE: DALL·E's encoder and decoder around a Gumbel-softmax bottleneck.
+//! The network: DALL·E's encoder and decoder around a family's bottleneck, defined once
+//! (generic over [`ops::Ops`]) and run by the engine its [`Engine`] names.
 
 pub mod block;
-pub mod conv1x1;
-pub mod cpu_conv;
-pub mod cpu_softmax;
 pub mod decoder;
 pub mod encoder;
-pub mod quantizer;
+pub mod family;
+pub mod gumbel;
+pub mod host_ops;
+pub mod latent;
+pub mod ops;
+pub mod pixels;
+pub mod tensor_ops;
 
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-pub use decoder::Decoder;
-pub use encoder::Encoder;
-use quantizer::{Family, Quantizer, QuantizerOutput, VectorQuantizer, gumbel};
+use crate::config::ModelConfig;
+use crate::kernels::engine::Engine;
+use decoder::Decoder;
+use encoder::Encoder;
+use family::FamilyConfig;
+use family::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
+use latent::DecoderInput;
+use ops::Ops;
+use tensor_ops::TensorOps;
 
-use crate::config::{ModelConfig, VqOptions};
-
-/// DALL·E's pixel mapping ε: pixels are squeezed into [ε, 1-ε] before the encoder.
-pub const LOGIT_LAPLACE_EPS: f64 = 0.1;
-
-/// `x ↦ (1 − 2ε)·x + ε`.
-pub fn map_pixels<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x * (1.0 - 2.0 * LOGIT_LAPLACE_EPS) + LOGIT_LAPLACE_EPS
-}
-
-/// Inverse of [`map_pixels`], clamped to [0, 1].
-pub fn unmap_pixels<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    ((x - LOGIT_LAPLACE_EPS) / (1.0 - 2.0 * LOGIT_LAPLACE_EPS)).clamp(0.0, 1.0)
-}
-
-/// Encoder and decoder of a tokenizer, with the codebook of a VQ-VAE.
+/// A tokenizer's network: encoder, the family's own parameters, decoder.
 #[derive(Module, Debug)]
-pub struct DvaeModel {
-    /// Image → logits (dVAE), vectors (VQ-VAE, AE) or moments (VAE).
+pub struct Network {
+    /// Image → the family's encoder output (logits, vectors or moments).
     pub encoder: Encoder,
     /// Latent → image distribution; its 1×1 input convolution is the dVAE's codebook.
     pub decoder: Decoder,
-    /// The VQ-VAE's codebook (VQ-VAE only).
-    pub vq: Option<VectorQuantizer>,
-    /// Number of codes K.
-    pub vocab_size: usize,
-    /// Which family this model is.
+    /// The family's parameters beside encoder and decoder (a VQ-VAE's codebook).
+    pub bottleneck: Option<FamilyParams>,
+    /// The backbone's sizes.
     #[module(skip)]
-    pub family: Family,
-    /// VQ-VAE codes compared by cosine similarity.
+    pub config: ModelConfig,
+    /// The family and its options.
     #[module(skip)]
-    pub vq_cosine: bool,
+    pub family: FamilyConfig,
+    /// Which engine runs the layers.
+    #[module(skip)]
+    pub engine: Engine,
 }
 
-/// The step-dependent settings of a quantizer in training.
-#[derive(Clone, Debug)]
-pub struct QuantizerArgs<'a> {
-    /// Gumbel-softmax temperature.
-    pub tau: f64,
-    /// Straight-through hard Gumbel-softmax.
-    pub hard: bool,
-    /// VQ-VAE options.
-    pub vq: &'a VqOptions,
+/// The encoder's features as a family reads them (see [`Head`]).
+struct Features<'a, O: Ops> {
+    ops: &'a O,
+    encoder: &'a Encoder,
+    h: O::Map,
 }
 
-/// What one training forward pass produces.
-#[derive(Debug, Clone)]
-pub struct TrainForward {
-    /// Encoder logits `[B, K, h, w]`.
-    pub logits: Tensor<4>,
-    /// Decoder output `[B, out_channels, S, S]`.
-    pub out: Tensor<4>,
+impl<O: Ops> Head for Features<'_, O> {
+    fn z_e(&self) -> Tensor<4> {
+        self.ops.output(self.encoder.output(self.ops, &self.h))
+    }
+
+    fn argmax(&self) -> Tensor<3, Int> {
+        self.ops.conv_argmax(&self.encoder.output, &self.h, true)
+    }
 }
 
-impl DvaeModel {
-    /// A freshly initialised model; `seed` fixes every weight.
-    pub fn new(c: &ModelConfig, seed: u64, device: &Device) -> Self {
+impl Network {
+    /// A freshly initialised network; `seed` fixes every weight (encoder, decoder, then the
+    /// family's parameters, in that order from one generator).
+    pub fn new(m: &ModelConfig, family: &FamilyConfig, seed: u64, device: &Device, engine: Engine) -> Self {
+        let f = family.family();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let encoder = Encoder::new(c, c.encoder_channels(), &mut rng, device);
-        let decoder = Decoder::new(c, c.latent_channels(), &mut rng, device);
-        let vq = (c.family == Family::Vqvae)
-            .then(|| VectorQuantizer::new(c.vocab_size, c.code_dim, &mut rng, device));
+        let encoder = Encoder::new(m, f.encoder_channels(m), &mut rng, device);
+        let decoder = Decoder::new(m, f.latent_channels(m), &mut rng, device);
+        let bottleneck = f.init(m, &mut rng, device);
         Self {
             encoder,
-            decoder,
-            vq,
-            vocab_size: c.vocab_size,
-            family: c.family,
-            vq_cosine: c.vq_cosine,
+            decoder: f.init_decoder(decoder, seed),
+            bottleneck,
+            config: m.clone(),
+            family: family.clone(),
+            engine,
         }
     }
 
-    /// Redraws the codebook (the decoder's input weight) from N(0, std²) with `seed`;
-    /// DALL·E's own init is std = 1/sqrt(vocab_size).
-    pub fn with_codebook_std(mut self, std: f64, seed: u64) -> Self {
-        use rand_distr::Distribution;
-        let w = &self.decoder.input.weight;
-        let shape = w.dims();
-        let device = w.val().device();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc0de_b00c);
-        let normal =
-            rand_distr::Normal::new(0.0f32, std as f32).expect("std is finite and positive");
-        let values: Vec<f32> = (0..shape.iter().product::<usize>())
-            .map(|_| normal.sample(&mut rng))
-            .collect();
-        let t = Tensor::<1>::from_floats(values.as_slice(), &device).reshape(shape);
-        self.decoder.input.weight = burn::module::Param::from_tensor(t);
-        self
+    /// The family's behaviour.
+    pub fn family(&self) -> &dyn Family {
+        self.family.family()
     }
 
-    /// The quantizer of this model's family for one training step; `noise` is standard
-    /// Gumbel noise `[B, K, h, w]` for the dVAE and standard normal `[B, D, h, w]` for the VAE.
-    pub fn quantizer<'a>(
-        &'a self,
-        args: &QuantizerArgs<'a>,
-        noise: Option<Tensor<4>>,
-    ) -> Quantizer<'a> {
-        match self.family {
-            Family::Dvae => Quantizer::Gumbel {
-                tau: args.tau,
-                hard: args.hard,
-                noise: noise.expect("the dVAE's quantizer needs Gumbel noise"),
-            },
-            Family::Vqvae => Quantizer::Vector {
-                vq: self.vq.as_ref().expect("a vqvae model has a codebook"),
-                commitment: args.vq.commitment,
-                ema: args.vq.ema,
-                cosine: self.vq_cosine,
-            },
-            Family::Vae => Quantizer::Gaussian { noise },
-            Family::Ae => Quantizer::Identity,
+    /// The layers on Burn tensors for this network's engine.
+    pub fn tensor_ops(&self) -> TensorOps {
+        TensorOps {
+            engine: self.engine,
         }
     }
 
-    /// Forward through any quantizer.
+    /// The encoder's output on Burn tensors.
     ///
     /// # Shapes
-    /// mapped pixels `[B, C, S, S]` → encoder output `[B, E, h, w]`, quantizer output,
-    /// decoder output `[B, out_channels, S, S]`
-    pub fn forward_with(
-        &self,
-        x: Tensor<4>,
-        q: &Quantizer,
-    ) -> (Tensor<4>, QuantizerOutput, Tensor<4>) {
-        let z_e = self.encoder.forward(x);
-        let qo = q.quantize(z_e.clone());
-        let out = self.decoder.forward(qo.z_q.clone());
-        (z_e, qo, out)
+    /// mapped pixels `[B, C, S, S]` → `[B, E, h, w]`
+    pub fn encode(&self, x: Tensor<4>) -> Tensor<4> {
+        self.encoder.forward(&self.tensor_ops(), x)
     }
 
-    /// Decoder output for an image through the family's deterministic path: tokens for
-    /// the discrete families, μ for the VAE, the code for the AE.
+    /// The decoder's output on Burn tensors.
     ///
     /// # Shapes
-    /// mapped pixels `[B, C, S, S]` → `[B, out_channels, S, S]`
-    pub fn reconstruct(&self, x: Tensor<4>) -> Tensor<4> {
-        match self.family {
-            Family::Dvae | Family::Vqvae => self.decode_tokens(self.encode_tokens(x)),
-            Family::Vae => {
-                let (mu, _) = quantizer::gaussian::split_moments(self.encoder.forward(x));
-                self.decoder.forward(mu)
-            }
-            Family::Ae => self.decoder.forward(self.encoder.forward(x)),
-        }
+    /// → `[B, out_channels, S, S]`
+    pub fn decode(&self, input: DecoderInput) -> Tensor<4> {
+        self.decoder.forward(&self.tensor_ops(), input)
     }
 
-    /// Decoder output for latents drawn from the family's prior: N(0, 1) for the VAE,
-    /// uniformly random tokens for the discrete families. The AE has no prior (`None`).
-    pub fn sample_prior(
-        &self,
-        n: usize,
-        grid: usize,
-        rng: &mut impl rand::Rng,
-    ) -> Option<Tensor<4>> {
-        let device = self.decoder.input.weight.val().device();
-        match self.family {
-            Family::Ae => None,
-            Family::Vae => {
-                let d = self.decoder.input.weight.dims()[1];
-                let z = quantizer::gaussian::standard_normal([n, d, grid, grid], rng, &device);
-                Some(self.decoder.forward(z))
-            }
-            Family::Dvae | Family::Vqvae => {
-                let ids: Vec<i32> = (0..n * grid * grid)
-                    .map(|_| rng.random_range(0..self.vocab_size as i32))
-                    .collect();
-                let t =
-                    Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([n, grid, grid]);
-                Some(self.decode_tokens(t))
-            }
-        }
-    }
-
-    /// Training forward: logits, Gumbel-softmax sample at `tau`, decoder.
+    /// One training forward pass: the encoder's output, what the family makes of it at
+    /// `step` with `noise`, and the decoder's output.
     ///
     /// # Shapes
-    /// mapped pixels `[B, C, S, S]`, gumbel `[B, K, h, w]`
+    /// mapped pixels `[B, C, S, S]` → `z_e [B, E, h, w]`, …, `[B, out_channels, S, S]`
     pub fn forward_train(
         &self,
         x: Tensor<4>,
-        gumbel: Tensor<4>,
-        tau: f64,
-        hard: bool,
-    ) -> TrainForward {
-        let logits = self.encoder.forward(x);
-        let z = gumbel::gumbel_softmax(logits.clone(), gumbel, tau, hard);
-        let out = self.decoder.forward(z);
-        TrainForward { logits, out }
+        step: usize,
+        noise: Option<Tensor<4>>,
+    ) -> (Tensor<4>, QuantizerOutput, Tensor<4>) {
+        let z_e = self.encode(x);
+        let s = Step {
+            step,
+            engine: self.engine,
+        };
+        let q = self.family().quantize(s, self.bottleneck.as_ref(), z_e.clone(), noise);
+        let out = self.decode(DecoderInput::Dense(q.z_q.clone()));
+        (z_e, q, out)
     }
 
-    /// Most likely token per cell.
-    ///
-    /// # Shapes
-    /// mapped pixels `[B, C, S, S]` → tokens `[B, h, w]`
-    /// Panics for the continuous families (check [`Family::is_discrete`] first).
-    pub fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        let z = self.encoder.forward(x);
-        match (&self.vq, self.family) {
-            (Some(vq), Family::Vqvae) => vq.tokens(z, self.vq_cosine),
-            (_, Family::Dvae) => gumbel::argmax_tokens(z),
-            (_, f) => panic!("the {f} family has no tokens"),
+    fn features<'a, O: Ops>(&'a self, ops: &'a O, x: Tensor<4>) -> Features<'a, O> {
+        let h = self.encoder.features(ops, &ops.input(x));
+        Features {
+            ops,
+            encoder: &self.encoder,
+            h,
         }
     }
 
-    /// Decoder output for hard tokens.
+    /// Tokens of mapped pixels through `ops` (`None`: a continuous family).
     ///
     /// # Shapes
-    /// tokens `[B, h, w]` → `[B, out_channels, S, S]`
-    pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        match &self.vq {
-            Some(vq) => self.decoder.forward(vq.embed(tokens, self.vq_cosine)),
-            None => self
-                .decoder
-                .forward_embedded(self.decoder.embed_tokens(tokens)),
-        }
+    /// mapped pixels `[B, C, S, S]` → `[B, h, w]`
+    pub fn tokens_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Option<Tensor<3, Int>> {
+        self.family().tokens(self.bottleneck.as_ref(), &self.features(ops, x))
     }
-}
 
-/// Pixels in [0, 1] from the decoder's output: `unmap(sigmoid(μ))`, μ the first C channels.
-///
-/// # Shapes
-/// `[B, out_channels, S, S]` → `[B, C, S, S]`
-pub fn output_to_pixels(out: Tensor<4>, channels: usize) -> Tensor<4> {
-    let mu = out.narrow(1, 0, channels);
-    unmap_pixels(burn::tensor::activation::sigmoid(mu))
+    /// Tokens, entropy and the deterministic decoder input of mapped pixels through `ops`.
+    pub fn encode_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Encoded {
+        self.family().encode(self.bottleneck.as_ref(), &self.features(ops, x))
+    }
+
+    /// The decoder's input for tokens.
+    pub fn token_input(&self, tokens: Tensor<3, Int>) -> DecoderInput {
+        self.family().token_input(self.bottleneck.as_ref(), tokens)
+    }
+
+    /// The decoder's output through `ops`.
+    ///
+    /// # Shapes
+    /// → `[B, out_channels, S, S]`
+    pub fn decode_with<O: Ops>(&self, ops: &O, input: DecoderInput) -> Tensor<4> {
+        self.decoder.forward(ops, input)
+    }
+
+    /// The decoder's output for `n` latents drawn from the family's own prior (`None`:
+    /// the family has none).
+    pub fn sample_prior(&self, n: usize, rng: &mut ChaCha8Rng) -> Option<Tensor<4>> {
+        let device = self.decoder.input.weight.val().device();
+        let input = self
+            .family()
+            .sample_prior(&self.config, self.bottleneck.as_ref(), n, rng, &device)?;
+        Some(self.decode(input))
+    }
 }

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::sampling::{SampleOptions, guide, sample};
 use super::{PriorConfig, TokenPrior};
 use crate::error::{Error, Result};
-use crate::pipeline::float_values;
+use crate::kernels::host::float_values;
 
 /// What to sample.
 #[derive(Clone, Debug)]

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::train::PriorTrainConfig;
 use super::{PriorConfig, TokenPrior};
-use crate::artifact::write_bytes_atomic;
-use crate::config::FORMAT_VERSION;
+use crate::atomic::write_bytes_atomic;
+use crate::run_config::FORMAT_VERSION;
 use crate::error::{Error, Result};
 use crate::train::checkpoint::{self, TrainState};
 
@@ -120,7 +120,7 @@ impl PriorDir {
     /// Loads the prior's weights for `file` on `device`.
     pub fn load(&self, file: &PriorFile, device: &burn::prelude::Device) -> Result<TokenPrior> {
         let prior = file.model.init(0, device)?;
-        crate::pipeline::load_weights(prior, &self.weights())
+        crate::weights::load_weights(prior, &self.weights())
     }
 
     /// Writes a checkpoint of `step` steps (weights with their parameter ids, optimizer

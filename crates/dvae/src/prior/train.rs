@@ -18,7 +18,7 @@ use crate::data::{ImageSet, Split, batch_indices};
 use crate::error::{Error, Result};
 use crate::tokens::{TokenGrids, read_npy, write_npy};
 use crate::train::{TrainOptions, params};
-use crate::{Dvae, schedule};
+use crate::{Tokenizer, schedule};
 
 /// How a prior is trained.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,7 +161,7 @@ fn stamp(path: &std::path::Path) -> (u64, u64) {
 /// The tokens of images `indices` of `set` under `dvae`, encoded `batch` images at a
 /// time; `conditional` keeps their labels.
 pub fn tokenize(
-    dvae: &Dvae,
+    dvae: &Tokenizer,
     set: &ImageSet,
     indices: &[usize],
     conditional: bool,
@@ -182,7 +182,7 @@ pub fn tokenize(
 /// [`tokenize`], read from `dir`'s cache when it holds the same data (`data` as given)
 /// encoded by the same weights, else encoded and cached. Also says whether it was cached.
 pub fn tokenize_cached(
-    dvae: &Dvae,
+    dvae: &Tokenizer,
     run_weights: &std::path::Path,
     data: &str,
     set: &ImageSet,
@@ -213,7 +213,7 @@ pub fn tokenize_cached(
     let all: Vec<usize> = (0..set.len()).collect();
     let tokens = tokenize(dvae, set, &all, conditional, batch)?;
     write_npy(&npy, &tokens.grids)?;
-    crate::artifact::write_bytes_atomic(
+    crate::atomic::write_bytes_atomic(
         &json,
         &serde_json::to_vec_pretty(&key).expect("cache key serialises"),
     )?;
@@ -410,7 +410,7 @@ pub fn train(
             let eval = evaluate(&valid, m, data, &eval_idx, 64, image_size, device);
             let line = serde_json::json!({"kind": "eval", "step": done, "eval": eval});
             writeln!(log, "{line}").map_err(|e| Error::io(dir.log(), e))?;
-            crate::pipeline::save_weights(&valid, &dir.weights())?;
+            crate::weights::save_weights(&valid, &dir.weights())?;
             dir.save_checkpoint(done, &prior, &optim)?;
             observer(PriorEvent::Eval {
                 step: done,

@@ -17,9 +17,9 @@ use std::fmt::Write;
 
 use burn::module::Module;
 
-use crate::Dvae;
+use crate::Tokenizer;
 use crate::artifact::RunDir;
-use crate::config::RunConfig;
+use crate::run_config::RunConfig;
 use crate::data::{ImageSet, Split};
 use crate::error::Result;
 use crate::metrics::EvalAccumulator;
@@ -81,7 +81,7 @@ pub(crate) fn scale_for(size: usize) -> usize {
 /// Renders the report of `run` (loaded as `dvae`) on `data`.
 pub fn render(
     run: &RunDir,
-    dvae: &Dvae,
+    dvae: &Tokenizer,
     data: &ReportData,
     opts: &ReportOptions,
 ) -> Result<String> {
@@ -109,7 +109,7 @@ pub fn render(
     let mut body = format!(
         "<h1>dvae report: {}</h1><p class=\"sub\">{} · {} preset · {} codes · {g}×{g} tokens per {s}×{s} image · {} parameters · {} · run directory <code>{}</code></p>\n",
         escape(&name),
-        m.family,
+        dvae.config.bottleneck,
         escape(&dvae.config.preset),
         m.vocab_size,
         thousands(dvae.model.num_params()),
@@ -144,7 +144,7 @@ pub fn render(
         "recon",
         &sections::recon_section(data, &recons, s, opts)?,
     );
-    if m.family.is_discrete() {
+    if dvae.model.family().vocab(m).is_some() {
         let hist = acc.histogram();
         add(
             "Codebook usage",
@@ -175,7 +175,7 @@ pub fn render(
             "usage",
             &format!(
                 "<p class=\"cap\">The {} family has a continuous latent: no tokens, codebook or token maps.</p>",
-                m.family
+                dvae.config.bottleneck
             ),
         );
     }

@@ -7,8 +7,8 @@ use super::html::{self, escape, img};
 use super::log::TrainLog;
 use super::visuals;
 use super::{ReportData, ReportOptions, scale_for};
-use crate::Dvae;
-use crate::config::RunConfig;
+use crate::Tokenizer;
+use crate::run_config::RunConfig;
 use crate::error::Result;
 use crate::metrics::{EvalReport, describe};
 use crate::pipeline::Reconstruction;
@@ -120,7 +120,7 @@ pub(super) fn recon_section(
     Ok(out)
 }
 
-pub(super) fn atlas_section(dvae: &Dvae, hist: &[u64], opts: &ReportOptions) -> Result<String> {
+pub(super) fn atlas_section(dvae: &Tokenizer, hist: &[u64], opts: &ReportOptions) -> Result<String> {
     let s = dvae.config.model.image_size;
     let used = hist.iter().filter(|&&c| c > 0).count();
     // The used codes, most used first; all codes when none was used.
@@ -174,7 +174,7 @@ pub(super) fn atlas_section(dvae: &Dvae, hist: &[u64], opts: &ReportOptions) -> 
 }
 
 pub(super) fn token_section(
-    dvae: &Dvae,
+    dvae: &Tokenizer,
     data: &ReportData,
     recons: &[Reconstruction],
     opts: &ReportOptions,

@@ -1,7 +1,7 @@
 //! Pixel images of the report: reconstruction strips, error maps, token maps and the
 //! codebook atlas. HWC RGB bytes throughout.
 
-use crate::Dvae;
+use crate::Tokenizer;
 use crate::error::Result;
 use crate::tokens::TokenGrids;
 
@@ -72,7 +72,7 @@ pub fn shrink(img: Vec<u8>, size: usize, max: usize) -> (Vec<u8>, usize) {
 
 /// Decodes each of `codes` as a uniform token grid (every cell the same code): what the
 /// decoder draws for that code alone. One image per code, `image_size` square.
-pub fn atlas_tiles(dvae: &Dvae, codes: &[u32], batch: usize) -> Result<Vec<Vec<u8>>> {
+pub fn atlas_tiles(dvae: &Tokenizer, codes: &[u32], batch: usize) -> Result<Vec<Vec<u8>>> {
     let g = dvae.config.model.grid_size();
     let grids = TokenGrids {
         n: codes.len(),

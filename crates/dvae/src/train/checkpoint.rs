@@ -13,10 +13,11 @@ use burn::optim::ModuleOptimizer;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{RunDir, sync_dir, write_bytes_atomic};
-use crate::config::FORMAT_VERSION;
+use crate::artifact::RunDir;
+use crate::atomic::{sync_dir, write_bytes_atomic};
+use crate::run_config::FORMAT_VERSION;
 use crate::error::{Error, Result};
-use crate::model::DvaeModel;
+use crate::model::Network;
 
 /// What `state.json` records besides the tensors.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -67,8 +68,8 @@ fn record_err(path: &Path, e: impl std::fmt::Display) -> Error {
 pub fn save(
     run: &RunDir,
     state: &TrainState,
-    model: &DvaeModel,
-    ema: &DvaeModel,
+    model: &Network,
+    ema: &Network,
     optim: &ModuleOptimizer,
 ) -> Result<()> {
     commit(&run.checkpoints(), state.step, |tmp| {
@@ -136,8 +137,8 @@ fn sync_folder(dir: &Path) -> Result<()> {
 fn write_files(
     dir: &Path,
     state: &TrainState,
-    model: &DvaeModel,
-    ema: &DvaeModel,
+    model: &Network,
+    ema: &Network,
     optim: &ModuleOptimizer,
 ) -> Result<()> {
     let p = dir.join(WEIGHTS);
@@ -229,9 +230,9 @@ impl TrainState {
 /// Loads the training weights of checkpoint `dir` into `model` (restoring the saved
 /// parameter ids, which the optimizer state and the EMA are matched by) and its EMA weights
 /// into a copy of it.
-pub fn load_models(dir: &Path, model: DvaeModel) -> Result<(DvaeModel, DvaeModel)> {
+pub fn load_models(dir: &Path, model: Network) -> Result<(Network, Network)> {
     let p = dir.join(WEIGHTS);
-    let model = model.try_load_file(&p).map_err(|e| record_err(&p, e))?;
-    let ema = crate::pipeline::load_weights(model.valid(), &dir.join(EMA))?;
+    let model = crate::run_config::v1::load_record(model, &p).map_err(|e| record_err(&p, e))?;
+    let ema = crate::weights::load_weights(model.valid(), &dir.join(EMA))?;
     Ok((model, ema))
 }

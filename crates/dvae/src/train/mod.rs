@@ -1,39 +1,34 @@
 //! The training loop: one readable function, [`train`], driven by a [`RunConfig`].
 //!
-//! Every random draw of step `s` (the batch and the Gumbel noise) comes from generators
+//! Every random draw of step `s` (the batch and the family's noise) comes from generators
 //! seeded by `(seed, s)`, and every schedule is a function of `s`; with the weights and
 //! optimizer state in a checkpoint, a resumed run continues exactly as an uninterrupted one.
 
 pub mod checkpoint;
-pub mod family;
+mod evaluate;
 pub mod params;
 mod resume;
+pub mod step;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::artifact::RunDir;
-use crate::config::{Family, ReconLoss, RunConfig};
 use crate::data::{ImageSet, Split, batch_indices};
 use crate::error::{Error, Result};
-use crate::model::{self, DvaeModel};
-use crate::pipeline::{Dvae, EvalReport, int_values};
-use crate::{grid, loss, metrics, schedule};
+use crate::kernels::engine::Engine;
+use crate::pipeline::EvalReport;
+use crate::run_config::RunConfig;
+use crate::{metrics, schedule};
 use checkpoint::TrainState;
-use resume::{initial, open_log, restore, truncate_log};
+use evaluate::{evaluate_and_grid, write_eval, write_log};
+pub use evaluate::{EVAL_IMAGES, GRID_IMAGES};
+use resume::{Trainable, initial, open_log, restore, truncate_log};
 
-/// Held-out images scored at each evaluation (the first ones of the split).
-pub const EVAL_IMAGES: usize = 256;
-/// Images shown in a reconstruction grid.
-pub const GRID_IMAGES: usize = 16;
 
 /// One logged training step.
 #[derive(Clone, Debug, Serialize)]
@@ -116,6 +111,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Set from outside (e.g. on Ctrl-C) to stop after writing a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
+    /// The engine the layers run on (`None`: [`Engine::resolve`] for the device).
+    pub engine: Option<Engine>,
     /// Fault injection for tests of [`train`]: the loss of each of these steps (1-based) is
     /// multiplied by NaN the first time the step runs in this call.
     #[doc(hidden)]
@@ -131,14 +128,7 @@ pub struct TrainSummary {
     pub eval: Option<EvalReport>,
 }
 
-/// Seed of step `step`'s random draws.
-fn step_seed(seed: u64, step: usize) -> u64 {
-    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ (step as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)
-        ^ 0x5851_f42d
-}
-
-/// Trains the dVAE of `config` on `data`, writing into `run`.
+/// Trains the tokenizer of `config` on `data`, writing into `run`.
 ///
 /// Writes `config.json` first (or, with `resume`, requires it to exist and match), then
 /// checkpoints, `model.safetensors`, `log.jsonl` and `recon.png` every `checkpoint_every`
@@ -151,113 +141,48 @@ pub fn train(
     opts: &TrainOptions,
     mut observer: impl FnMut(Event),
 ) -> Result<TrainSummary> {
-    config.validate()?;
-    let c = &config.train;
-    let m = &config.model;
-    if data.size() != m.image_size {
-        return Err(Error::config(
-            "data",
-            format!(
-                "images are {0}x{0}, model wants {1}x{1}",
-                data.size(),
-                m.image_size
-            ),
-        ));
-    }
-    let split = Split::new(data.len(), c.holdout);
-    if split.train.is_empty() {
-        return Err(Error::config("data", "no training images"));
-    }
+    let split = check_inputs(config, data)?;
+    let engine = opts.engine.unwrap_or_else(|| Engine::resolve(device));
     let ad = device.clone().autodiff();
-    std::fs::create_dir_all(&run.root).map_err(|e| Error::io(&run.root, e))?;
-    let ((mut model, mut ema, mut optim), mut state) = if opts.resume {
-        let saved = run.read_config()?;
-        if &saved != config {
-            return Err(Error::run(
-                run.config(),
-                "config.json differs from the configuration to resume with",
-            ));
-        }
-        // Leftovers of writes a kill interrupted (never a complete file: those are renamed).
-        for dir in [run.root.clone(), run.checkpoints(), run.root.join("grids")] {
-            crate::artifact::remove_temporaries(&dir);
-        }
-        let restored = restore(run, config, &ad)?;
-        truncate_log(run, restored.1.step)?;
-        restored
-    } else {
-        run.write_config(config)?;
-        let _ = std::fs::remove_file(run.log());
-        (initial(config, &ad), TrainState::at(0))
-    };
+    let (mut t, mut state) = open_run(run, config, &ad, engine, opts.resume)?;
     let start = state.step;
-
     observer(Event::Start {
         config,
-        params: model.num_params(),
+        params: t.0.num_params(),
         start_step: start,
         train_images: split.train.len(),
         holdout_images: split.holdout.len(),
     });
-
+    let c = &config.train;
     let mut log = open_log(run)?;
     let mut last_eval = None;
     let mut inject = opts.inject_nan.clone();
-
     let mut step = start;
     while step < c.steps {
         if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
             state.step = step;
-            checkpoint::save(run, &state, &model, &ema, &optim)?;
+            checkpoint::save(run, &state, &t.0, &t.1, &t.2)?;
             observer(Event::Checkpoint { step });
             return Err(Error::Interrupted { step });
         }
-        let t0 = Instant::now();
-        let (tau, beta, lr) = (
-            schedule::tau(c, step),
-            schedule::beta(c, step),
-            schedule::lr(c, step) * state.lr_scale,
-        );
-        let idx = batch_indices(&split.train, c.seed, step, c.batch);
-        let x = data.batch(&idx, &ad);
-        let xm = model::map_pixels(x.clone());
-        let mut rng = ChaCha8Rng::seed_from_u64(step_seed(c.seed, step));
-        if step == 0 && m.family == Family::Vqvae && c.vq.kmeans_init {
-            model = family::kmeans_init(model, xm.clone(), &mut rng);
-        }
-        let noise = family::noise(m, c, idx.len(), &mut rng, &ad);
-        let args = model::QuantizerArgs {
-            tau,
-            hard: c.hard,
-            vq: &c.vq,
-        };
-        let (z_e, q, out) = model.forward_with(xm.clone(), &model.quantizer(&args, noise));
-        let recon = match m.recon_loss {
-            ReconLoss::LogitLaplace => loss::logit_laplace_nll(out, xm),
-            ReconLoss::Mse => loss::mse_from_logits(out, x),
-        };
-        let latent = q.latent_loss.clone();
-        let mut total = match family::latent_term(m, c, step, &z_e, &q) {
-            Some(t) => recon.clone() + t,
-            None => recon.clone(),
-        };
         let done = step + 1;
-        if let Some(i) = inject.iter().position(|&s| s == done) {
-            inject.swap_remove(i);
-            total = total * f64::NAN;
-        }
-        let loss_value = total.clone().into_scalar::<f32>() as f64;
-        let grads = loss_value
-            .is_finite()
-            .then(|| GradientsParams::from_grads(total.backward(), &model));
-        let grad_norm = grads
-            .as_ref()
-            .map_or(f64::NAN, |g| params::grad_norm(&model, g));
-        // A non-finite step is not applied: the run goes back to its last good state, once.
-        let mut grads = match grads {
-            Some(g) if grad_norm.is_finite() => g,
-            g => {
-                let what = if g.is_none() { "loss" } else { "gradient norm" };
+        let poison = inject.iter().position(|&s| s == done).map(|i| inject.swap_remove(i));
+        let log_now = done % c.log_every == 0 || done == c.steps || done == start + 1;
+        let flags = StepFlags {
+            lr_scale: state.lr_scale,
+            poison: poison.is_some(),
+            log_now,
+        };
+        let outcome;
+        (t, outcome) = run_step(t, config, (data, &split, &ad), step, flags);
+        match outcome {
+            Outcome::Applied(Some(entry)) => {
+                write_log(&mut log, run, "step", &entry)?;
+                observer(Event::Step(&entry));
+            }
+            Outcome::Applied(None) => {}
+            // A non-finite step is not applied: the run goes back to its last good state, once.
+            Outcome::NonFinite(what) => {
                 if let Some(rolled_back_to) = state.rolled_back_to {
                     return Err(Error::NonFiniteAgain {
                         what: what.into(),
@@ -265,8 +190,8 @@ pub fn train(
                         rolled_back_to,
                     });
                 }
-                let (restored, mut back) = restore(run, config, &ad)?;
-                (model, ema, optim) = restored;
+                let (restored, mut back) = restore(run, config, &ad, engine)?;
+                t = restored;
                 back.lr_scale = state.lr_scale * 0.5;
                 back.rolled_back_to = Some(back.step);
                 state = back;
@@ -281,71 +206,18 @@ pub fn train(
                 step = state.step;
                 continue;
             }
-        };
-        let log_now = done % c.log_every == 0 || done == c.steps || done == start + 1;
-        // The encoder's and decoder's norms are only logged: read back on logged steps.
-        let part_norms = log_now.then(|| {
-            (
-                params::grad_norm(&model.encoder, &grads),
-                params::grad_norm(&model.decoder, &grads),
-            )
-        });
-        if let Some(max) = c.grad_clip
-            && grad_norm > max
-        {
-            params::scale_grads(&model, &mut grads, max / grad_norm);
         }
-        model = optim.step(lr, model, grads);
-        // Tokens on the host: the VQ-VAE's codebook updates need them every step, the log
-        // only on logged steps.
-        let ids = q
-            .indices
-            .filter(|_| log_now || m.family == Family::Vqvae)
-            .map(|t| int_values(t.inner()));
-        model = family::after_step(model, c, step, z_e.inner(), ids.as_deref(), &mut rng);
-        ema = params::ema_update(ema, &model.valid(), params::ema_decay_at(c.ema_decay, step));
-
-        if let Some((enc_grad_norm, dec_grad_norm)) = part_norms {
-            let usage = ids.map_or(f64::NAN, |ids| {
-                metrics::code_stats(&metrics::histogram(&ids, m.vocab_size)).usage
-            });
-            let entry = StepLog {
-                step: done,
-                loss: loss_value,
-                recon: recon.into_scalar::<f32>() as f64,
-                kl: latent.into_scalar::<f32>() as f64,
-                tau,
-                beta,
-                lr,
-                usage,
-                grad_norm,
-                enc_grad_norm,
-                dec_grad_norm,
-                img_s: idx.len() as f64 / t0.elapsed().as_secs_f64(),
-            };
-            write_log(&mut log, run, "step", &entry)?;
-            observer(Event::Step(&entry));
-        }
-
         if done % c.checkpoint_every == 0 || done == c.steps {
-            let report = evaluate_and_grid(run, config, data, &split, &ema, device, done)?;
-            write_log(
-                &mut log,
-                run,
-                "eval",
-                &EvalLine {
-                    step: done,
-                    report: &report,
-                },
-            )?;
+            let report = evaluate_and_grid(run, config, data, &split, &t.1, device, done)?;
+            write_eval(&mut log, run, done, &report)?;
             observer(Event::Eval {
                 step: done,
                 report: &report,
             });
             last_eval = Some(report);
-            crate::pipeline::save_weights(&ema, &run.weights())?;
+            crate::weights::save_weights(&t.1, &run.weights())?;
             state.step = done;
-            checkpoint::save(run, &state, &model, &ema, &optim)?;
+            checkpoint::save(run, &state, &t.0, &t.1, &t.2)?;
             crate::report::write_curves_png(run)?;
             observer(Event::Checkpoint { step: done });
         }
@@ -357,56 +229,136 @@ pub fn train(
     })
 }
 
-#[derive(Serialize)]
-struct EvalLine<'a> {
-    step: usize,
-    #[serde(flatten)]
-    report: &'a EvalReport,
+/// The train/held-out split of `data`, once the configuration and the images agree.
+fn check_inputs(config: &RunConfig, data: &ImageSet) -> Result<Split> {
+    config.validate()?;
+    let m = &config.model;
+    if data.size() != m.image_size {
+        return Err(Error::config(
+            "data",
+            format!(
+                "images are {0}x{0}, model wants {1}x{1}",
+                data.size(),
+                m.image_size
+            ),
+        ));
+    }
+    let split = Split::new(data.len(), config.train.holdout);
+    if split.train.is_empty() {
+        return Err(Error::config("data", "no training images"));
+    }
+    Ok(split)
 }
 
-fn write_log(
-    file: &mut std::fs::File,
-    run: &RunDir,
-    kind: &str,
-    entry: &impl Serialize,
-) -> Result<()> {
-    let mut v = serde_json::to_value(entry).expect("log entry serialises");
-    v["kind"] = kind.into();
-    writeln!(file, "{v}").map_err(|e| Error::io(run.log(), e))
-}
-
-/// Scores the EMA model on the held-out images and writes `recon.png` (originals above
-/// reconstructions) and a copy of it in `grids/` for this step.
-fn evaluate_and_grid(
+/// The state training starts from: a new run (its `config.json` written) or, with
+/// `resume`, the run directory's last checkpoint (its config must match).
+fn open_run(
     run: &RunDir,
     config: &RunConfig,
-    data: &ImageSet,
-    split: &Split,
-    ema: &DvaeModel,
-    device: &Device,
-    step: usize,
-) -> Result<EvalReport> {
-    let eval_idx: Vec<usize> = if split.holdout.is_empty() {
-        split.train.clone()
-    } else {
-        split.holdout.clone()
-    };
-    let eval_idx = &eval_idx[..eval_idx.len().min(EVAL_IMAGES)];
-    let dvae = Dvae::from_model(config.clone(), ema.clone(), device);
-    let (recons, report) = dvae.evaluate(data, eval_idx, config.train.batch)?;
-    let n = eval_idx.len().min(GRID_IMAGES);
-    let s = config.model.image_size;
-    let mut tiles: Vec<Vec<u8>> = eval_idx[..n].iter().map(|&i| data.image(i)).collect();
-    tiles.extend(recons.into_iter().take(n).map(|r| r.pixels));
-    let (w, h, px) = grid::tile(&tiles, s, n.max(1));
-    let grids = run.root.join("grids");
-    std::fs::create_dir_all(&grids).map_err(|e| Error::io(&grids, e))?;
-    crate::data::image_io::save_png(
-        &grids.join(format!("recon-step-{step:08}.png")),
-        w,
-        h,
-        px.clone(),
-    )?;
-    crate::data::image_io::save_png(&run.root.join("recon.png"), w, h, px)?;
-    Ok(report)
+    ad: &Device,
+    engine: Engine,
+    resume: bool,
+) -> Result<(Trainable, TrainState)> {
+    std::fs::create_dir_all(&run.root).map_err(|e| Error::io(&run.root, e))?;
+    if !resume {
+        run.write_config(config)?;
+        let _ = std::fs::remove_file(run.log());
+        return Ok((initial(config, ad, engine), TrainState::at(0)));
+    }
+    let saved = run.read_config()?;
+    if &saved != config {
+        return Err(Error::run(
+            run.config(),
+            "config.json differs from the configuration to resume with",
+        ));
+    }
+    // Leftovers of writes a kill interrupted (never a complete file: those are renamed).
+    for dir in [run.root.clone(), run.checkpoints(), run.root.join("grids")] {
+        crate::atomic::remove_temporaries(&dir);
+    }
+    let restored = restore(run, config, ad, engine)?;
+    truncate_log(run, restored.1.step)?;
+    Ok(restored)
 }
+
+/// What a step came to.
+enum Outcome {
+    /// Applied; the log entry on logged steps.
+    Applied(Option<StepLog>),
+    /// Not applied: the loss or the gradient norm was not finite.
+    NonFinite(&'static str),
+}
+
+/// How step `step` runs besides its configuration.
+struct StepFlags {
+    /// Factor on the scheduled learning rate.
+    lr_scale: f64,
+    /// Multiply the loss by NaN (fault injection).
+    poison: bool,
+    /// Log this step.
+    log_now: bool,
+}
+
+/// Step `step` (0-based) on the autodiff device `ad`: forward, backward, update, the
+/// family's work and the weight EMA.
+fn run_step(
+    (model, ema, mut optim): Trainable,
+    config: &RunConfig,
+    batch: (&ImageSet, &Split, &Device),
+    step: usize,
+    flags: StepFlags,
+) -> (Trainable, Outcome) {
+    let (data, split, ad) = batch;
+    let c = &config.train;
+    let t0 = Instant::now();
+    let (tau, beta) = config.bottleneck.family().schedule(step);
+    let lr = schedule::lr(c, step) * flags.lr_scale;
+    let idx = batch_indices(&split.train, c.seed, step, c.batch);
+    let x = data.batch(&idx, ad);
+    let mut rng = step::step_rng(c.seed, step);
+    let (model, mut f) = step::forward(model, config, x, step, &mut rng);
+    if flags.poison {
+        f.total = f.total * f64::NAN;
+    }
+    let loss_value = f.total.clone().into_scalar::<f32>() as f64;
+    if !loss_value.is_finite() {
+        return ((model, ema, optim), Outcome::NonFinite("loss"));
+    }
+    let (grads, grad_norm) = step::gradients(&model, f.total.clone());
+    if !grad_norm.is_finite() {
+        return ((model, ema, optim), Outcome::NonFinite("gradient norm"));
+    }
+    // The encoder's and decoder's norms are only logged: read back on logged steps.
+    let part_norms = flags.log_now.then(|| {
+        (
+            params::grad_norm(&model.encoder, &grads),
+            params::grad_norm(&model.decoder, &grads),
+        )
+    });
+    let (recon, latent) = (f.recon.clone(), f.latent.clone());
+    let model = step::update(model, &mut optim, lr, grads, grad_norm, c.grad_clip);
+    let (model, ids) = step::after_update(model, config, step, f, flags.log_now, &mut rng);
+    let ema = params::ema_update(ema, &model.valid(), params::ema_decay_at(c.ema_decay, step));
+    let entry = part_norms.map(|(enc_grad_norm, dec_grad_norm)| {
+        let vocab = config.model.vocab_size;
+        let usage = ids.map_or(f64::NAN, |ids| {
+            metrics::code_stats(&metrics::histogram(&ids, vocab)).usage
+        });
+        StepLog {
+            step: step + 1,
+            loss: loss_value,
+            recon: recon.into_scalar::<f32>() as f64,
+            kl: latent.into_scalar::<f32>() as f64,
+            tau,
+            beta,
+            lr,
+            usage,
+            grad_norm,
+            enc_grad_norm,
+            dec_grad_norm,
+            img_s: idx.len() as f64 / t0.elapsed().as_secs_f64(),
+        }
+    });
+    ((model, ema, optim), Outcome::Applied(entry))
+}
+

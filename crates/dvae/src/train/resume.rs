@@ -6,9 +6,10 @@ use burn::prelude::*;
 
 use super::checkpoint::{self, TrainState};
 use crate::artifact::RunDir;
-use crate::config::{Family, RunConfig};
+use crate::kernels::engine::Engine;
+use crate::run_config::RunConfig;
 use crate::error::{Error, Result};
-use crate::model::DvaeModel;
+use crate::model::Network;
 
 fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new()
@@ -19,19 +20,13 @@ fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
         .init()
 }
 
-pub(super) type Trainable = (DvaeModel, DvaeModel, ModuleOptimizer);
+/// The network being trained, its weight EMA and the optimizer.
+pub(crate) type Trainable = (Network, Network, ModuleOptimizer);
 
 /// The model, its EMA copy and the optimizer at step 0: everything a function of the seed.
-pub(super) fn initial(config: &RunConfig, ad: &Device) -> Trainable {
-    let (c, m) = (&config.train, &config.model);
-    let mut model = DvaeModel::new(m, c.seed, ad);
-    // The dVAE's codebook is the decoder's input convolution; the other families have none
-    // there (the VQ-VAE's is its own), so their input convolution keeps DALL·E's scale.
-    if let Some(std) = c.codebook_std
-        && m.family == Family::Dvae
-    {
-        model = model.with_codebook_std(std, c.seed);
-    }
+pub(super) fn initial(config: &RunConfig, ad: &Device, engine: Engine) -> Trainable {
+    let c = &config.train;
+    let model = Network::new(&config.model, &config.bottleneck, c.seed, ad, engine);
     let ema = model.valid();
     (model, ema, adamw(c))
 }
@@ -41,8 +36,9 @@ pub(super) fn restore(
     run: &RunDir,
     config: &RunConfig,
     ad: &Device,
+    engine: Engine,
 ) -> Result<(Trainable, TrainState)> {
-    let (model, ema, optim) = initial(config, ad);
+    let (model, ema, optim) = initial(config, ad, engine);
     let Some((dir, state)) = checkpoint::latest(run)? else {
         return Ok(((model, ema, optim), TrainState::at(0)));
     };
@@ -80,5 +76,5 @@ pub(super) fn truncate_log(run: &RunDir, step: usize) -> Result<()> {
         })
         .map(|l| format!("{l}\n"))
         .collect();
-    crate::artifact::write_bytes_atomic(&path, kept.as_bytes())
+    crate::atomic::write_bytes_atomic(&path, kept.as_bytes())
 }

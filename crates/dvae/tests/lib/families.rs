@@ -243,7 +243,7 @@ fn usage(h: &HostCodebook, z: &[f32]) -> usize {
     let device = Device::flex();
     let zt = Tensor::<1>::from_floats(z, &device).reshape([z.len() / 2, 2]);
     let codes = Tensor::<1>::from_floats(h.codes.as_slice(), &device).reshape([h.size(), 2]);
-    let idx = dvae::pipeline::int_values(dvae::model::quantizer::vq::nearest(zt, codes));
+    let idx = dvae::kernels::host::int_values(dvae::model::quantizer::vq::nearest(zt, codes));
     let mut seen = vec![false; h.size()];
     idx.iter().for_each(|&i| seen[i as usize] = true);
     seen.iter().filter(|&&s| s).count()

@@ -4,7 +4,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use dvae::config::{ModelConfig, ReconLoss};
 use dvae::loss;
-use dvae::model::{DvaeModel, map_pixels, quantizer::gumbel};
+use dvae::model::{Network, map_pixels, quantizer::gumbel};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -31,7 +31,7 @@ fn gradients_match_finite_differences() {
     let plain = Device::flex();
     let device = plain.clone().autodiff();
     let c = config();
-    let model = DvaeModel::new(&c, 5, &device);
+    let model = Network::new(&c, 5, &device);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let x = gumbel::uniform_noise([2, 3, 8, 8], &mut rng, &device);
     let noise = values(gumbel::gumbel_from_uniform(gumbel::uniform_noise(
@@ -39,7 +39,7 @@ fn gradients_match_finite_differences() {
         &mut rng,
         &device,
     )));
-    let loss_of = |m: &DvaeModel, dev: &Device| {
+    let loss_of = |m: &Network, dev: &Device| {
         let g = Tensor::<1>::from_floats(noise.as_slice(), dev).reshape([2, 8, 4, 4]);
         let xm = map_pixels(Tensor::<4>::from_data(x.clone().inner().into_data(), dev));
         let f = m.forward_train(xm.clone(), g, 0.8, false);

@@ -8,9 +8,9 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use dvae::bench::model::BenchModelConfig;
 use dvae::config::ModelConfig;
-use dvae::infer::{Act, BenchNet, Conv, ConvOpts, ConvTranspose, DalleNet};
+use dvae::kernels::{Act, BenchNet, Conv, ConvOpts, ConvTranspose, DalleNet};
 use dvae::model::quantizer::{Family, gumbel};
-use dvae::model::{DvaeModel, decoder::upsample_nearest2, map_pixels};
+use dvae::model::{Network, decoder::upsample_nearest2, map_pixels};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -94,7 +94,7 @@ fn convolutions_match_burn() {
         let want: Vec<u32> = logits
             .data
             .chunks_exact(cout)
-            .map(dvae::infer::argmax)
+            .map(dvae::kernels::argmax)
             .collect();
         assert_eq!(
             conv.forward_argmax(&Act::from_nchw(x), false),
@@ -324,7 +324,7 @@ fn dalle_net_matches_the_model() {
     let device = Device::flex();
     let mut c = ModelConfig::preset("tiny").unwrap();
     c.image_size = 32;
-    let m = DvaeModel::new(&c, 3, &device);
+    let m = Network::new(&c, 3, &device);
     let net = DalleNet::new(&m).unwrap();
     let x = map_pixels(normal([2, 3, 32, 32], 9, &device).abs());
     let want = m.encoder.forward(x.clone());
@@ -355,7 +355,7 @@ fn dalle_net_matches_the_model() {
         let mut cf = c.clone();
         cf.family = family;
         assert!(
-            DalleNet::new(&DvaeModel::new(&cf, 3, &device)).is_none(),
+            DalleNet::new(&Network::new(&cf, 3, &device)).is_none(),
             "{family}"
         );
     }
@@ -414,7 +414,7 @@ fn trainable_convolutions_match_burn() {
     use dvae::model::cpu_conv::{self, Layout};
     let device = Device::flex().autodiff();
     assert!(
-        dvae::infer::runs_on(&device),
+        dvae::kernels::runs_on(&device),
         "the channels-last path runs on flex"
     );
     let cases = [
@@ -459,7 +459,7 @@ fn trainable_transposed_convolutions_match_burn() {
     use dvae::model::cpu_conv::{self, Layout};
     let device = Device::flex().autodiff();
     assert!(
-        dvae::infer::runs_on(&device),
+        dvae::kernels::runs_on(&device),
         "the channels-last path runs on flex"
     );
     let cases = [
@@ -496,7 +496,7 @@ fn fused_softmax_and_kl_match_burn() {
     use dvae::model::cpu_conv::Layout;
     use dvae::model::cpu_softmax;
     let device = Device::flex().autodiff();
-    assert!(dvae::infer::runs_on(&device), "the fused path runs on flex");
+    assert!(dvae::kernels::runs_on(&device), "the fused path runs on flex");
     let shape = [3, 37, 5, 70];
     let logits = (normal(shape, 80, &device) * 4.0).detach().require_grad();
     let noise = gumbel::gumbel_from_uniform(normal(shape, 81, &device).abs() * 0.98 + 0.01);
@@ -550,7 +550,7 @@ fn bench_model_trains_the_same_channels_last() {
 
     let device = Device::flex().autodiff();
     assert!(
-        dvae::infer::runs_on(&device),
+        dvae::kernels::runs_on(&device),
         "the channels-last path runs on flex"
     );
     let cfg = BenchModelConfig::new()
@@ -594,12 +594,12 @@ fn dalle_model_trains_the_same_channels_last() {
     use dvae::model::cpu_conv::Layout;
     let device = Device::flex().autodiff();
     assert!(
-        dvae::infer::runs_on(&device),
+        dvae::kernels::runs_on(&device),
         "the channels-last path runs on flex"
     );
     let mut c = ModelConfig::preset("tiny").unwrap();
     c.vocab_size = 24;
-    let model = DvaeModel::new(&c, 5, &device);
+    let model = Network::new(&c, 5, &device);
     let x = normal([2, 3, 32, 32], 100, &device);
     let z = normal([2, 24, 4, 4], 101, &device);
     let run = |layout: Layout| {

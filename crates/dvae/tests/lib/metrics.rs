@@ -8,7 +8,7 @@ use dvae::config::{FORMAT_VERSION, ModelConfig, Recipe, RunConfig, TrainConfig};
 use dvae::data::stream::{ImageStream, to_tensor};
 use dvae::data::{DataSource, ImageSet};
 use dvae::metrics::{self, SsimWindow, bits};
-use dvae::model::DvaeModel;
+use dvae::model::Network;
 
 use crate::common::fixture;
 
@@ -99,7 +99,7 @@ fn discretised_logit_laplace_matches_mpmath() {
     assert!((bits::nll_nats(&pixels, &m32, &b32) - expect).abs() < 1e-9 * expect);
 }
 
-fn untrained(vocab: usize) -> Dvae {
+fn untrained(vocab: usize) -> Tokenizer {
     let device = Device::flex();
     let mut model = ModelConfig::preset("tiny").unwrap();
     model.image_size = 32;
@@ -113,7 +113,7 @@ fn untrained(vocab: usize) -> Dvae {
         data: "default".into(),
         model: model.clone(),
     };
-    Dvae::from_model(config, DvaeModel::new(&model, 1, &device), &device)
+    Tokenizer::from_model(config, Network::new(&model, 1, &device), &device)
 }
 
 #[test]

@@ -54,7 +54,7 @@ fn zip_and_legacy_imports_match_pytorch() {
             (4, 8, 2, 128, 16),
             "architecture read from the pickled fields"
         );
-        let dvae = Dvae::from_model(imported.config, imported.model, &device);
+        let dvae = Tokenizer::from_model(imported.config, imported.model, &device);
         // encode/decode below run on the channels-last path, so it is pinned to PyTorch too.
         assert!(
             dvae.cpu_path().is_some(),
@@ -62,7 +62,7 @@ fn zip_and_legacy_imports_match_pytorch() {
         );
 
         let x: Tensor<4> = to_tensor(&data["x"], &device);
-        let logits = dvae.model.encoder.forward(model::map_pixels(x.clone()));
+        let logits = dvae.model.encoder.forward(model::pixels::map_pixels(x.clone()));
         let rel = max_rel_diff(&values(logits), &data["logits"].data);
         assert!(
             rel < 1e-4,
@@ -185,7 +185,7 @@ fn half_imports_refuse_the_missing_half() {
         .unwrap()
         .write_run(&run)
         .unwrap();
-    let dvae = Dvae::load(&run).unwrap();
+    let dvae = Tokenizer::load(&run).unwrap();
     assert_eq!(dvae.halves(), Halves::Encoder);
     let tokens = dvae.encode(x.clone()).unwrap();
     assert_eq!(ints(tokens.clone()), data["tokens"].data);
@@ -200,7 +200,7 @@ fn half_imports_refuse_the_missing_half() {
         .unwrap()
         .write_run(&run)
         .unwrap();
-    let dvae = Dvae::load(&run).unwrap();
+    let dvae = Tokenizer::load(&run).unwrap();
     assert_eq!(dvae.halves(), Halves::Decoder);
     let diff = max_rel_diff(&values(dvae.decode(tokens).unwrap()), &data["recon"].data);
     assert!(diff < 1e-4, "decoded pixels differ by {diff}");

@@ -7,11 +7,11 @@ use burn::prelude::*;
 use dvae::config::{ModelConfig, ReconLoss};
 use dvae::import::dalle_names::{self, HostTensor};
 use dvae::loss;
-use dvae::model::{self, DvaeModel};
+use dvae::model::{self, Network};
 
 use crate::common::*;
 
-fn small_model(device: &Device) -> (DvaeModel, HashMap<String, HostTensor>) {
+fn small_model(device: &Device) -> (Network, HashMap<String, HostTensor>) {
     let (tensors, meta) = read_safetensors(&fixture("dalle_small.safetensors"));
     let c = ModelConfig {
         image_size: meta["image_size"].parse().unwrap(),
@@ -26,7 +26,7 @@ fn small_model(device: &Device) -> (DvaeModel, HashMap<String, HostTensor>) {
         code_dim: 64,
         vq_cosine: false,
     };
-    let mut model = DvaeModel::new(&c, 0, device);
+    let mut model = Network::new(&c, 0, device);
     let mut params = HashMap::new();
     let mut data = HashMap::new();
     for (k, v) in tensors {
@@ -48,7 +48,7 @@ fn encoder_decoder_match_pytorch() {
     let device = Device::flex();
     let (model, data) = small_model(&device);
     let x: Tensor<4> = to_tensor(&data["x"], &device);
-    let logits = model.encoder.forward(model::map_pixels(x));
+    let logits = model.encoder.forward(model::pixels::map_pixels(x));
     let rel = max_rel_diff(&values(logits.clone()), &data["logits"].data);
     assert!(rel < 1e-4, "logits differ from PyTorch by {rel} (relative)");
 
@@ -69,7 +69,7 @@ fn encoder_decoder_match_pytorch() {
     for out in [out_conv, out_embed] {
         let rel = max_rel_diff(&values(out.clone()), &data["dec_out"].data);
         assert!(rel < 1e-4, "decoder output differs by {rel}");
-        let recon = model::output_to_pixels(out, 3);
+        let recon = model::pixels::output_to_pixels(out, 3);
         let diff = max_rel_diff(&values(recon), &data["recon"].data);
         assert!(diff < 1e-4, "decoded pixels differ by {diff}");
     }
@@ -81,7 +81,7 @@ fn logit_laplace_and_kl_match_pytorch() {
     let (_, data) = small_model(&device);
     let x: Tensor<4> = to_tensor(&data["x"], &device);
     let out: Tensor<4> = to_tensor(&data["dec_out"], &device);
-    let nll = loss::logit_laplace_nll(out, model::map_pixels(x)).into_scalar::<f32>();
+    let nll = loss::logit_laplace_nll(out, model::pixels::map_pixels(x)).into_scalar::<f32>();
     let want = data["nll"].data[0];
     assert!(
         (nll - want).abs() < 1e-5 * (1.0 + want.abs()),

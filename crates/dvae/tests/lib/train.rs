@@ -125,10 +125,10 @@ fn resumed_runs_end_bit_identical() {
         same_tensors(run.weights(), full.weights());
         // Training weights (burnpack, with run-specific parameter ids): compare the values.
         let as_safetensors = |r: &RunDir| {
-            let m = dvae::model::DvaeModel::new(&config.model, 0, &device)
+            let m = dvae::model::Network::new(&config.model, 0, &device)
                 .load_file(r.checkpoints().join("step-00000006/weights.bpk"));
             let p = r.root.join("train-weights.safetensors");
-            dvae::pipeline::save_weights(&m, &p).unwrap();
+            dvae::weights::save_weights(&m, &p).unwrap();
             p
         };
         same_tensors(as_safetensors(run), as_safetensors(&full));
@@ -160,15 +160,15 @@ fn saved_weights_reload_to_identical_tokens() {
         |_| {},
     )
     .unwrap();
-    let a = Dvae::load(&run.root).unwrap();
+    let a = Tokenizer::load(&run.root).unwrap();
     let idx: Vec<usize> = (0..24).collect();
     let tokens = a.encode_set(&data, &idx, 8).unwrap();
     // Save the loaded model elsewhere and load it again.
     let copy = RunDir::new(tmp.path().join("copy"));
     std::fs::create_dir_all(&copy.root).unwrap();
     copy.write_config(&a.config).unwrap();
-    dvae::pipeline::save_weights(&a.model, &copy.weights()).unwrap();
-    let b = Dvae::load(&copy.root).unwrap();
+    dvae::weights::save_weights(&a.model, &copy.weights()).unwrap();
+    let b = Tokenizer::load(&copy.root).unwrap();
     assert_eq!(b.encode_set(&data, &idx, 5).unwrap(), tokens);
     assert_eq!(
         b.decode_grids(&tokens, 4).unwrap(),
@@ -182,11 +182,11 @@ fn weights_that_do_not_match_the_config_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let run = RunDir::new(tmp.path());
     let mut config = small_run(1, 1);
-    let model = dvae::model::DvaeModel::new(&config.model, 0, &device);
-    dvae::pipeline::save_weights(&model, &run.weights()).unwrap();
+    let model = dvae::model::Network::new(&config.model, 0, &device);
+    dvae::weights::save_weights(&model, &run.weights()).unwrap();
     config.model.vocab_size = 32;
     run.write_config(&config).unwrap();
-    let err = Dvae::load(&run.root)
+    let err = Tokenizer::load(&run.root)
         .err()
         .expect("mismatched weights must be refused")
         .to_string();

@@ -6,6 +6,8 @@
 // The coefficients are Cephes' as published.
 #![allow(clippy::excessive_precision)]
 
+use rayon::prelude::*;
+
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
@@ -104,5 +106,88 @@ mod tests {
         }
         assert!(worst <= 2, "ln: {worst} ulp");
         assert_eq!(ln(1.0), 0.0);
+    }
+}
+
+/// `grad` where `x > 0`, zero elsewhere: the gradient through `relu(x)` (values of the
+/// same length), on all threads.
+pub fn relu_mask(grad: &mut [f32], x: &[f32]) {
+    assert_eq!(grad.len(), x.len(), "relu_mask: lengths");
+    grad.par_chunks_mut(1 << 14)
+        .zip(x.par_chunks(1 << 14))
+        .for_each(|(g, x)| {
+            for (g, &x) in g.iter_mut().zip(x) {
+                *g = if x > 0.0 { *g } else { 0.0 };
+            }
+        });
+}
+
+/// Index of the largest value (the first of equal ones; NaNs are never the largest).
+/// Sixteen lanes each keep their own maximum and its first index, so that the loop
+/// vectorises (compare and blend); the lanes are merged at the end.
+pub fn argmax(row: &[f32]) -> u32 {
+    const L: usize = 16;
+    let mut max = [f32::NEG_INFINITY; L];
+    let mut at = [u32::MAX; L];
+    let chunks = row.chunks_exact(L);
+    let tail = chunks.remainder();
+    for (i, c) in chunks.enumerate() {
+        for l in 0..L {
+            let better = c[l] > max[l];
+            max[l] = if better { c[l] } else { max[l] };
+            at[l] = if better { (i * L + l) as u32 } else { at[l] };
+        }
+    }
+    let (mut best, mut best_at) = (f32::NEG_INFINITY, u32::MAX);
+    for l in 0..L {
+        if max[l] > best || (max[l] == best && at[l] < best_at) {
+            (best, best_at) = (max[l], at[l]);
+        }
+    }
+    for (j, &v) in tail.iter().enumerate() {
+        if v > best {
+            (best, best_at) = (v, (row.len() - tail.len() + j) as u32);
+        }
+    }
+    // All −∞ or NaN: the first index, as a scan from it would give.
+    if best_at == u32::MAX { 0 } else { best_at }
+}
+
+
+#[cfg(test)]
+mod argmax_tests {
+    /// The first index of the largest value, by a plain scan.
+    fn scan(row: &[f32]) -> u32 {
+        let mut best = 0;
+        for (i, &v) in row.iter().enumerate() {
+            if v > row[best] {
+                best = i;
+            }
+        }
+        best as u32
+    }
+
+    /// The lane-wise argmax equals a plain scan on rows of every length up to 70 with many
+    /// ties (values from a set of five), on rows of −∞ and on a row led by NaN.
+    #[test]
+    fn argmax_is_the_first_largest() {
+        let mut state = 12345u32;
+        for len in 1..70 {
+            for _ in 0..20 {
+                let row: Vec<f32> = (0..len)
+                    .map(|_| {
+                        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        ((state >> 24) % 5) as f32 - 2.0
+                    })
+                    .collect();
+                assert_eq!(super::argmax(&row), scan(&row), "{row:?}");
+            }
+            let row = vec![f32::NEG_INFINITY; len];
+            assert_eq!(super::argmax(&row), 0);
+        }
+        let mut row = vec![1.0f32; 40];
+        row[0] = f32::NAN;
+        row[33] = 3.0;
+        assert_eq!(super::argmax(&row), 33);
     }
 }

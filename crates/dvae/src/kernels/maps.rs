@@ -1,30 +1,12 @@
-//! A CPU inference path in channels-last (NHWC) layout: convolutions as tiled im2col +
-//! GEMM on the `gemm` crate, with the bias, ReLU and residual additions fused into each
-//! tile, and the encoder's last layer fused with the argmax so the logits never exist as
-//! a whole tensor.
-//!
-//! Encoding and decoding on the CPU go through here ([`DalleNet`] for the DALL·E models,
-//! [`BenchNet`] for `dvae bench`'s reference model); training runs the same kernels as Burn
-//! operations (`model::cpu_conv`, `model::cpu_softmax`); the other backends keep Burn's
-//! generic operations. Every layer is pinned to Burn's by tests (1e-4).
-
-pub mod bench_net;
-pub mod conv;
-pub mod conv_transpose;
-pub mod dalle;
-pub mod math;
-mod pool;
-pub mod softmax;
-pub mod winograd;
+//! Feature maps on the host, channels last: owned ([`Act`]) and borrowed ([`Maps`]), with
+//! the layout changes and the cheap layers (pooling, upsampling, lookup) the kernels need.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
-pub use bench_net::BenchNet;
-pub use conv::{Conv, ConvOpts};
-pub use conv_transpose::ConvTranspose;
-pub use dalle::DalleNet;
+use super::host::float_values;
+use super::pool;
 
 /// A batch of feature maps, channels last: `data[((n·h + y)·w + x)·c + ch]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,7 +107,7 @@ impl Act {
     /// `[N, C, H, W]` → NHWC
     pub fn from_nchw(t: Tensor<4>) -> Self {
         let dims = t.dims();
-        Self::from_nchw_slice(&crate::pipeline::float_values(t), dims)
+        Self::from_nchw_slice(&float_values(t), dims)
     }
 
     /// From NCHW values.
@@ -246,149 +228,3 @@ fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
     }
 }
 
-/// The rows a 1×1 convolution `K → c` gives for one-hot inputs: `[K, c]`, row k being
-/// the weight's column k plus the bias (the codebook lookup that replaces the convolution
-/// over one-hot tokens). `None` for a larger kernel.
-pub fn one_hot_rows(conv: &burn::nn::conv::Conv2d) -> Option<(Vec<f32>, usize)> {
-    let [c, k, kh, kw] = conv.weight.val().dims();
-    if [kh, kw] != [1, 1] {
-        return None;
-    }
-    let w = crate::pipeline::float_values(conv.weight.val());
-    let b = conv
-        .bias
-        .as_ref()
-        .map_or(vec![0.0; c], |b| crate::pipeline::float_values(b.val()));
-    let rows = (0..k)
-        .flat_map(|code| (0..c).map(move |ch| (code, ch)))
-        .map(|(code, ch)| w[ch * k + code] + b[ch])
-        .collect();
-    Some((rows, c))
-}
-
-/// Token ids as a Burn tensor.
-///
-/// # Shapes
-/// `n·h·w` ids → `[n, h, w]`
-pub fn tokens_tensor(ids: Vec<u32>, [n, h, w]: [usize; 3], device: &Device) -> Tensor<3, Int> {
-    let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
-    Tensor::from_data(TensorData::new(ids, [n, h, w]), device)
-}
-
-/// Whether the channels-last CPU kernels run for tensors on `device`: the flex device,
-/// plain or autodiff, unless the environment sets `DVAE_GENERIC=1` (Burn's generic
-/// operations everywhere, for comparison).
-pub fn runs_on(device: &Device) -> bool {
-    let generic = std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1");
-    !generic && device.clone().inner() == Device::flex()
-}
-
-/// `grad` where `x > 0`, zero elsewhere: the gradient through `relu(x)` (values of the
-/// same length), on all threads.
-pub fn relu_mask(grad: &mut [f32], x: &[f32]) {
-    assert_eq!(grad.len(), x.len(), "relu_mask: lengths");
-    grad.par_chunks_mut(1 << 14)
-        .zip(x.par_chunks(1 << 14))
-        .for_each(|(g, x)| {
-            for (g, &x) in g.iter_mut().zip(x) {
-                *g = if x > 0.0 { *g } else { 0.0 };
-            }
-        });
-}
-
-/// Index of the largest value (the first of equal ones; NaNs are never the largest).
-/// Sixteen lanes each keep their own maximum and its first index, so that the loop
-/// vectorises (compare and blend); the lanes are merged at the end.
-pub fn argmax(row: &[f32]) -> u32 {
-    const L: usize = 16;
-    let mut max = [f32::NEG_INFINITY; L];
-    let mut at = [u32::MAX; L];
-    let chunks = row.chunks_exact(L);
-    let tail = chunks.remainder();
-    for (i, c) in chunks.enumerate() {
-        for l in 0..L {
-            let better = c[l] > max[l];
-            max[l] = if better { c[l] } else { max[l] };
-            at[l] = if better { (i * L + l) as u32 } else { at[l] };
-        }
-    }
-    let (mut best, mut best_at) = (f32::NEG_INFINITY, u32::MAX);
-    for l in 0..L {
-        if max[l] > best || (max[l] == best && at[l] < best_at) {
-            (best, best_at) = (max[l], at[l]);
-        }
-    }
-    for (j, &v) in tail.iter().enumerate() {
-        if v > best {
-            (best, best_at) = (v, (row.len() - tail.len() + j) as u32);
-        }
-    }
-    // All −∞ or NaN: the first index, as a scan from it would give.
-    if best_at == u32::MAX { 0 } else { best_at }
-}
-
-/// Images to tokens and back: a model on Burn's generic path or one laid out for this one.
-pub trait TokenCodec {
-    /// # Shapes
-    /// model input `[B, C, S, S]` → tokens `[B, s, s]`
-    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int>;
-    /// # Shapes
-    /// tokens `[B, s, s]` → model output `[B, C', S, S]`
-    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4>;
-}
-
-impl TokenCodec for DalleNet {
-    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        DalleNet::encode_tokens(self, x)
-    }
-    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        DalleNet::decode_tokens(self, tokens)
-    }
-}
-
-impl TokenCodec for BenchNet {
-    fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
-        BenchNet::encode_tokens(self, x)
-    }
-    fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
-        BenchNet::decode_tokens(self, tokens)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// The first index of the largest value, by a plain scan.
-    fn scan(row: &[f32]) -> u32 {
-        let mut best = 0;
-        for (i, &v) in row.iter().enumerate() {
-            if v > row[best] {
-                best = i;
-            }
-        }
-        best as u32
-    }
-
-    /// The lane-wise argmax equals a plain scan on rows of every length up to 70 with many
-    /// ties (values from a set of five), on rows of −∞ and on a row led by NaN.
-    #[test]
-    fn argmax_is_the_first_largest() {
-        let mut state = 12345u32;
-        for len in 1..70 {
-            for _ in 0..20 {
-                let row: Vec<f32> = (0..len)
-                    .map(|_| {
-                        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        ((state >> 24) % 5) as f32 - 2.0
-                    })
-                    .collect();
-                assert_eq!(super::argmax(&row), scan(&row), "{row:?}");
-            }
-            let row = vec![f32::NEG_INFINITY; len];
-            assert_eq!(super::argmax(&row), 0);
-        }
-        let mut row = vec![1.0f32; 40];
-        row[0] = f32::NAN;
-        row[33] = 3.0;
-        assert_eq!(super::argmax(&row), 33);
-    }
-}

@@ -14,7 +14,9 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
-use super::cpu_conv::Layout;
+use super::conv::conv2d;
+use super::layout::Layout;
+use crate::kernels::engine::Engine;
 
 /// Whether `conv` is a 1×1 convolution that [`conv1x1`] computes (stride 1, no padding,
 /// dilation or groups).
@@ -29,42 +31,25 @@ pub fn is_pointwise(conv: &Conv2d) -> bool {
         )
 }
 
-/// `conv.forward(x)`, through [`conv1x1`] when the convolution is pointwise and its weight
-/// is tracked for gradients (training; inference keeps Burn's kernel, which adds the bias
-/// in the same pass), through [`super::cpu_conv::conv2d`] otherwise (the channels-last
-/// kernels for a 3×3 convolution on the CPU, Burn's convolution for the rest).
-///
-/// # Shapes
-/// `[B, Ci, H, W]` → `[B, Co, Ho, Wo]`
-pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if is_pointwise(conv) && conv.weight.val().is_tracked() {
-        conv1x1(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
-    } else {
-        super::cpu_conv::conv2d(conv, x)
-    }
-}
-
-/// [`forward`] of a map in `layout`: NCHW as above; channels-last on the channels-last
-/// kernels, where a 1×1 convolution is one GEMM over the map as it lies.
+/// `conv.forward(relu_in ? relu(x) : x)` of a map in `layout`: on the generic engine's
+/// NCHW maps a tracked pointwise convolution goes through [`conv1x1`] (inference keeps
+/// Burn's kernel, which adds the bias in the same pass), everything else through
+/// [`conv2d`] (on the kernels, a 1×1 convolution of NHWC maps is one GEMM over the map as
+/// it lies, the ReLU fused).
 ///
 /// # Shapes
 /// `[B, Ci, H, W]` → `[B, Co, Ho, Wo]` (or both NHWC)
-pub fn forward_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+pub fn forward(engine: Engine, layout: Layout, conv: &Conv2d, x: Tensor<4>, relu_in: bool) -> Tensor<4> {
     match layout {
-        Layout::Nchw => forward(conv, x),
-        Layout::Nhwc => super::cpu_conv::conv2d_in(layout, conv, x),
-    }
-}
-
-/// [`forward_in`] of `relu(x)`, the ReLU fused into the convolution on the channels-last
-/// kernels ([`super::cpu_conv::conv2d_relu_in`]).
-///
-/// # Shapes
-/// `[B, Ci, H, W]` → `[B, Co, Ho, Wo]` (or both NHWC)
-pub fn forward_relu_in(layout: Layout, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    match layout {
-        Layout::Nchw => forward(conv, burn::tensor::activation::relu(x)),
-        Layout::Nhwc => super::cpu_conv::conv2d_relu_in(layout, conv, x),
+        Layout::Nchw => {
+            let x = if relu_in { burn::tensor::activation::relu(x) } else { x };
+            if is_pointwise(conv) && conv.weight.val().is_tracked() {
+                conv1x1(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
+            } else {
+                conv2d(engine, layout, conv, x, false)
+            }
+        }
+        Layout::Nhwc => conv2d(engine, layout, conv, x, relu_in),
     }
 }
 
@@ -127,7 +112,7 @@ mod tests {
         let run = |ours: bool| {
             let x = x0.clone().detach().require_grad();
             let y = if ours {
-                forward(&conv, x.clone())
+                forward(Engine::Generic, Layout::Nchw, &conv, x.clone(), false)
             } else {
                 conv.forward(x.clone())
             };
@@ -169,7 +154,7 @@ mod tests {
             .with_bias(false)
             .init(&device);
         let x = Tensor::<4>::random([2, 3, 5, 5], Distribution::Default, &device);
-        assert!(max_diff(forward(&k1, x.clone()), k1.forward(x.clone())) < 1e-6);
+        assert!(max_diff(forward(Engine::Generic, Layout::Nchw, &k1, x.clone(), false), k1.forward(x.clone())) < 1e-6);
         let w = k1.weight.val();
         assert!(max_diff(conv1x1(x.clone(), w, None), k1.forward(x)) < 1e-5);
     }

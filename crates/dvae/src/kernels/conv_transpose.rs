@@ -7,12 +7,12 @@
 
 use burn::nn::conv::ConvTranspose2d;
 
-use super::conv::{
+use super::gemm::{
     ConvOpts, TILE_PIXELS, copy, fill_bias, gemm_acc, inner_parallelism, put_scratch, relu,
     take_scratch,
 };
-use super::{Act, AsMaps, Maps};
-use crate::pipeline::float_values;
+use super::host::float_values;
+use super::maps::{Act, AsMaps, Maps};
 
 /// Up to this many output columns (`cout·kh·kw`), a transposed convolution goes through
 /// [`ConvTranspose::forward_scatter`].

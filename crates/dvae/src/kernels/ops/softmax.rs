@@ -1,8 +1,8 @@
 //! The Gumbel-softmax sample and the per-cell KL to the uniform prior, as single operations
 //! over the code dimension on the flex device (plain or autodiff), computed by
-//! [`crate::infer::softmax`]: Burn builds each from five to eight elementwise and reduction
+//! [`crate::kernels::softmax`]: Burn builds each from five to eight elementwise and reduction
 //! operations that run on one thread, and at K = 512 they took about a sixth of a training
-//! step. Elsewhere, and with `DVAE_GENERIC=1`, the same functions use Burn's operations.
+//! step. On the generic engine the same functions use Burn's operations.
 //! Values and gradients are pinned to Burn's by tests.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -17,8 +17,9 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn_flex::FlexTensor;
 
-use super::cpu_conv::Layout;
-use crate::infer::softmax as host;
+use super::layout::Layout;
+use crate::kernels::engine::Engine;
+use crate::kernels::softmax as host;
 
 /// Softmax over the code dimension of `[N, K, H, W]` tensors (dimension 1) or, with `cl`,
 /// of channels-last `[N, H, W, K]` ones (dimension 3), and the per-cell KL to uniform.
@@ -174,49 +175,36 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
     }
 }
 
-/// The Gumbel-softmax sample `softmax((logits + gumbel) / τ, dim 1)`.
-///
-/// # Shapes
-/// logits, gumbel `[B, K, h, w]` → `[B, K, h, w]`
-pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64) -> Tensor<4> {
-    gumbel_softmax_in(Layout::Nchw, logits, gumbel, tau)
-}
-
-/// [`gumbel_softmax`] over the code dimension of `layout`.
+/// The Gumbel-softmax sample `softmax((logits + gumbel) / τ)` over the code dimension of
+/// `layout`.
 ///
 /// # Shapes
 /// logits, gumbel `[B, K, h, w]` (or `[B, h, w, K]`) → the same
-pub fn gumbel_softmax_in(
+pub fn gumbel_softmax(
+    engine: Engine,
     layout: Layout,
     logits: Tensor<4>,
     gumbel: Tensor<4>,
     tau: f64,
 ) -> Tensor<4> {
-    if !crate::infer::runs_on(&logits.device()) {
+    if !engine.is_kernels() {
         return softmax((logits + gumbel) / tau, layout.channel_dim());
     }
     Tensor::from_dispatch(Dispatch::cl_softmax1(
         logits.into_dispatch(),
         gumbel.into_dispatch(),
         (1.0 / tau) as f32,
-        layout == Layout::Nhwc,
+        layout.is_channels_last(),
     ))
 }
 
-/// `KL(softmax(logits) ‖ uniform over K)` per cell, in nats.
-///
-/// # Shapes
-/// logits `[B, K, h, w]` → `[B, 1, h, w]`
-pub fn kl_to_uniform_cells(logits: Tensor<4>) -> Tensor<4> {
-    kl_to_uniform_cells_in(Layout::Nchw, logits)
-}
-
-/// [`kl_to_uniform_cells`] over the code dimension of `layout`.
+/// `KL(softmax(logits) ‖ uniform over K)` per cell, in nats, over the code dimension of
+/// `layout`.
 ///
 /// # Shapes
 /// logits `[B, K, h, w]` → `[B, 1, h, w]` (or `[B, h, w, K]` → `[B, h, w, 1]`)
-pub fn kl_to_uniform_cells_in(layout: Layout, logits: Tensor<4>) -> Tensor<4> {
-    if !crate::infer::runs_on(&logits.device()) {
+pub fn kl_to_uniform_cells(engine: Engine, layout: Layout, logits: Tensor<4>) -> Tensor<4> {
+    if !engine.is_kernels() {
         let dim = layout.channel_dim();
         let k = logits.dims()[dim];
         let log_q = log_softmax(logits, dim);
@@ -224,6 +212,6 @@ pub fn kl_to_uniform_cells_in(layout: Layout, logits: Tensor<4>) -> Tensor<4> {
     }
     Tensor::from_dispatch(Dispatch::cl_kl_uniform1(
         logits.into_dispatch(),
-        layout == Layout::Nhwc,
+        layout.is_channels_last(),
     ))
 }

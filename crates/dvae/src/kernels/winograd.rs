@@ -9,8 +9,8 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvOpts, gemm_set, put_scratch, take_scratch};
-use super::{Act, AsMaps, Maps};
+use super::gemm::{ConvOpts, gemm_set, put_scratch, take_scratch};
+use super::maps::{Act, AsMaps, Maps};
 
 /// Output tile side m.
 const M: usize = 4;
@@ -242,7 +242,7 @@ impl Winograd {
                         }
                     }
                     if o.output_relu {
-                        super::conv::relu(tile);
+                        super::gemm::relu(tile);
                     }
                     // SAFETY: every output pixel belongs to exactly one tile, and tiles are
                     // split between work items without overlap, so no two writers touch
@@ -286,7 +286,7 @@ fn input_tiles(
                     cell.fill(0.0);
                 } else {
                     let i = (iy as usize / up * x.w + ix as usize / up) * cin;
-                    super::conv::copy(cell, &src[i..i + cin], relu);
+                    super::gemm::copy(cell, &src[i..i + cin], relu);
                 }
             }
         }
@@ -397,7 +397,7 @@ pub fn weight_grad(
                     let (vb, gb) = ((b0 - p0) * A * A * cin, (b0 - p0) * A * A * cout);
                     let vx = &v[vb + xi * n * cin..][..n * cin];
                     let gx = &g[gb + xi * n * cout..][..n * cout];
-                    super::conv::gemm_at_b(du, vx, gx, [cin, n, cout], gemm::Parallelism::None);
+                    super::gemm::gemm_at_b(du, vx, gx, [cin, n, cout], gemm::Parallelism::None);
                 }
             });
     }

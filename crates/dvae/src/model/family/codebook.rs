@@ -1,6 +1,5 @@
-//! VQ-VAE's vector quantizer: nearest codebook vector, straight-through gradient, and the
-//! field's remedies against codebook collapse (EMA updates, k-means initialisation,
-//! dead-code restart).
+//! A codebook of vectors: nearest-code lookup, and the field's remedies against codebook
+//! collapse (EMA updates, k-means initialisation, dead-code restart) on its host copy.
 //!
 //! The codebook and its EMA statistics are parameters of the module, so they are saved,
 //! averaged and restored with the rest of the model and a resumed run continues exactly.
@@ -10,7 +9,7 @@ use burn::prelude::*;
 use rand::Rng;
 use rand::seq::index::sample;
 
-use super::QuantizerOutput;
+use crate::kernels::host::{float_values, int_values};
 
 /// A codebook of K vectors of dimension D with its EMA state.
 #[derive(Module, Debug)]
@@ -118,39 +117,6 @@ impl VectorQuantizer {
         self.codebook.dims()[0]
     }
 
-    /// Quantizes `z_e`; with `cosine`, encoder outputs and codes are l2-normalised first.
-    ///
-    /// # Shapes
-    /// `z_e [B, D, h, w]` → `z_q [B, D, h, w]`, indices `[B, h, w]`
-    pub fn quantize(
-        &self,
-        z_e: Tensor<4>,
-        commitment: f64,
-        ema: bool,
-        cosine: bool,
-    ) -> QuantizerOutput {
-        let [b, d, h, w] = z_e.dims();
-        let z = compared_rows(z_e, cosine);
-        let mut codes = self.codes(cosine);
-        if ema {
-            codes = codes.detach();
-        }
-        let idx = nearest(z.clone().detach(), codes.clone().detach());
-        let e = codes.select(0, idx.clone());
-        let commit = (z.clone() - e.clone().detach()).powi_scalar(2).mean();
-        let latent_loss = if ema {
-            commit * commitment
-        } else {
-            (z.clone().detach() - e.clone()).powi_scalar(2).mean() + commit * commitment
-        };
-        let z_q = z.clone() + (e - z).detach();
-        QuantizerOutput {
-            z_q: z_q.reshape([b, h, w, d]).permute([0, 3, 1, 2]),
-            latent_loss,
-            indices: Some(idx.reshape([b, h, w])),
-        }
-    }
-
     /// The codes as compared and looked up: l2-normalised with `cosine`.
     ///
     /// # Shapes
@@ -185,12 +151,12 @@ impl VectorQuantizer {
 
     /// The codebook state on the host.
     pub fn to_host(&self) -> HostCodebook {
-        let v = |t: Tensor<2>| crate::pipeline::float_values(t);
+        let v = |t: Tensor<2>| float_values(t);
         HostCodebook {
             codes: v(self.codebook.val()),
-            count: crate::pipeline::float_values(self.ema_count.val()),
+            count: float_values(self.ema_count.val()),
             sum: v(self.ema_sum.val()),
-            last_used: crate::pipeline::float_values(self.last_used.val()),
+            last_used: float_values(self.last_used.val()),
             dim: self.codebook.dims()[1],
         }
     }
@@ -304,7 +270,7 @@ impl HostCodebook {
         let zt = Tensor::<1>::from_floats(z, device).reshape([rows, d]);
         for _ in 0..iters {
             let codes = Tensor::<1>::from_floats(self.codes.as_slice(), device).reshape([k, d]);
-            let idx: Vec<u32> = crate::pipeline::int_values(nearest(zt.clone(), codes));
+            let idx: Vec<u32> = int_values(nearest(zt.clone(), codes));
             let (counts, sums) = cluster_sums(z, &idx, k, d);
             for i in 0..k {
                 if counts[i] > 0.0 {

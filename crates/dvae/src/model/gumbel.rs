@@ -6,6 +6,10 @@
 use burn::prelude::*;
 use rand::Rng;
 
+use crate::kernels::engine::Engine;
+use crate::kernels::ops::layout::Layout;
+use crate::kernels::ops::softmax;
+
 /// Uniform samples in the open interval (0, 1), as a tensor of `shape`.
 pub fn uniform_noise<const D: usize>(
     shape: [usize; D],
@@ -33,7 +37,7 @@ pub fn gumbel_noise<const D: usize>(
     // In runs of values, so that the logarithms vectorise.
     values.par_chunks_mut(4096).for_each(|run| {
         for x in run {
-            *x = -crate::infer::math::ln(-crate::infer::math::ln(*x));
+            *x = -crate::kernels::math::ln(-crate::kernels::math::ln(*x));
         }
     });
     Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
@@ -55,8 +59,14 @@ pub fn gumbel_from_uniform<const D: usize>(u: Tensor<D>) -> Tensor<D> {
 ///
 /// # Shapes
 /// logits, gumbel `[B, K, h, w]` → `[B, K, h, w]`, each `[b, :, i, j]` summing to 1
-pub fn gumbel_softmax(logits: Tensor<4>, gumbel: Tensor<4>, tau: f64, hard: bool) -> Tensor<4> {
-    let soft = crate::model::cpu_softmax::gumbel_softmax(logits, gumbel, tau);
+pub fn gumbel_softmax(
+    engine: Engine,
+    logits: Tensor<4>,
+    gumbel: Tensor<4>,
+    tau: f64,
+    hard: bool,
+) -> Tensor<4> {
+    let soft = softmax::gumbel_softmax(engine, Layout::Nchw, logits, gumbel, tau);
     if !hard {
         return soft;
     }

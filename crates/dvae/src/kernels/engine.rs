@@ -1,0 +1,78 @@
+//! The one switch: which engine runs a model's layers.
+//!
+//! [`Engine::resolve`] decides once, from the device and (read once per process) the
+//! environment; the model carries the value and every layer asks it, nothing else looks at
+//! the device or the environment again.
+
+use std::sync::OnceLock;
+
+use burn::prelude::*;
+
+use super::ops::layout::Layout;
+
+/// Our channels-last CPU kernels, or Burn's generic operations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// This crate's kernels (flex device only): NHWC maps, Winograd convolutions, fused
+    /// epilogues, hand-written backward passes.
+    #[default]
+    Kernels,
+    /// Burn's own operations in NCHW, on any device.
+    Generic,
+}
+
+impl Engine {
+    /// The kernels on the flex device (plain or autodiff) unless the environment sets
+    /// `DVAE_GENERIC=1`; Burn's operations on every other device.
+    pub fn resolve(device: &Device) -> Self {
+        Self::choose(device, generic_from_env())
+    }
+
+    /// [`Engine::resolve`] with the environment's say replaced by `generic`.
+    pub fn choose(device: &Device, generic: bool) -> Self {
+        if !generic && device.clone().inner() == Device::flex() {
+            Self::Kernels
+        } else {
+            Self::Generic
+        }
+    }
+
+    /// How maps lie between this engine's layers.
+    pub fn layout(self) -> Layout {
+        match self {
+            Self::Kernels => Layout::Nhwc,
+            Self::Generic => Layout::Nchw,
+        }
+    }
+
+    /// Whether this crate's kernels run.
+    pub fn is_kernels(self) -> bool {
+        self == Self::Kernels
+    }
+
+    /// The name printed by `dvae bench` and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kernels => "kernels",
+            Self::Generic => "generic",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "kernels" => Ok(Self::Kernels),
+            "generic" => Ok(Self::Generic),
+            other => Err(format!("expected kernels or generic, got {other:?}")),
+        }
+    }
+}
+
+/// `DVAE_GENERIC=1`, read on first use and remembered.
+fn generic_from_env() -> bool {
+    static GENERIC: OnceLock<bool> = OnceLock::new();
+    *GENERIC.get_or_init(|| std::env::var("DVAE_GENERIC").is_ok_and(|v| v == "1"))
+}

@@ -1,0 +1,149 @@
+//! What a family is to the rest of the crate: the [`Family`] trait every family file
+//! implements, and the values it exchanges with the model and the training loop.
+
+use burn::prelude::*;
+use rand_chacha::ChaCha8Rng;
+
+use super::codebook::VectorQuantizer;
+use crate::model::latent::DecoderInput;
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::kernels::engine::Engine;
+use crate::model::decoder::Decoder;
+
+/// The parameters a family owns beside the encoder and decoder (saved, averaged and
+/// restored with them). One variant per kind of parameter set.
+#[derive(Module, Debug)]
+pub enum FamilyParams {
+    /// A codebook of vectors with its EMA statistics (the VQ-VAE's).
+    Codebook(VectorQuantizer),
+}
+
+/// What a family's training step makes of the encoder's output.
+#[derive(Debug, Clone)]
+pub struct QuantizerOutput {
+    /// The decoder's input `[B, in, h, w]`: (soft) one-hots for the dVAE, vectors otherwise.
+    pub z_q: Tensor<4>,
+    /// The family's latent loss in its own units, unweighted by the schedule (logged as
+    /// `kl`); zero for the AE.
+    pub latent_loss: Tensor<1>,
+    /// Token ids `[B, h, w]` for the discrete families.
+    pub indices: Option<Tensor<3, Int>>,
+}
+
+/// The encoder's output as a family reads it at inference, from whichever engine ran the
+/// encoder: built on demand, so that a family that needs only the argmax never makes the
+/// logits.
+pub trait Head {
+    /// The encoder's output `z_e`, NCHW `[B, E, h, w]`.
+    fn z_e(&self) -> Tensor<4>;
+    /// `argmax` of `z_e` over its channels `[B, h, w]`, fused with the encoder's last
+    /// layer where the engine can.
+    fn argmax(&self) -> Tensor<3, Int>;
+}
+
+/// What a family's inference makes of an image: its tokens (discrete families) and the
+/// decoder's input.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// Token ids `[B, h, w]` (discrete families).
+    pub tokens: Option<Tensor<3, Int>>,
+    /// Entropy of q(z|x) summed over the batch's cells, nats (0 for a point mass).
+    pub entropy: f64,
+    /// The deterministic decoder input: the tokens' vectors, μ for the VAE, `z_e` for the AE.
+    pub input: DecoderInput,
+}
+
+/// One training step as a family sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Step {
+    /// Steps completed before this one.
+    pub step: usize,
+    /// The engine the layers run on.
+    pub engine: Engine,
+}
+
+/// A tokenizer family: what sits between encoder and decoder, and everything that differs
+/// because of it. A family's options struct implements it; the model, the training loop,
+/// scoring, the comparison and the CLI only ever call these methods.
+pub trait Family: std::fmt::Debug + Send + Sync {
+    /// The command-line and `config.json` name.
+    fn name(&self) -> &'static str;
+    /// Checks the options; the error names the field and the value.
+    fn validate(&self) -> Result<()>;
+    /// One line on what these options are, for the comparison table.
+    fn describe(&self) -> String;
+
+    /// Channels the encoder outputs.
+    fn encoder_channels(&self, m: &ModelConfig) -> usize;
+    /// Channels of the decoder's input.
+    fn latent_channels(&self, m: &ModelConfig) -> usize;
+    /// Codes per cell when the latent is a grid of tokens (`None`: continuous).
+    fn vocab(&self, m: &ModelConfig) -> Option<usize>;
+
+    /// The family's own parameters, drawn from `rng` after the encoder's and decoder's.
+    fn init(&self, _m: &ModelConfig, _rng: &mut ChaCha8Rng, _device: &Device) -> Option<FamilyParams> {
+        None
+    }
+    /// A change to the freshly drawn decoder (the dVAE's codebook scale); `seed` is the run's.
+    fn init_decoder(&self, decoder: Decoder, _seed: u64) -> Decoder {
+        decoder
+    }
+
+    /// The step's noise (standard Gumbel for the dVAE, standard normal for the VAE), drawn
+    /// from the step's generator before anything else of the step but [`Family::first_step`].
+    fn noise(&self, m: &ModelConfig, batch: usize, rng: &mut ChaCha8Rng, device: &Device) -> Option<Tensor<4>>;
+    /// The training quantization of `z_e [B, E, h, w]` (NCHW).
+    fn quantize(&self, s: Step, params: Option<&FamilyParams>, z_e: Tensor<4>, noise: Option<Tensor<4>>) -> QuantizerOutput;
+    /// The latent part of the loss, per image dimension like the reconstruction term
+    /// (`None`: no latent term).
+    fn latent_term(&self, m: &ModelConfig, step: usize, z_e: &Tensor<4>, q: &QuantizerOutput) -> Option<Tensor<1>>;
+    /// (τ, β) at `step`, for the log (NaN where the family has none).
+    fn schedule(&self, step: usize) -> (f64, f64);
+    /// Before the first step: e.g. a codebook initialised from the first batch's `z_e`.
+    fn first_step(
+        &self,
+        params: Option<FamilyParams>,
+        _z_e: &dyn Fn() -> Tensor<4>,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<FamilyParams> {
+        params
+    }
+    /// Whether [`Family::after_step`] needs the batch's tokens every step (not only on logged ones).
+    fn tokens_every_step(&self) -> bool {
+        false
+    }
+    /// After the optimizer step: e.g. EMA codebook updates and dead-code restarts, from
+    /// the step's `z_e` and tokens (`ids`, raster order).
+    fn after_step(
+        &self,
+        params: Option<FamilyParams>,
+        _step: usize,
+        _z_e: Tensor<4>,
+        _ids: Option<&[u32]>,
+        _rng: &mut ChaCha8Rng,
+    ) -> Option<FamilyParams> {
+        params
+    }
+
+    /// The tokens of an image (`None`: continuous), as cheaply as the family can.
+    fn tokens(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>>;
+    /// Tokens, entropy and the deterministic decoder input, for scoring and reconstruction.
+    fn encode(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Encoded;
+    /// The decoder's input for tokens.
+    fn token_input(&self, params: Option<&FamilyParams>, tokens: Tensor<3, Int>) -> DecoderInput;
+    /// The decoder's input for latents drawn from the family's own prior (`None`: none).
+    fn sample_prior(
+        &self,
+        m: &ModelConfig,
+        params: Option<&FamilyParams>,
+        n: usize,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Option<DecoderInput>;
+
+    /// Information per latent cell in bits, given the last logged latent loss.
+    fn bits_per_cell(&self, m: &ModelConfig, last_latent_loss: f64) -> f64;
+    /// How the family generates without a learned prior, in words.
+    fn sampling(&self) -> &'static str;
+}

@@ -1,0 +1,260 @@
+//! DALL·E's discrete VAE (Ramesh et al. 2021): K logits per cell, a Gumbel-softmax sample
+//! at an annealed temperature τ in training (straight-through with `hard`), the argmax at
+//! inference, the decoder's 1×1 input convolution as the codebook, and KL(q(z|x) ‖ uniform)
+//! weighted by a warmed-up β.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
+use crate::config::check::{non_negative, positive};
+use crate::config::{ModelConfig, Recipe};
+use crate::model::latent::DecoderInput;
+use crate::error::Result;
+use crate::model::decoder::Decoder;
+use crate::model::gumbel;
+use crate::schedule::{self, BetaSchedule, TauSchedule};
+
+/// The dVAE's options: its temperature and KL schedules and the Gumbel sampler's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DvaeOptions {
+    /// Initial Gumbel-softmax temperature.
+    pub tau_start: f64,
+    /// Final Gumbel-softmax temperature.
+    pub tau_end: f64,
+    /// Shape of the τ annealing.
+    pub tau_schedule: TauSchedule,
+    /// Steps over which τ is annealed (then held at `tau_end`).
+    pub tau_steps: usize,
+    /// Final KL weight β.
+    pub kl_weight: f64,
+    /// Shape of the β warm-up.
+    pub beta_schedule: BetaSchedule,
+    /// Steps of the β warm-up.
+    pub beta_steps: usize,
+    /// Weight of the codebook-diversity term: KL of the batch-mean q(z|x) to uniform
+    /// (see `loss::marginal_kl_to_uniform`), added as is to the per-dimension loss.
+    #[serde(default)]
+    pub diversity_weight: f64,
+    /// Straight-through hard Gumbel-softmax (one-hot forward, soft gradient).
+    pub hard: bool,
+    /// Scale of the Gumbel noise in training (1: the Gumbel-softmax; 0: no noise, so the
+    /// hard forward is the inference argmax).
+    #[serde(default = "one")]
+    pub gumbel_scale: f64,
+    /// Standard deviation of the codebook's initial values (none: DALL·E's
+    /// 1/sqrt(vocab_size)).
+    pub codebook_std: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl DvaeOptions {
+    /// The options of `recipe` for a run of `steps` steps.
+    pub fn recipe(recipe: Recipe, steps: usize) -> Self {
+        let dalle = Self {
+            tau_start: 1.0,
+            tau_end: 1.0 / 16.0,
+            tau_schedule: TauSchedule::Cosine,
+            tau_steps: steps,
+            kl_weight: 6.6,
+            beta_schedule: BetaSchedule::Cosine,
+            beta_steps: (steps / 10).max(1),
+            diversity_weight: 0.0,
+            hard: false,
+            gumbel_scale: 1.0,
+            codebook_std: None,
+        };
+        match recipe {
+            Recipe::Dalle => dalle,
+            // See the README's "Recipes" for the runs behind each choice.
+            Recipe::Default => Self {
+                hard: true,
+                tau_start: 1.0,
+                tau_end: 0.5,
+                gumbel_scale: 0.3,
+                kl_weight: 0.0,
+                beta_schedule: BetaSchedule::Fixed,
+                diversity_weight: 0.3,
+                codebook_std: Some(1.0),
+                ..dalle
+            },
+        }
+    }
+
+    /// The comparison's variants: τ as the recipe anneals it, fixed at 1, and annealed
+    /// exponentially to 1/16.
+    pub fn comparison(&self) -> Vec<(&'static str, Self)> {
+        vec![
+            ("dvae", self.clone()),
+            (
+                "dvae-tau1",
+                Self {
+                    tau_start: 1.0,
+                    tau_end: 1.0,
+                    ..self.clone()
+                },
+            ),
+            (
+                "dvae-tau16",
+                Self {
+                    tau_start: 1.0,
+                    tau_end: 1.0 / 16.0,
+                    tau_schedule: TauSchedule::Exponential,
+                    ..self.clone()
+                },
+            ),
+        ]
+    }
+
+    /// Gumbel-softmax temperature at `step`.
+    pub fn tau(&self, step: usize) -> f64 {
+        schedule::tau(self.tau_schedule, [self.tau_start, self.tau_end], self.tau_steps, step)
+    }
+
+    /// KL weight β at `step`.
+    pub fn beta(&self, step: usize) -> f64 {
+        schedule::beta(self.beta_schedule, self.kl_weight, self.beta_steps, step)
+    }
+}
+
+impl Family for DvaeOptions {
+    fn name(&self) -> &'static str {
+        "dvae"
+    }
+
+    fn validate(&self) -> Result<()> {
+        positive("tau_start", self.tau_start)?;
+        positive("tau_end", self.tau_end)?;
+        non_negative("gumbel_scale", self.gumbel_scale)?;
+        non_negative("diversity_weight", self.diversity_weight)?;
+        non_negative("kl_weight", self.kl_weight)?;
+        if let Some(c) = self.codebook_std {
+            positive("codebook_std", c)?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        if self.tau_start == self.tau_end {
+            format!("τ fixed at {}", self.tau_start)
+        } else {
+            let shape = match self.tau_schedule {
+                TauSchedule::Cosine => "cosine",
+                TauSchedule::Exponential => "exponential",
+            };
+            format!("τ {} → {} ({shape})", self.tau_start, self.tau_end)
+        }
+    }
+
+    fn encoder_channels(&self, m: &ModelConfig) -> usize {
+        m.vocab_size
+    }
+
+    fn latent_channels(&self, m: &ModelConfig) -> usize {
+        m.vocab_size
+    }
+
+    fn vocab(&self, m: &ModelConfig) -> Option<usize> {
+        Some(m.vocab_size)
+    }
+
+    /// The codebook (the decoder's input weight) redrawn from N(0, codebook_std²).
+    fn init_decoder(&self, decoder: Decoder, seed: u64) -> Decoder {
+        match self.codebook_std {
+            Some(std) => decoder.with_codebook_std(std, seed),
+            None => decoder,
+        }
+    }
+
+    /// Standard Gumbel noise `[B, K, h, w]`, scaled by `gumbel_scale`.
+    fn noise(&self, m: &ModelConfig, batch: usize, rng: &mut ChaCha8Rng, device: &Device) -> Option<Tensor<4>> {
+        let g = m.grid_size();
+        let noise = gumbel::gumbel_noise([batch, m.vocab_size, g, g], rng, device);
+        Some(if self.gumbel_scale == 1.0 {
+            noise
+        } else {
+            noise * self.gumbel_scale
+        })
+    }
+
+    /// Latent loss: the mean per-cell KL(q ‖ uniform), nats.
+    fn quantize(&self, s: Step, _: Option<&FamilyParams>, z_e: Tensor<4>, noise: Option<Tensor<4>>) -> QuantizerOutput {
+        let latent_loss = crate::loss::kl_to_uniform(s.engine, z_e.clone());
+        let indices = Some(gumbel::argmax_tokens(z_e.clone()));
+        let noise = noise.expect("the dVAE draws Gumbel noise every step");
+        QuantizerOutput {
+            z_q: gumbel::gumbel_softmax(s.engine, z_e, noise, self.tau(s.step), self.hard),
+            latent_loss,
+            indices,
+        }
+    }
+
+    /// `β·KL·cells/dims`, plus the diversity term.
+    fn latent_term(&self, m: &ModelConfig, step: usize, z_e: &Tensor<4>, q: &QuantizerOutput) -> Option<Tensor<1>> {
+        let g = m.grid_size();
+        let cells = (g * g) as f64;
+        let dims = (m.input_channels * m.image_size * m.image_size) as f64;
+        let mut t = q.latent_loss.clone() * (self.beta(step) * cells / dims);
+        if self.diversity_weight > 0.0 {
+            t = t + crate::loss::marginal_kl_to_uniform(z_e.clone()) * self.diversity_weight;
+        }
+        Some(t)
+    }
+
+    fn schedule(&self, step: usize) -> (f64, f64) {
+        (self.tau(step), self.beta(step))
+    }
+
+    /// The argmax per cell, fused with the encoder's last layer where the engine can.
+    fn tokens(&self, _: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {
+        Some(head.argmax())
+    }
+
+    /// The argmax, and the entropy of q(z|x) = softmax(logits).
+    fn encode(&self, _: Option<&FamilyParams>, head: &dyn Head) -> Encoded {
+        let logits = head.z_e();
+        let log_q = log_softmax(logits.clone(), 1);
+        let entropy = (log_q.clone().exp() * log_q).sum().neg();
+        let tokens = gumbel::argmax_tokens(logits);
+        Encoded {
+            input: DecoderInput::Lookup(tokens.clone()),
+            tokens: Some(tokens),
+            entropy: entropy.into_scalar::<f32>() as f64,
+        }
+    }
+
+    fn token_input(&self, _: Option<&FamilyParams>, tokens: Tensor<3, Int>) -> DecoderInput {
+        DecoderInput::Lookup(tokens)
+    }
+
+    /// Uniformly random tokens.
+    fn sample_prior(
+        &self,
+        m: &ModelConfig,
+        _: Option<&FamilyParams>,
+        n: usize,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Option<DecoderInput> {
+        let g = m.grid_size();
+        let ids: Vec<i32> = (0..n * g * g)
+            .map(|_| rng.random_range(0..m.vocab_size as i32))
+            .collect();
+        let t = Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([n, g, g]);
+        Some(DecoderInput::Lookup(t))
+    }
+
+    fn bits_per_cell(&self, m: &ModelConfig, _: f64) -> f64 {
+        (m.vocab_size as f64).log2()
+    }
+
+    fn sampling(&self) -> &'static str {
+        "uniform tokens (needs a prior)"
+    }
+}

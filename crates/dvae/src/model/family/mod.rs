@@ -1,0 +1,87 @@
+//! The tokenizer families: what sits between the encoder and the decoder. Each family is
+//! one file implementing [`Family`] for its options; this file registers them. Adding a
+//! family is a new file, a variant of [`FamilyConfig`] with its arms below, and its flags
+//! in the CLI (`ARCHITECTURE.md`).
+
+pub mod ae;
+pub mod api;
+pub mod codebook;
+pub mod dvae;
+pub mod vae;
+pub mod vqvae;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Recipe;
+use crate::error::{Error, Result};
+use api::Family;
+
+/// A family and its options, as `config.json` holds them:
+/// `{"family": "vqvae", "commitment": 0.25, …}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "kebab-case")]
+pub enum FamilyConfig {
+    /// DALL·E's discrete VAE ([`dvae`]).
+    Dvae(dvae::DvaeOptions),
+    /// VQ-VAE ([`vqvae`]).
+    Vqvae(vqvae::VqOptions),
+    /// Gaussian VAE ([`vae`]).
+    Vae(vae::VaeOptions),
+    /// Deterministic autoencoder ([`ae`]).
+    Ae(ae::AeOptions),
+}
+
+impl FamilyConfig {
+    /// Every family's name, in the order the comparison lists them.
+    pub const NAMES: [&'static str; 4] = ["dvae", "vqvae", "vae", "ae"];
+
+    /// The family's behaviour.
+    pub fn family(&self) -> &dyn Family {
+        match self {
+            Self::Dvae(o) => o,
+            Self::Vqvae(o) => o,
+            Self::Vae(o) => o,
+            Self::Ae(o) => o,
+        }
+    }
+
+    /// The family called `name` with the options of `recipe` for a run of `steps` steps.
+    pub fn of(name: &str, recipe: Recipe, steps: usize) -> Result<Self> {
+        Ok(match name {
+            "dvae" => Self::Dvae(dvae::DvaeOptions::recipe(recipe, steps)),
+            "vqvae" => Self::Vqvae(vqvae::VqOptions::default()),
+            "vae" => Self::Vae(vae::VaeOptions::for_steps(steps)),
+            "ae" => Self::Ae(ae::AeOptions::default()),
+            other => {
+                return Err(Error::config(
+                    "family",
+                    format!("expected {}, got {other:?}", Self::NAMES.join(", ")),
+                ));
+            }
+        })
+    }
+
+    /// The comparison's rows of this family, derived from these options: (name, options).
+    pub fn comparison(&self) -> Vec<(&'static str, Self)> {
+        fn wrap<T>(v: Vec<(&'static str, T)>, f: fn(T) -> FamilyConfig) -> Vec<(&'static str, FamilyConfig)> {
+            v.into_iter().map(|(n, o)| (n, f(o))).collect()
+        }
+        match self {
+            Self::Dvae(o) => wrap(o.comparison(), Self::Dvae),
+            Self::Vqvae(o) => wrap(o.comparison(), Self::Vqvae),
+            Self::Vae(o) => wrap(o.comparison(), Self::Vae),
+            Self::Ae(o) => wrap(o.comparison(), Self::Ae),
+        }
+    }
+
+    /// The command-line and `config.json` name.
+    pub fn name(&self) -> &'static str {
+        self.family().name()
+    }
+}
+
+impl std::fmt::Display for FamilyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
