@@ -9,8 +9,11 @@ use burn::tensor::Distribution;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use criterion::{Criterion, criterion_group, criterion_main};
-use dvae::model::conv1x1::conv1x1;
-use dvae::model::quantizer::{gumbel, vq};
+use dvae::kernels::engine::Engine;
+use dvae::kernels::ops::conv1x1::conv1x1;
+use dvae::kernels::ops::layout::Layout;
+use dvae::model::family::codebook as vq;
+use dvae::model::gumbel;
 
 const BATCH: usize = 8;
 
@@ -67,7 +70,7 @@ fn convolutions(c: &mut Criterion) {
                 .init(&ad);
             g.bench_function(format!("cpu_conv forward+backward {name}"), |bench| {
                 bench.iter(|| {
-                    let y = dvae::model::cpu_conv::conv2d(&conv, xa.clone());
+                    let y = dvae::kernels::ops::conv::conv2d(Engine::Kernels, Layout::Nchw, &conv, xa.clone(), false);
                     let grads = y.sum().backward();
                     let gx = xa.grad(&grads).map(|t| t.into_data());
                     (gx, conv.weight.grad(&grads).map(|t| t.into_data()))
@@ -107,7 +110,7 @@ fn quantizers(c: &mut Criterion) {
         &device,
     ));
     g.bench_function("gumbel_softmax K512 16px", |bench| {
-        bench.iter(|| gumbel::gumbel_softmax(logits.clone(), noise.clone(), 1.0, false).into_data())
+        bench.iter(|| gumbel::gumbel_softmax(Engine::Kernels, logits.clone(), noise.clone(), 1.0, false).into_data())
     });
     g.bench_function("argmax_tokens K512 16px", |bench| {
         bench.iter(|| gumbel::argmax_tokens(logits.clone()).into_data())
@@ -126,7 +129,10 @@ fn quantizers(c: &mut Criterion) {
 fn channels_last(c: &mut Criterion) {
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
-    use dvae::kernels::{Act, Conv, ConvOpts, ConvTranspose};
+    use dvae::kernels::conv::Conv;
+    use dvae::kernels::conv_transpose::ConvTranspose;
+    use dvae::kernels::gemm::ConvOpts;
+    use dvae::kernels::maps::Act;
     let device = Device::flex();
     let mut g = c.benchmark_group("infer");
     g.sample_size(10);

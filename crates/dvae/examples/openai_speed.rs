@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use dvae::Dvae;
+use dvae::Tokenizer;
 use dvae::data::ImageSet;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -242,7 +242,7 @@ pub fn import_openai(
         train: TrainConfig::recipe(Recipe::Dalle, 1),
         data: "openai-import".into(),
     };
-    let mut net = Network::new(&config.model, &config.bottleneck, 0, device, Engine::Generic);
+    let mut net = Network::new(&config.model, &config.bottleneck, 0, device, Engine::resolve(device));
     let mut tensors = HashMap::new();
     for half in [&mut enc, &mut dec].into_iter().flatten() {
         tensors.extend(std::mem::take(&mut half.tensors));

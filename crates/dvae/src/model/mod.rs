@@ -166,6 +166,24 @@ impl Network {
         self.decoder.forward(ops, input)
     }
 
+    /// Tokens of mapped pixels on Burn tensors (this network's engine).
+    ///
+    /// # Shapes
+    /// mapped pixels `[B, C, S, S]` → `[B, h, w]`
+    /// Panics for a continuous family (check `family().vocab()` first).
+    pub fn encode_tokens(&self, x: Tensor<4>) -> Tensor<3, Int> {
+        self.tokens_with(&self.tensor_ops(), x)
+            .unwrap_or_else(|| panic!("the {} family has no tokens", self.family))
+    }
+
+    /// The decoder's output for tokens on Burn tensors.
+    ///
+    /// # Shapes
+    /// tokens `[B, h, w]` → `[B, out_channels, S, S]`
+    pub fn decode_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<4> {
+        self.decode(self.token_input(tokens))
+    }
+
     /// The decoder's output for `n` latents drawn from the family's own prior (`None`:
     /// the family has none).
     pub fn sample_prior(&self, n: usize, rng: &mut ChaCha8Rng) -> Option<Tensor<4>> {

@@ -80,3 +80,30 @@ pub fn param_grads<M: burn::module::Module>(
     model.visit(&mut visitor);
     visitor.1
 }
+
+/// A dVAE network (the DALL·E recipe's options: DALL·E's own codebook init) of `c` with
+/// `seed`'s weights, on the engine the device gets.
+pub fn net(c: &dvae::config::ModelConfig, seed: u64, device: &Device) -> dvae::model::Network {
+    net_of(c, &dvae_family(), seed, device)
+}
+
+/// A network of `family`.
+pub fn net_of(
+    c: &dvae::config::ModelConfig,
+    family: &dvae::model::family::FamilyConfig,
+    seed: u64,
+    device: &Device,
+) -> dvae::model::Network {
+    let engine = dvae::kernels::engine::Engine::resolve(device);
+    dvae::model::Network::new(c, family, seed, device, engine)
+}
+
+/// The dVAE family with the DALL·E recipe's options.
+pub fn dvae_family() -> dvae::model::family::FamilyConfig {
+    dvae::model::family::FamilyConfig::of("dvae", dvae::config::Recipe::Dalle, 100).unwrap()
+}
+
+/// The dVAE family with `recipe`'s options.
+pub fn dvae_family_for(recipe: dvae::config::Recipe) -> dvae::model::family::FamilyConfig {
+    dvae::model::family::FamilyConfig::of("dvae", recipe, 100).unwrap()
+}

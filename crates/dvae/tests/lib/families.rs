@@ -3,12 +3,15 @@
 
 use burn::prelude::*;
 use dvae::artifact::RunDir;
-use dvae::config::{
-    FORMAT_VERSION, Family, ModelConfig, Recipe, ReconLoss, RunConfig, TrainConfig,
-};
+use dvae::config::{ModelConfig, Recipe, ReconLoss, TrainConfig};
 use dvae::data::ImageSet;
-use dvae::model::quantizer::gaussian::kl_to_standard_normal;
-use dvae::model::quantizer::vq::{HostCodebook, VectorQuantizer};
+use dvae::kernels::engine::Engine;
+use dvae::model::family::FamilyConfig;
+use dvae::model::family::api::{Family, FamilyParams, QuantizerOutput, Step};
+use dvae::model::family::codebook::{HostCodebook, VectorQuantizer};
+use dvae::model::family::vae::kl_to_standard_normal;
+use dvae::model::family::vqvae::VqOptions;
+use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::train::{Event, TrainOptions};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -16,7 +19,22 @@ use serde_json::Value;
 
 use crate::common::{fixture, values};
 
-fn small_config(family: Family, steps: usize) -> RunConfig {
+/// `vq`'s training quantization of `z` with commitment `beta` and an EMA or loss-trained
+/// codebook.
+fn quantize(vq: &VectorQuantizer, z: Tensor<4>, beta: f64, ema: bool) -> QuantizerOutput {
+    let o = VqOptions {
+        commitment: beta,
+        ema,
+        ..VqOptions::default()
+    };
+    let s = Step {
+        step: 0,
+        engine: Engine::Generic,
+    };
+    o.quantize(s, Some(&FamilyParams::Codebook(vq.clone())), z, None)
+}
+
+fn small_config(family: &str, steps: usize) -> RunConfig {
     let model = ModelConfig {
         image_size: 16,
         input_channels: 3,
@@ -26,9 +44,7 @@ fn small_config(family: Family, steps: usize) -> RunConfig {
         vocab_size: 16,
         n_init: 8,
         recon_loss: ReconLoss::LogitLaplace,
-        family,
         code_dim: 8,
-        vq_cosine: false,
     };
     let mut train = TrainConfig::recipe(Recipe::Default, steps);
     train.batch = 8;
@@ -40,6 +56,7 @@ fn small_config(family: Family, steps: usize) -> RunConfig {
         format_version: FORMAT_VERSION,
         preset: "test".into(),
         model,
+        bottleneck: FamilyConfig::of(family, Recipe::Default, steps).unwrap(),
         train,
         data: "default".into(),
     }
@@ -71,7 +88,7 @@ fn train_logging(
 #[test]
 fn every_family_lowers_its_reconstruction_loss() {
     let data = ImageSet::procedural(40, 16);
-    for family in Family::ALL {
+    for family in FamilyConfig::NAMES {
         let dir = tempfile::tempdir().unwrap();
         let (recon, summary) = train_logging(dir.path(), &small_config(family, 60), &data);
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -83,9 +100,10 @@ fn every_family_lowers_its_reconstruction_loss() {
         let eval = summary.eval.unwrap();
         assert!(eval.psnr.is_finite(), "{family}: {eval:?}");
         // Tokens exist exactly for the discrete families.
-        let model = dvae::Dvae::load(dir.path()).unwrap();
+        let model = dvae::Tokenizer::load(dir.path()).unwrap();
         let x = data.batch(&[0, 1], model.device());
-        assert_eq!(model.encode(x).is_ok(), family.is_discrete(), "{family}");
+        let discrete = matches!(family, "dvae" | "vqvae");
+        assert_eq!(model.encode(x).is_ok(), discrete, "{family}");
     }
 }
 
@@ -136,7 +154,7 @@ fn vq_losses_gradients_and_ema_match_pytorch() {
     let vq = vq_with(&floats(&f["codes"]), d, &device);
     let z = as_grid(&floats(&f["z"]), n, d, &device).require_grad();
     let beta = f["commitment"].as_f64().unwrap();
-    let out = vq.quantize(z.clone(), beta, false, false);
+    let out = quantize(&vq, z.clone(), beta, false);
     let idx: Vec<i64> = out
         .indices
         .clone()
@@ -214,7 +232,7 @@ fn straight_through_passes_the_decoder_gradient_unchanged() {
         burn::tensor::Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let out = vq.quantize(z.clone(), 0.25, true, false);
+    let out = quantize(&vq, z.clone(), 0.25, true);
     // The forward value is the code, not z.
     let diff = (out.z_q.clone() - z.clone())
         .abs()
@@ -243,7 +261,7 @@ fn usage(h: &HostCodebook, z: &[f32]) -> usize {
     let device = Device::flex();
     let zt = Tensor::<1>::from_floats(z, &device).reshape([z.len() / 2, 2]);
     let codes = Tensor::<1>::from_floats(h.codes.as_slice(), &device).reshape([h.size(), 2]);
-    let idx = dvae::kernels::host::int_values(dvae::model::quantizer::vq::nearest(zt, codes));
+    let idx = dvae::kernels::host::int_values(dvae::model::family::codebook::nearest(zt, codes));
     let mut seen = vec![false; h.size()];
     idx.iter().for_each(|&i| seen[i as usize] = true);
     seen.iter().filter(|&&s| s).count()
@@ -284,19 +302,20 @@ fn vae_kl_matches_the_closed_form() {
 }
 
 #[test]
-fn codebook_std_leaves_the_other_families_decoders_alone() {
-    // `--codebook-std` (on in the default recipe) redraws the dVAE's codebook, the
-    // decoder's input convolution. Applied to a VAE's decoder it made the first
-    // reconstruction NLL about 1e5 on `tiny`; at DALL·E's scale it is about 1.
-    let data = ImageSet::procedural(8, 64);
-    let mut config = small_config(Family::Vae, 1);
-    config.model = ModelConfig {
-        family: Family::Vae,
-        ..ModelConfig::preset("tiny").unwrap()
-    };
-    config.train.batch = 2;
-    assert_eq!(config.train.codebook_std, Some(1.0));
-    let dir = tempfile::tempdir().unwrap();
-    let recon = train_logging(dir.path(), &config, &data).0[0];
-    assert!(recon < 10.0, "first reconstruction NLL {recon}");
+fn codebook_std_is_the_dvaes_alone() {
+    // `codebook_std` (on in the default recipe) redraws the dVAE's codebook, the decoder's
+    // input convolution. Applied to a VAE's decoder it once made the first reconstruction
+    // NLL about 1e5 on `tiny`: now it is an option of the dVAE only, and it changes the
+    // decoder's input weight and nothing else.
+    let vae = serde_json::to_value(FamilyConfig::of("vae", Recipe::Default, 10).unwrap()).unwrap();
+    assert!(vae.get("codebook_std").is_none(), "{vae}");
+    let device = Device::flex();
+    let m = small_config("dvae", 1).model;
+    let with = FamilyConfig::of("dvae", Recipe::Default, 10).unwrap();
+    let without = FamilyConfig::of("dvae", Recipe::Dalle, 10).unwrap();
+    let a = crate::common::net_of(&m, &with, 4, &device);
+    let b = crate::common::net_of(&m, &without, 4, &device);
+    assert_ne!(values(a.decoder.input.weight.val()), values(b.decoder.input.weight.val()));
+    assert_eq!(values(a.decoder.output.weight.val()), values(b.decoder.output.weight.val()));
+    assert_eq!(values(a.encoder.input.weight.val()), values(b.encoder.input.weight.val()));
 }

@@ -2,9 +2,11 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use dvae::config::{ModelConfig, ReconLoss};
+use dvae::config::{ModelConfig, Recipe, ReconLoss};
+use dvae::model::family::FamilyConfig;
+use dvae::model::family::dvae::DvaeOptions;
 use dvae::loss;
-use dvae::model::{Network, map_pixels, quantizer::gumbel};
+use dvae::model::{Network, gumbel, pixels::map_pixels};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -20,9 +22,7 @@ fn config() -> ModelConfig {
         vocab_size: 8,
         n_init: 4,
         recon_loss: ReconLoss::LogitLaplace,
-        family: dvae::config::Family::Dvae,
         code_dim: 64,
-        vq_cosine: false,
     }
 }
 
@@ -31,7 +31,14 @@ fn gradients_match_finite_differences() {
     let plain = Device::flex();
     let device = plain.clone().autodiff();
     let c = config();
-    let model = Network::new(&c, 5, &device);
+    // The soft Gumbel-softmax at a fixed τ = 0.8.
+    let family = FamilyConfig::Dvae(DvaeOptions {
+        tau_start: 0.8,
+        tau_end: 0.8,
+        hard: false,
+        ..DvaeOptions::recipe(Recipe::Dalle, 10)
+    });
+    let model = crate::common::net_of(&c, &family, 5, &device);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let x = gumbel::uniform_noise([2, 3, 8, 8], &mut rng, &device);
     let noise = values(gumbel::gumbel_from_uniform(gumbel::uniform_noise(
@@ -42,8 +49,8 @@ fn gradients_match_finite_differences() {
     let loss_of = |m: &Network, dev: &Device| {
         let g = Tensor::<1>::from_floats(noise.as_slice(), dev).reshape([2, 8, 4, 4]);
         let xm = map_pixels(Tensor::<4>::from_data(x.clone().inner().into_data(), dev));
-        let f = m.forward_train(xm.clone(), g, 0.8, false);
-        loss::logit_laplace_nll(f.out, xm) + loss::kl_to_uniform(f.logits) * 0.3
+        let (logits, _, out) = m.forward_train(xm.clone(), 0, Some(g));
+        loss::logit_laplace_nll(out, xm) + loss::kl_to_uniform(m.engine, logits) * 0.3
     };
     let grads = loss_of(&model, &device).backward();
     let w_in = model.encoder.input.weight.val();

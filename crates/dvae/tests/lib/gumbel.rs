@@ -1,8 +1,9 @@
 //! Gumbel-softmax, Gumbel-Max and the KL term against closed forms.
 
 use burn::prelude::*;
+use dvae::kernels::engine::Engine::Kernels;
 use dvae::loss;
-use dvae::model::quantizer::gumbel::*;
+use dvae::model::gumbel::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -20,7 +21,7 @@ fn rows_sum_to_one_and_approach_one_hot() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let g = gumbel_from_uniform(uniform_noise([1, 4, 1, 2], &mut rng, &device));
     for tau in [2.0, 1.0, 0.1, 0.01] {
-        let y = gumbel_softmax(logits(&device), g.clone(), tau, false);
+        let y = gumbel_softmax(Kernels, logits(&device), g.clone(), tau, false);
         let sums = values(y.clone().sum_dim(1));
         assert!(
             sums.iter().all(|s| (s - 1.0).abs() < 1e-5),
@@ -36,7 +37,7 @@ fn rows_sum_to_one_and_approach_one_hot() {
         }
     }
     // The τ→0 limit is the Gumbel-Max sample.
-    let y = gumbel_softmax(logits(&device), g.clone(), 1e-3, false);
+    let y = gumbel_softmax(Kernels, logits(&device), g.clone(), 1e-3, false);
     let arg = values(y.argmax(1).float());
     let gm = values(gumbel_max(logits(&device), g).float().unsqueeze_dim::<4>(1));
     assert_eq!(arg, gm);
@@ -49,14 +50,14 @@ fn straight_through_is_one_hot_forward_soft_backward() {
     let g = gumbel_from_uniform(uniform_noise([1, 4, 1, 2], &mut rng, &device));
     let weights = Tensor::<1>::from_floats([1.0, -2.0, 3.0, 0.5], &device).reshape([1, 4, 1, 1]);
     let l_hard = logits(&device).require_grad();
-    let hard = gumbel_softmax(l_hard.clone(), g.clone(), 0.7, true);
+    let hard = gumbel_softmax(Kernels, l_hard.clone(), g.clone(), 0.7, true);
     let v = values(hard.clone().inner());
     assert!(
         v.iter().all(|x| x.abs() < 1e-6 || (x - 1.0).abs() < 1e-6),
         "{v:?}"
     );
     let l_soft = logits(&device).require_grad();
-    let soft = gumbel_softmax(l_soft.clone(), g, 0.7, false);
+    let soft = gumbel_softmax(Kernels, l_soft.clone(), g, 0.7, false);
     let gh = (hard * weights.clone()).sum().backward();
     let gs = (soft * weights).sum().backward();
     let a = values(l_hard.grad(&gh).unwrap());
@@ -98,10 +99,10 @@ fn kl_to_uniform_closed_form() {
     let device = Device::flex();
     // Equal logits: q is uniform, KL 0.
     let flat = Tensor::<4>::ones([2, 8, 3, 3], &device);
-    assert!(loss::kl_to_uniform(flat).into_scalar::<f32>().abs() < 1e-6);
+    assert!(loss::kl_to_uniform(Kernels, flat).into_scalar::<f32>().abs() < 1e-6);
     // General logits: KL = Σ q ln q + ln K, averaged over cells, computed here in f64.
     let l = logits(&device);
-    let got = loss::kl_to_uniform(l.clone()).into_scalar::<f32>() as f64;
+    let got = loss::kl_to_uniform(Kernels, l.clone()).into_scalar::<f32>() as f64;
     let v = values(l);
     let mut want = 0.0;
     for cell in 0..2 {
@@ -126,13 +127,13 @@ fn marginal_kl_is_zero_for_confident_cells_spread_over_every_code() {
         v[cell * 4 + cell] = 30.0;
     }
     let l = Tensor::<1>::from_floats(v.as_slice(), &device).reshape([4, 4, 1, 1]);
-    let cell_kl = loss::kl_to_uniform(l.clone()).into_scalar::<f32>() as f64;
+    let cell_kl = loss::kl_to_uniform(Kernels, l.clone()).into_scalar::<f32>() as f64;
     assert!((cell_kl - 4f64.ln()).abs() < 1e-4, "{cell_kl}");
     let marg = loss::marginal_kl_to_uniform(l).into_scalar::<f32>() as f64;
     assert!(marg.abs() < 1e-4, "{marg}");
     // Identical cells: the marginal is each cell's q, so both terms agree.
     let same = logits(&device).narrow(3, 0, 1).repeat_dim(0, 3);
-    let a = loss::kl_to_uniform(same.clone()).into_scalar::<f32>();
+    let a = loss::kl_to_uniform(Kernels, same.clone()).into_scalar::<f32>();
     let b = loss::marginal_kl_to_uniform(same).into_scalar::<f32>();
     assert!((a - b).abs() < 1e-5, "{a} vs {b}");
 }

@@ -8,9 +8,26 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use dvae::bench::model::BenchModelConfig;
 use dvae::config::ModelConfig;
-use dvae::kernels::{Act, BenchNet, Conv, ConvOpts, ConvTranspose, DalleNet};
-use dvae::model::quantizer::{Family, gumbel};
-use dvae::model::{Network, decoder::upsample_nearest2, map_pixels};
+use dvae::config::Recipe;
+use dvae::kernels::conv::Conv;
+use dvae::kernels::conv_transpose::ConvTranspose;
+use dvae::kernels::engine::Engine;
+use dvae::kernels::gemm::ConvOpts;
+use dvae::kernels::maps::Act;
+use dvae::kernels::ops::layout::Layout;
+use dvae::kernels::ops::{conv as conv_ops, softmax as softmax_ops};
+use dvae::model::family::FamilyConfig;
+use dvae::model::gumbel;
+use dvae::model::host_ops::HostOps;
+use dvae::model::latent::DecoderInput;
+use dvae::model::ops::Ops;
+use dvae::model::pixels::map_pixels;
+use dvae::model::tensor_ops::TensorOps;
+
+/// Burn's own operations.
+const GENERIC: TensorOps = TensorOps {
+    engine: Engine::Generic,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -94,7 +111,7 @@ fn convolutions_match_burn() {
         let want: Vec<u32> = logits
             .data
             .chunks_exact(cout)
-            .map(dvae::kernels::argmax)
+            .map(dvae::kernels::math::argmax)
             .collect();
         assert_eq!(
             conv.forward_argmax(&Act::from_nchw(x), false),
@@ -190,7 +207,7 @@ fn upsampled_inputs_match_burn() {
             .init(&device);
         let conv = Conv::from_burn(&burn_conv, 1.0).unwrap();
         let x = normal([2, cin, 5, 7], 40 + i as u64, &device);
-        let want = relu(burn_conv.forward(relu(upsample_nearest2(x.clone()))));
+        let want = relu(burn_conv.forward(relu(GENERIC.output(GENERIC.upsample2(GENERIC.input(x.clone()))))));
         let opts = ConvOpts {
             input_relu: true,
             output_relu: true,
@@ -263,7 +280,7 @@ fn layout_pooling_and_upsampling_match_burn() {
     );
     assert_eq!(
         values(a.upsample2().to_nchw(&device)),
-        values(upsample_nearest2(x))
+        values(GENERIC.output(GENERIC.upsample2(GENERIC.input(x))))
     );
 }
 
@@ -289,52 +306,57 @@ fn cell_rows(t: Tensor<4>) -> (Vec<f32>, usize) {
 
 /// The bench model: logits, tokens and decoded images as Burn computes them.
 #[test]
-fn bench_net_matches_the_bench_model() {
+fn bench_model_on_the_kernels_matches_burn() {
     let device = Device::flex();
     let c = BenchModelConfig::new()
         .with_codes(64)
         .with_hidden(32)
         .with_image_size(32);
     let m = c.init(&device);
-    let net = BenchNet::new(&m).unwrap();
+    let host = HostOps::new(&device);
     let x = normal([3, 3, 32, 32], 7, &device);
-    let want = m.encode(x.clone());
-    let d = max_rel_diff(&values(net.encode(x.clone())), &values(want.clone()));
+    let want = m.encode(&GENERIC, x.clone());
+    let d = max_rel_diff(&values(m.encode(&host, x.clone())), &values(want.clone()));
     assert!(d < 1e-4, "logits: relative difference {d}");
     let (rows, k) = cell_rows(want);
-    let tokens = net.encode_tokens(x.clone());
+    let tokens = m.encode_tokens(&host, x.clone());
     assert_tokens_close(
         ids(tokens.clone()),
-        ids(m.encode_tokens(x)),
+        ids(m.encode_tokens(&GENERIC, x)),
         &rows,
         k,
         "bench",
     );
     let d = max_rel_diff(
-        &values(net.decode_tokens(tokens.clone())),
-        &values(m.decode_tokens(tokens)),
+        &values(m.decode_tokens(&host, tokens.clone())),
+        &values(m.decode_tokens(&GENERIC, tokens)),
     );
     assert!(d < 1e-4, "decoded: relative difference {d}");
+    // Every layer ran on the kernels: their packed parameters are all the model's.
+    assert_eq!(host.packed_params(), m.num_params());
 }
 
-/// A DALL·E dVAE (max pooling, upsampling, identity convs, post-gain) as Burn computes it;
-/// the continuous families and the VQ-VAE are left to Burn.
+/// A DALL·E dVAE (max pooling, upsampling, identity convs, post-gain) on the kernels' host
+/// path against Burn's operations; the other families' encoders and decoders too.
 #[test]
-fn dalle_net_matches_the_model() {
+fn dalle_network_on_the_kernels_matches_burn() {
     let device = Device::flex();
     let mut c = ModelConfig::preset("tiny").unwrap();
     c.image_size = 32;
-    let m = Network::new(&c, 3, &device);
-    let net = DalleNet::new(&m).unwrap();
+    let m = crate::common::net(&c, 3, &device);
+    let host = HostOps::new(&device);
     let x = map_pixels(normal([2, 3, 32, 32], 9, &device).abs());
-    let want = m.encoder.forward(x.clone());
-    let d = max_rel_diff(&values(net.encode(x.clone())), &values(want.clone()));
+    let want = m.encoder.forward(&GENERIC, x.clone());
+    let got = m.encoder.forward(&host, x.clone());
+    let d = max_rel_diff(&values(got.clone()), &values(want.clone()));
     assert!(d < 1e-4, "logits: relative difference {d}");
     let (rows, k) = cell_rows(want);
-    let tokens = net.encode_tokens(x.clone());
+    let tokens = m.tokens_with(&host, x.clone()).unwrap();
+    // The fused argmax picks the largest of the kernels' own logits.
+    assert_eq!(ids(tokens.clone()), ids(gumbel::argmax_tokens(got)));
     assert_tokens_close(
-        ids(tokens.clone()),
-        ids(m.encode_tokens(x)),
+        ids(tokens),
+        ids(m.tokens_with(&GENERIC, x.clone()).unwrap()),
         &rows,
         k,
         "dalle",
@@ -346,18 +368,28 @@ fn dalle_net_matches_the_model() {
         .collect();
     let spread = Tensor::<1, Int>::from_ints(spread.as_slice(), &device).reshape([2, g, g]);
     let d = max_rel_diff(
-        &values(net.decode_tokens(spread.clone())),
-        &values(m.decode_tokens(spread)),
+        &values(m.decode_with(&host, m.token_input(spread.clone()))),
+        &values(m.decode_with(&GENERIC, m.token_input(spread))),
     );
     assert!(d < 1e-4, "decoded: relative difference {d}");
-    let _ = gumbel::argmax_tokens;
-    for family in [Family::Vqvae, Family::Vae, Family::Ae] {
-        let mut cf = c.clone();
-        cf.family = family;
-        assert!(
-            DalleNet::new(&Network::new(&cf, 3, &device)).is_none(),
-            "{family}"
-        );
+    // The inference path used every parameter of the encoder and decoder: no layer of the
+    // one definition is left out of it.
+    assert_eq!(
+        host.packed_params(),
+        m.encoder.num_params() + m.decoder.num_params()
+    );
+    // The vector families: encoder outputs and their decoders on both engines.
+    for name in ["vqvae", "vae", "ae"] {
+        let family = FamilyConfig::of(name, Recipe::Default, 10).unwrap();
+        let m = crate::common::net_of(&c, &family, 3, &device);
+        let host = HostOps::new(&device);
+        let z = m.encoder.forward(&GENERIC, x.clone());
+        let d = max_rel_diff(&values(m.encoder.forward(&host, x.clone())), &values(z.clone()));
+        assert!(d < 1e-4, "{name} encoder: relative difference {d}");
+        let z = z.narrow(1, 0, c.code_dim);
+        let want = m.decode_with(&GENERIC, DecoderInput::Dense(z.clone()));
+        let d = max_rel_diff(&values(m.decode_with(&host, DecoderInput::Dense(z))), &values(want));
+        assert!(d < 1e-4, "{name} decoder: relative difference {d}");
     }
 }
 
@@ -411,12 +443,8 @@ fn assert_grads_close(case: &str, fast: [Vec<f32>; 4], want: [Vec<f32>; 4]) {
 /// ReLU fused in (against Burn's `conv(relu(x))`).
 #[test]
 fn trainable_convolutions_match_burn() {
-    use dvae::model::cpu_conv::{self, Layout};
     let device = Device::flex().autodiff();
-    assert!(
-        dvae::kernels::runs_on(&device),
-        "the channels-last path runs on flex"
-    );
+    assert_eq!(Engine::resolve(&device), Engine::Kernels, "the kernels run on flex");
     let cases = [
         ([16, 24], 3, 1, 1, [9, 10]),
         ([6, 5], 3, 1, 1, [8, 8]),
@@ -439,12 +467,12 @@ fn trainable_convolutions_match_burn() {
             let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 9);
             let want_relu = grads_of(conv.forward(relu(x.clone())), &x, &conv.weight, bias, 9);
             for layout in [Layout::Nchw, Layout::Nhwc] {
-                let y = cpu_conv::conv2d_in(layout, &conv, layout.from_nchw(x.clone()));
+                let y = conv_ops::conv2d(Engine::Kernels, layout, &conv, layout.from_nchw(x.clone()), false);
                 let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 9);
                 let case = format!("conv case {i}, bias {with_bias}, {layout:?}");
                 assert_grads_close(&case, fast, want.clone());
                 // The ReLU fused into the convolution: the gradients of conv(relu(x)).
-                let y = cpu_conv::conv2d_relu_in(layout, &conv, layout.from_nchw(x.clone()));
+                let y = conv_ops::conv2d(Engine::Kernels, layout, &conv, layout.from_nchw(x.clone()), true);
                 let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 9);
                 assert_grads_close(&format!("{case}, input ReLU"), fast, want_relu.clone());
             }
@@ -456,12 +484,7 @@ fn trainable_convolutions_match_burn() {
 /// the bench model's k4 s2 layers, an output padding, stride 1.
 #[test]
 fn trainable_transposed_convolutions_match_burn() {
-    use dvae::model::cpu_conv::{self, Layout};
     let device = Device::flex().autodiff();
-    assert!(
-        dvae::kernels::runs_on(&device),
-        "the channels-last path runs on flex"
-    );
     let cases = [
         ([8, 6], 4, 2, 1, 0, [6, 7]),
         ([6, 3], 4, 2, 1, 0, [8, 8]),
@@ -478,7 +501,7 @@ fn trainable_transposed_convolutions_match_burn() {
         let bias = conv.bias.as_ref();
         let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 11);
         for layout in [Layout::Nchw, Layout::Nhwc] {
-            let y = cpu_conv::conv_transpose2d_in(layout, &conv, layout.from_nchw(x.clone()));
+            let y = conv_ops::conv_transpose2d(Engine::Kernels, layout, &conv, layout.from_nchw(x.clone()));
             let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 11);
             let case = format!("transposed case {i}, {layout:?}");
             assert_grads_close(&case, fast, want.clone());
@@ -493,10 +516,7 @@ fn trainable_transposed_convolutions_match_burn() {
 #[test]
 fn fused_softmax_and_kl_match_burn() {
     use burn::tensor::activation::{log_softmax, softmax};
-    use dvae::model::cpu_conv::Layout;
-    use dvae::model::cpu_softmax;
     let device = Device::flex().autodiff();
-    assert!(dvae::kernels::runs_on(&device), "the fused path runs on flex");
     let shape = [3, 37, 5, 70];
     let logits = (normal(shape, 80, &device) * 4.0).detach().require_grad();
     let noise = gumbel::gumbel_from_uniform(normal(shape, 81, &device).abs() * 0.98 + 0.01);
@@ -509,7 +529,8 @@ fn fused_softmax_and_kl_match_burn() {
         .into_iter()
         .flat_map(|t| [Layout::Nchw, Layout::Nhwc].map(|l| (t, l)))
     {
-        let y = cpu_softmax::gumbel_softmax_in(
+        let y = softmax_ops::gumbel_softmax(
+            Engine::Kernels,
             layout,
             layout.from_nchw(logits.clone()),
             layout.from_nchw(noise.clone()),
@@ -533,7 +554,7 @@ fn fused_softmax_and_kl_match_burn() {
     let kl = (log_q.clone().exp() * (log_q + 37f64.ln())).sum_dim(1);
     let want = grad_of(kl, rk.clone());
     for layout in [Layout::Nchw, Layout::Nhwc] {
-        let cells = cpu_softmax::kl_to_uniform_cells_in(layout, layout.from_nchw(logits.clone()));
+        let cells = softmax_ops::kl_to_uniform_cells(Engine::Kernels, layout, layout.from_nchw(logits.clone()));
         let fast = grad_of(layout.to_nchw(cells), rk.clone());
         for (what, a, b) in [("KL", &fast.0, &want.0), ("gradient", &fast.1, &want.1)] {
             let d = max_rel_diff(a, b);
@@ -545,14 +566,8 @@ fn fused_softmax_and_kl_match_burn() {
 /// The bench model's training loss with channels-last maps (what `loss` runs on flex)
 /// equals the NCHW one: the loss within 1e-5 and every parameter's gradient within 1e-4.
 #[test]
-fn bench_model_trains_the_same_channels_last() {
-    use dvae::model::cpu_conv::Layout;
-
+fn bench_model_trains_the_same_on_both_engines() {
     let device = Device::flex().autodiff();
-    assert!(
-        dvae::kernels::runs_on(&device),
-        "the channels-last path runs on flex"
-    );
     let cfg = BenchModelConfig::new()
         .with_codes(24)
         .with_hidden(16)
@@ -560,19 +575,16 @@ fn bench_model_trains_the_same_channels_last() {
     let model = cfg.init(&device);
     let x = normal([3, 3, 16, 16], 90, &device);
     let g = gumbel::gumbel_from_uniform(normal([3, 24, 4, 4], 91, &device).abs() * 0.98 + 0.01);
-    let run = |layout: Layout| {
-        let loss = model.loss_in(
-            layout,
-            layout.from_nchw(x.clone()),
-            layout.from_nchw(g.clone()),
-            0.5,
-            0.1,
-        );
+    // `loss` reads the noise in the engine's layout order: the kernels get the same values
+    // channels-last.
+    let g_nhwc = g.clone().permute([0, 2, 3, 1]).reshape([3, 24, 4, 4]);
+    let run = |engine: Engine, g: Tensor<4>| {
+        let loss = model.loss(engine, x.clone(), g, 0.5, 0.1);
         let grads = loss.backward();
         (values(loss.inner()), param_grads(&model, &grads))
     };
-    let (want_loss, want) = run(Layout::Nchw);
-    let (loss, got) = run(Layout::Nhwc);
+    let (want_loss, want) = run(Engine::Generic, g);
+    let (loss, got) = run(Engine::Kernels, g_nhwc);
     assert!(
         max_rel_diff(&loss, &want_loss) < 1e-5,
         "loss {loss:?} vs {want_loss:?}"
@@ -586,33 +598,22 @@ fn bench_model_trains_the_same_channels_last() {
     }
 }
 
-/// The DALL·E encoder and decoder with channels-last maps (what they run on flex) equal
-/// the NCHW ones: logits and output within 1e-5, every parameter's gradient within 1e-4
-/// (the `tiny` preset at 32×32: pooling, upsampling, 1×1 projections, 7×7 input).
+/// The DALL·E encoder and decoder on the kernels (channels-last maps, what they train on
+/// flex) equal them on Burn's operations: logits and output within 1e-5, every parameter's
+/// gradient within 1e-4 (the `tiny` preset at 32×32: pooling, upsampling, 1×1 projections,
+/// 7×7 input).
 #[test]
-fn dalle_model_trains_the_same_channels_last() {
-    use dvae::model::cpu_conv::Layout;
+fn dalle_network_trains_the_same_on_both_engines() {
     let device = Device::flex().autodiff();
-    assert!(
-        dvae::kernels::runs_on(&device),
-        "the channels-last path runs on flex"
-    );
     let mut c = ModelConfig::preset("tiny").unwrap();
     c.vocab_size = 24;
-    let model = Network::new(&c, 5, &device);
+    let model = crate::common::net(&c, 5, &device);
     let x = normal([2, 3, 32, 32], 100, &device);
     let z = normal([2, 24, 4, 4], 101, &device);
-    let run = |layout: Layout| {
-        let logits = layout.to_nchw(
-            model
-                .encoder
-                .forward_in(layout, layout.from_nchw(x.clone())),
-        );
-        let out = layout.to_nchw(
-            model
-                .decoder
-                .forward_in(layout, layout.from_nchw(z.clone())),
-        );
+    let run = |engine: Engine| {
+        let ops = TensorOps { engine };
+        let logits = model.encoder.forward(&ops, x.clone());
+        let out = model.decoder.forward(&ops, DecoderInput::Dense(z.clone()));
         let r1 = normal(logits.dims(), 102, &device);
         let r2 = normal(out.dims(), 103, &device);
         let loss = (logits.clone() * r1).sum() + (out.clone() * r2).sum();
@@ -623,8 +624,8 @@ fn dalle_model_trains_the_same_channels_last() {
             param_grads(&model, &grads),
         )
     };
-    let (want_logits, want_out, want) = run(Layout::Nchw);
-    let (logits, out, got) = run(Layout::Nhwc);
+    let (want_logits, want_out, want) = run(Engine::Generic);
+    let (logits, out, got) = run(Engine::Kernels);
     assert_eq!(logits.len(), 2 * 24 * 4 * 4, "a 4×4 grid of 24 logits");
     assert!(max_rel_diff(&logits, &want_logits) < 1e-5, "logits");
     assert!(max_rel_diff(&out, &want_out) < 1e-5, "decoder output");

@@ -3,12 +3,12 @@
 //! one.
 
 use burn::prelude::*;
-use dvae::Dvae;
-use dvae::config::{FORMAT_VERSION, ModelConfig, Recipe, RunConfig, TrainConfig};
+use dvae::Tokenizer;
+use dvae::config::{ModelConfig, Recipe, TrainConfig};
+use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::data::stream::{ImageStream, to_tensor};
 use dvae::data::{DataSource, ImageSet};
 use dvae::metrics::{self, SsimWindow, bits};
-use dvae::model::Network;
 
 use crate::common::fixture;
 
@@ -109,11 +109,12 @@ fn untrained(vocab: usize) -> Tokenizer {
     let config = RunConfig {
         format_version: FORMAT_VERSION,
         preset: "tiny".into(),
+        bottleneck: crate::common::dvae_family_for(Recipe::Default),
         train: TrainConfig::recipe(Recipe::Default, 10),
         data: "default".into(),
         model: model.clone(),
     };
-    Tokenizer::from_model(config, Network::new(&model, 1, &device), &device)
+    Tokenizer::from_model(config, crate::common::net(&model, 1, &device), &device)
 }
 
 #[test]

@@ -2,7 +2,6 @@
 
 use burn::prelude::*;
 use dvae::config::ModelConfig;
-use dvae::model::Network;
 
 #[test]
 fn parameter_counts_match_openai_dalle() {
@@ -13,7 +12,7 @@ fn parameter_counts_match_openai_dalle() {
         ("dalle", 53_786_240, 43_829_766),
         ("tiny", 399_368, 402_350),
     ] {
-        let m = Network::new(&ModelConfig::preset(preset).unwrap(), 0, &device);
+        let m = crate::common::net(&ModelConfig::preset(preset).unwrap(), 0, &device);
         assert_eq!(m.encoder.num_params(), enc, "{preset} encoder");
         assert_eq!(m.decoder.num_params(), dec, "{preset} decoder");
     }
@@ -31,10 +30,10 @@ fn shapes_per_preset_and_group_count() {
     two.image_size = 16;
     configs.push(two);
     for c in configs {
-        let m = Network::new(&c, 1, &device);
+        let m = crate::common::net(&c, 1, &device);
         let s = c.image_size;
         let x = Tensor::<4>::zeros([2, 3, s, s], &device);
-        let logits = m.encoder.forward(x);
+        let logits = m.encode(x);
         let g = c.grid_size();
         assert_eq!(logits.dims(), [2, c.vocab_size, g, g]);
         let tokens = Tensor::<3, Int>::zeros([2, g, g], &device);
@@ -50,7 +49,7 @@ fn same_seed_same_weights() {
     let device = Device::flex();
     let c = ModelConfig::preset("tiny").unwrap();
     let w =
-        |seed| crate::common::values(Network::new(&c, seed, &device).encoder.input.weight.val());
+        |seed| crate::common::values(crate::common::net(&c, seed, &device).encoder.input.weight.val());
     assert_eq!(w(3), w(3));
     assert_ne!(w(3), w(4));
     // DALL·E's init: std 1/sqrt(n_in·k²) = 1/sqrt(3·49).

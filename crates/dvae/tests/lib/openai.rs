@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use dvae::Dvae;
-use dvae::import::dalle_names::Halves;
+use dvae::Tokenizer;
+use dvae::weights::Halves;
 use dvae::import::openai::{Imported, import_openai};
 use dvae::import::torch_file::{Format, TorchFile};
 use dvae::import::torch_module::PickledModule;
@@ -56,13 +56,14 @@ fn zip_and_legacy_imports_match_pytorch() {
         );
         let dvae = Tokenizer::from_model(imported.config, imported.model, &device);
         // encode/decode below run on the channels-last path, so it is pinned to PyTorch too.
-        assert!(
-            dvae.cpu_path().is_some(),
-            "the CPU path covers OpenAI's dVAE"
+        assert_eq!(
+            dvae.engine(),
+            dvae::kernels::engine::Engine::Kernels,
+            "the kernels run OpenAI's dVAE"
         );
 
         let x: Tensor<4> = to_tensor(&data["x"], &device);
-        let logits = dvae.model.encoder.forward(model::pixels::map_pixels(x.clone()));
+        let logits = dvae.model.encode(model::pixels::map_pixels(x.clone()));
         let rel = max_rel_diff(&values(logits), &data["logits"].data);
         assert!(
             rel < 1e-4,

@@ -159,7 +159,7 @@ fn toy(n: usize, seed: u64) -> TokenData {
 
 fn prior_file(model: PriorConfig, steps: usize) -> PriorFile {
     PriorFile {
-        format_version: dvae::config::FORMAT_VERSION,
+        format_version: dvae::run_config::FORMAT_VERSION,
         tokenizer: "none".into(),
         data: "toy".into(),
         model,

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::Module;
 use burn::prelude::*;
-use dvae::Dvae;
+use dvae::Tokenizer;
 use dvae::artifact::RunDir;
-use dvae::config::{FORMAT_VERSION, ModelConfig, Recipe, RunConfig, TrainConfig};
+use dvae::config::{ModelConfig, Recipe, TrainConfig};
+use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::data::ImageSet;
 use dvae::train::{Event, TrainOptions, train};
 
@@ -26,6 +27,7 @@ fn small_run(steps: usize, every: usize) -> RunConfig {
     RunConfig {
         format_version: FORMAT_VERSION,
         preset: "tiny".into(),
+        bottleneck: crate::common::dvae_family_for(Recipe::Default),
         model,
         train: t,
         data: "default".into(),
@@ -125,7 +127,7 @@ fn resumed_runs_end_bit_identical() {
         same_tensors(run.weights(), full.weights());
         // Training weights (burnpack, with run-specific parameter ids): compare the values.
         let as_safetensors = |r: &RunDir| {
-            let m = dvae::model::Network::new(&config.model, 0, &device)
+            let m = crate::common::net(&config.model, 0, &device)
                 .load_file(r.checkpoints().join("step-00000006/weights.bpk"));
             let p = r.root.join("train-weights.safetensors");
             dvae::weights::save_weights(&m, &p).unwrap();
@@ -182,7 +184,7 @@ fn weights_that_do_not_match_the_config_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let run = RunDir::new(tmp.path());
     let mut config = small_run(1, 1);
-    let model = dvae::model::Network::new(&config.model, 0, &device);
+    let model = crate::common::net(&config.model, 0, &device);
     dvae::weights::save_weights(&model, &run.weights()).unwrap();
     config.model.vocab_size = 32;
     run.write_config(&config).unwrap();
@@ -208,6 +210,7 @@ fn tiny_preset_overfits_sixteen_images() {
     let config = RunConfig {
         format_version: FORMAT_VERSION,
         preset: "tiny".into(),
+        bottleneck: crate::common::dvae_family_for(Recipe::Default),
         model,
         train: t,
         data: "default".into(),

@@ -16,12 +16,9 @@
 //! `conv_flex.rs`, the autodiff one in `conv_backward.rs`; the default methods below are
 //! Burn's generic operations, which the tests pin the kernels to.
 
-use burn::backend::ops::{
-    ActivationOps, ConvOptions, ConvTransposeOptions, FloatTensorOps, ModuleOps,
-};
+use burn::backend::ops::{ConvOptions, ConvTransposeOptions};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Flex, backend_extension};
-use burn::backend::autodiff::Autodiff;
+use burn::backend::{Backend, backend_extension};
 
 
 /// Square-kernel convolutions with the same stride and padding on both axes, on maps in
