@@ -13,7 +13,7 @@ use burn::optim::ModuleOptimizer;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{RunDir, sync_dir, write_bytes_atomic};
+use crate::artifact::{RunDir, pause_in_write, sync_dir, write_bytes_atomic};
 use crate::config::FORMAT_VERSION;
 use crate::error::{Error, Result};
 use crate::model::DvaeModel;
@@ -108,6 +108,7 @@ pub fn commit(root: &Path, step: usize, fill: impl FnOnce(&Path) -> Result<()>) 
         ));
     }
     let dest = root.join(&name);
+    pause_in_write();
     io(&dest, std::fs::rename(&tmp, &dest))?;
     sync_dir(root);
     write_bytes_atomic(&root.join("LATEST"), name.as_bytes())?;
