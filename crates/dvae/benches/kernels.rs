@@ -70,7 +70,13 @@ fn convolutions(c: &mut Criterion) {
                 .init(&ad);
             g.bench_function(format!("cpu_conv forward+backward {name}"), |bench| {
                 bench.iter(|| {
-                    let y = dvae::kernels::ops::conv::conv2d(Engine::Kernels, Layout::Nchw, &conv, xa.clone(), false);
+                    let y = dvae::kernels::ops::conv::conv2d(
+                        Engine::Kernels,
+                        Layout::Nchw,
+                        &conv,
+                        xa.clone(),
+                        false,
+                    );
                     let grads = y.sum().backward();
                     let gx = xa.grad(&grads).map(|t| t.into_data());
                     (gx, conv.weight.grad(&grads).map(|t| t.into_data()))
@@ -110,7 +116,10 @@ fn quantizers(c: &mut Criterion) {
         &device,
     ));
     g.bench_function("gumbel_softmax K512 16px", |bench| {
-        bench.iter(|| gumbel::gumbel_softmax(Engine::Kernels, logits.clone(), noise.clone(), 1.0, false).into_data())
+        bench.iter(|| {
+            gumbel::gumbel_softmax(Engine::Kernels, logits.clone(), noise.clone(), 1.0, false)
+                .into_data()
+        })
     });
     g.bench_function("argmax_tokens K512 16px", |bench| {
         bench.iter(|| gumbel::argmax_tokens(logits.clone()).into_data())

@@ -3,6 +3,8 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -16,6 +18,7 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(&tmp, e))?;
+        pause_in_write();
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     });
     if result.is_err() {
@@ -61,3 +64,22 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
+/// Test hook: with `DVAE_PAUSE_IN_WRITE_MS=N` in the environment, every atomic write
+/// ([`write_atomic`], and the checkpoint folder of
+/// [`checkpoint::commit`](crate::train::checkpoint::commit)) sleeps N ms once its temporary
+/// file or folder is complete and synced, just before renaming it into place, so that a test
+/// can kill the process in the middle of a write on every run, not only by chance
+/// (`crates/dvae-cli/tests/cli/faults.rs`). The variable is read once; unset, or not a
+/// number, it does nothing.
+pub(crate) fn pause_in_write() {
+    static PAUSE: OnceLock<Option<Duration>> = OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("DVAE_PAUSE_IN_WRITE_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_millis)
+    });
+    if let Some(p) = pause {
+        std::thread::sleep(*p);
+    }
+}

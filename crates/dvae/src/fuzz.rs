@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use crate::run_config::RunConfig;
 use crate::data::image_io;
 use crate::import::openai::{Part, read_part};
+use crate::run_config::RunConfig;
 use crate::train::checkpoint::TrainState;
 
 /// Image loader: decode (any format, under the memory limits), convert to RGB and fit to a

@@ -108,4 +108,3 @@ pub fn check_apply(result: &burn::store::ApplyResult, source: &str) -> Result<()
     }
     Ok(())
 }
-

@@ -7,9 +7,9 @@ use burn::prelude::Device;
 use clap::Parser;
 use dvae::compare;
 use dvae::config::{ModelConfig, Recipe, TrainConfig};
+use dvae::data::{DataSource, ImageSet};
 use dvae::model::family::FamilyConfig;
 use dvae::run_config::{FORMAT_VERSION, RunConfig};
-use dvae::data::{DataSource, ImageSet};
 use dvae::train::Event;
 use indicatif::{ProgressBar, ProgressStyle};
 

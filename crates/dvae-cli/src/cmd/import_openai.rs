@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::prelude::Device;
 use clap::Parser;
-use dvae::weights::Halves;
 use dvae::import::openai::import_openai;
+use dvae::weights::Halves;
 
 /// OpenAI's published dVAE (`encoder.pkl`, `decoder.pkl`: whole `dall_e` modules saved by
 /// `torch.save`) → a run directory for encode, decode, reconstruct and eval. No Python

@@ -7,11 +7,11 @@ use burn::prelude::*;
 use clap::{Parser, Subcommand};
 use dvae::Tokenizer;
 use dvae::artifact::RunDir;
-use dvae::run_config::FORMAT_VERSION;
 use dvae::data::{DataSource, ImageSet, Split};
 use dvae::prior::store::{PriorDir, PriorFile};
 use dvae::prior::train::{self, PriorEvent, PriorTrainConfig, TokenData, unigram_bits};
 use dvae::prior::{PriorConfig, PriorKind};
+use dvae::run_config::FORMAT_VERSION;
 use dvae::train::TrainOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 

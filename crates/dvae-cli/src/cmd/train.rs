@@ -115,7 +115,11 @@ pub fn run(args: Args) -> Result<()> {
                 s.loss,
                 s.recon,
                 s.kl,
-                if s.tau.is_nan() { String::new() } else { format!(" τ {:.3}", s.tau) },
+                if s.tau.is_nan() {
+                    String::new()
+                } else {
+                    format!(" τ {:.3}", s.tau)
+                },
                 s.lr,
                 s.img_s
             ));

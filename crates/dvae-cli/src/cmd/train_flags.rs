@@ -164,7 +164,11 @@ pub struct FamilyFlags {
 
 /// A value for JSON, `null` where a "0 means none" flag says none.
 fn some_or_null<T: PartialOrd + Default + Into<Value>>(v: T) -> Value {
-    if v > T::default() { v.into() } else { Value::Null }
+    if v > T::default() {
+        v.into()
+    } else {
+        Value::Null
+    }
 }
 
 /// A given flag's value as JSON.
@@ -179,23 +183,53 @@ impl FamilyFlags {
         [
             f("dvae", "tau-start", "tau_start", j(self.tau_start)),
             f("dvae", "tau-end", "tau_end", j(self.tau_end)),
-            f("dvae", "tau-schedule", "tau_schedule", self.tau_schedule.map(|s| json!(s.name()))),
+            f(
+                "dvae",
+                "tau-schedule",
+                "tau_schedule",
+                self.tau_schedule.map(|s| json!(s.name())),
+            ),
             f("dvae", "tau-steps", "tau_steps", j(self.tau_steps)),
             f("dvae", "kl-weight", "kl_weight", j(self.kl_weight)),
-            f("dvae", "beta-schedule", "beta_schedule", self.beta_schedule.map(|s| json!(s.name()))),
+            f(
+                "dvae",
+                "beta-schedule",
+                "beta_schedule",
+                self.beta_schedule.map(|s| json!(s.name())),
+            ),
             f("dvae", "beta-steps", "beta_steps", j(self.beta_steps)),
-            f("dvae", "diversity-weight", "diversity_weight", j(self.diversity_weight)),
+            f(
+                "dvae",
+                "diversity-weight",
+                "diversity_weight",
+                j(self.diversity_weight),
+            ),
             f("dvae", "hard", "hard", j(self.hard)),
             f("dvae", "gumbel-scale", "gumbel_scale", j(self.gumbel_scale)),
-            f("dvae", "codebook-std", "codebook_std", self.codebook_std.map(some_or_null)),
+            f(
+                "dvae",
+                "codebook-std",
+                "codebook_std",
+                self.codebook_std.map(some_or_null),
+            ),
             f("vqvae", "vq-cosine", "cosine", j(self.vq_cosine)),
             f("vqvae", "commitment", "commitment", j(self.commitment)),
             f("vqvae", "vq-ema", "ema", j(self.vq_ema)),
             f("vqvae", "vq-decay", "decay", j(self.vq_decay)),
             f("vqvae", "kmeans-init", "kmeans_init", j(self.kmeans_init)),
-            f("vqvae", "restart-after", "restart_after", self.restart_after.map(some_or_null)),
+            f(
+                "vqvae",
+                "restart-after",
+                "restart_after",
+                self.restart_after.map(some_or_null),
+            ),
             f("vae", "vae-kl-weight", "kl_weight", j(self.vae_kl_weight)),
-            f("vae", "vae-warmup-steps", "warmup_steps", j(self.vae_warmup_steps)),
+            f(
+                "vae",
+                "vae-warmup-steps",
+                "warmup_steps",
+                j(self.vae_warmup_steps),
+            ),
         ]
         .into_iter()
         .flatten()
@@ -233,7 +267,16 @@ impl Flags {
         macro_rules! set {
             ($dst:expr, $($f:ident),*) => { $( if let Some(v) = self.$f { $dst.$f = v; } )* };
         }
-        set!(m, image_size, group_count, n_hid, n_blk_per_group, vocab_size, n_init, code_dim);
+        set!(
+            m,
+            image_size,
+            group_count,
+            n_hid,
+            n_blk_per_group,
+            vocab_size,
+            n_init,
+            code_dim
+        );
         if let Some(l) = self.loss {
             m.recon_loss = l;
         }
@@ -241,7 +284,16 @@ impl Flags {
         let steps = self.steps.unwrap_or(default_steps);
         let mut t = TrainConfig::recipe(self.recipe, steps);
         t.batch = default_batch;
-        set!(t, batch, seed, checkpoint_every, lr, lr_end, warmup_steps, weight_decay);
+        set!(
+            t,
+            batch,
+            seed,
+            checkpoint_every,
+            lr,
+            lr_end,
+            warmup_steps,
+            weight_decay
+        );
         set!(t, ema_decay, log_every, holdout);
         if let Some(c) = self.grad_clip {
             t.grad_clip = (c > 0.0).then_some(c);

@@ -265,7 +265,7 @@ fn run_directories_are_checked() {
     let r = variant("newer");
     edit(
         &r.join("config.json"),
-        "\"format_version\": 1",
+        "\"format_version\": 2",
         "\"format_version\": 9",
     );
     assert_clean_error(&eval(&r), "newer dvae (format 9");
@@ -286,7 +286,7 @@ fn run_directories_are_checked() {
     let r = variant("newer-checkpoint");
     edit(
         &r.join(step).join("state.json"),
-        "\"format_version\": 1",
+        "\"format_version\": 2",
         "\"format_version\": 9",
     );
     assert_clean_error(&resume(&r), "newer dvae (format 9");

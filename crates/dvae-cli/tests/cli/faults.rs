@@ -51,6 +51,50 @@ fn uniform(state: &mut u64) -> f64 {
     (*state >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Whether `dir` holds an entry named by `wanted`.
+fn has_entry(dir: &Path, wanted: impl Fn(&str) -> bool) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| wanted(&e.file_name().to_string_lossy()))
+    })
+}
+
+/// Runs `train` on `run` with every atomic write paused (`DVAE_PAUSE_IN_WRITE_MS`, the
+/// library's test hook: it sleeps after a temporary is complete, before its rename), waits
+/// until the checkpoint folder holds a temporary that `wanted` names, and kills the run
+/// with SIGKILL while that write is under way. Returns whether the temporary was still
+/// there after the kill (the kill landed inside the write).
+fn kill_inside_write(
+    run: &Path,
+    data: &Path,
+    steps: usize,
+    wanted: impl Fn(&str, u32) -> bool,
+) -> bool {
+    let mut child = train(run, data, steps, 1)
+        .env("DVAE_PAUSE_IN_WRITE_MS", "400")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let checkpoints = run.join("checkpoint");
+    let t0 = Instant::now();
+    while !has_entry(&checkpoints, |n| wanted(n, pid)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the paused run ended before the awaited write"
+        );
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "the awaited write never began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL, well inside the 400 ms pause
+    child.wait().unwrap();
+    has_entry(&checkpoints, |n| wanted(n, pid))
+}
+
 #[test]
 fn sigkill_at_random_moments_never_costs_the_run() {
     const STEPS: usize = 24;
@@ -64,8 +108,28 @@ fn sigkill_at_random_moments_never_costs_the_run() {
     let full = t0.elapsed();
 
     let run = tmp.path().join("run");
-    let (mut kills, mut mid_write, mut rng) = (0, 0, 0x2545_f491_4f6c_dd1d_u64);
-    while kills < 10 {
+    // Two kills inside a write on every run of the test (random moments land in one only by
+    // chance): first in the folder of the second checkpoint, once the first is complete
+    // (a fresh run directory, so the temporary is this run's); then, resumed, in the write
+    // of `LATEST` that would name the next one (the temporary carries the run's pid), which
+    // leaves a complete checkpoint folder that `LATEST` does not name.
+    let mut mid_write = 0;
+    let first_done = || run.join("checkpoint/LATEST").is_file();
+    let folder = |n: &str| n.starts_with(".step-") && n.ends_with(".tmp");
+    let latest = |n: &str, pid: u32| n == format!(".LATEST.{pid}.tmp");
+    assert!(
+        kill_inside_write(&run, &data, STEPS, |n, _| first_done() && folder(n)),
+        "the kill missed the checkpoint folder's write"
+    );
+    mid_write += 1;
+    assert!(
+        kill_inside_write(&run, &data, STEPS, latest),
+        "the kill missed the write of LATEST"
+    );
+    mid_write += 1;
+
+    let (mut kills, mut rng) = (2, 0x2545_f491_4f6c_dd1d_u64);
+    while kills < 12 {
         let mut child = train(&run, &data, STEPS, 1)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -102,7 +166,8 @@ fn sigkill_at_random_moments_never_costs_the_run() {
         r.join("checkpoint").join(name).join("ema.safetensors")
     };
     same_weights(&last(&reference), &last(&run));
-    eprintln!("survived {kills}/10 SIGKILLs, {mid_write} during a write; reference run {full:?}");
+    assert!(mid_write >= 2, "{mid_write} kills inside a write");
+    eprintln!("survived {kills}/12 SIGKILLs, {mid_write} during a write; reference run {full:?}");
 }
 
 #[test]

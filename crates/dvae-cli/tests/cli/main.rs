@@ -5,6 +5,7 @@ mod bench;
 mod errors;
 mod families;
 mod faults;
+mod formats;
 mod import;
 mod prior;
 mod report;
@@ -82,6 +83,26 @@ pub fn train_small(data: &Path, run: &Path, flags: &[&str]) {
     }
     let o = dvae(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Records that part of a test did not run: prints `SKIPPED: WHAT: WHY` on stderr and
+/// appends the same line to `target/tmp/skipped-tests.txt` (Cargo's `CARGO_TARGET_TMPDIR`),
+/// which `.ci/run` counts after the suite, so a skip is never silent. The line is written
+/// to the process's stderr itself, not through `eprintln!`, which the test harness
+/// captures (and shows only for a failing test).
+pub fn skipped(what: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED: {what}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = appended {
+        panic!("cannot record the skip in {}: {e}", file.display());
+    }
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -1,7 +1,8 @@
 //! `dvae eval` keys, `curves.png`, and `dvae report` rendered in headless Chromium.
 //!
-//! The Chromium part skips (with a message) where no `chromium` is installed, unless
-//! `DVAE_REQUIRE_CHROMIUM` is set, as `.ci/run` does after installing it.
+//! The Chromium part skips where no `chromium` is installed (a `SKIPPED:` line on stderr,
+//! counted by `.ci/run`; see `skipped`), unless `DVAE_REQUIRE_CHROMIUM` is set, as
+//! `.ci/run` does after installing it.
 
 use std::path::Path;
 use std::process::Command;
@@ -169,8 +170,9 @@ fn eval_json_curves_png_and_report_in_chromium() {
             std::env::var_os("DVAE_REQUIRE_CHROMIUM").is_none(),
             "DVAE_REQUIRE_CHROMIUM is set but chromium is not installed"
         );
-        eprintln!(
-            "skipping the headless-Chromium part: no `chromium` on PATH (apt-get install chromium)"
+        skipped(
+            "report.rs: rendering `dvae report` in headless Chromium",
+            "no `chromium` on PATH (apt-get install chromium, or set DVAE_CHROMIUM)",
         );
         return;
     };

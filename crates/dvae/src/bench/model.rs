@@ -6,8 +6,8 @@
 //! codebook conv K→h; decoder: conv h→h k3, 2 residual blocks, ReLU, convT h→h/2 k4 s2,
 //! ReLU, convT h/2→3 k4 s2; loss: MSE + 1e-3 · KL(softmax(logits) ‖ uniform).
 
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
 
 use crate::kernels::engine::Engine;
@@ -183,7 +183,14 @@ impl BenchModel {
     ///
     /// # Shapes
     /// x `[B, 3, S, S]`, gumbel `[B, K, S/4, S/4]` → `[1]`
-    pub fn loss(&self, engine: Engine, x: Tensor<4>, gumbel: Tensor<4>, tau: f64, kl_weight: f64) -> Tensor<1> {
+    pub fn loss(
+        &self,
+        engine: Engine,
+        x: Tensor<4>,
+        gumbel: Tensor<4>,
+        tau: f64,
+        kl_weight: f64,
+    ) -> Tensor<1> {
         let ops = TensorOps { engine };
         let layout = engine.layout();
         let gumbel = if layout.is_channels_last() {
@@ -226,7 +233,9 @@ mod tests {
     fn shapes_follow_torch_bench() {
         let device = Device::flex();
         let m = small(&device);
-        let ops = TensorOps { engine: Engine::Generic };
+        let ops = TensorOps {
+            engine: Engine::Generic,
+        };
         let x = Tensor::<4>::ones([2, 3, 8, 8], &device) * 0.5;
         assert_eq!(m.encode(&ops, x.clone()).dims(), [2, 8, 2, 2]);
         assert_eq!(m.encode_tokens(&ops, x).dims(), [2, 2, 2]);
@@ -239,7 +248,9 @@ mod tests {
     fn token_lookup_matches_one_hot_decode_on_both_engines() {
         let device = Device::flex();
         let m = small(&device);
-        let generic = TensorOps { engine: Engine::Generic };
+        let generic = TensorOps {
+            engine: Engine::Generic,
+        };
         let t = tokens(&device);
         let a = m.decode_tokens(&generic, t.clone());
         let b = m.decode(&generic, gumbel::one_hot_dim1(t.clone(), 8));

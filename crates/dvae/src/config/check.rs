@@ -16,7 +16,10 @@ pub fn positive(field: &str, v: f64) -> Result<()> {
     if v > 0.0 && v.is_finite() {
         return Ok(());
     }
-    Err(Error::config(field, format!("must be a finite number > 0, got {v}")))
+    Err(Error::config(
+        field,
+        format!("must be a finite number > 0, got {v}"),
+    ))
 }
 
 /// A finite number of at least 0.

@@ -154,11 +154,7 @@ impl ModelConfig {
         if self.image_size > MAX_SIDE as usize {
             return Err(Error::config(
                 "image_size",
-                format!(
-                    "at most {}, got {}",
-                    MAX_SIDE,
-                    self.image_size
-                ),
+                format!("at most {}, got {}", MAX_SIDE, self.image_size),
             ));
         }
         if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {

@@ -59,7 +59,6 @@ pub fn ema_for(steps: usize) -> f64 {
     (1.0 - 1.0 / horizon).min(0.999)
 }
 
-
 impl TrainConfig {
     /// The hyperparameters of `recipe` for a run of `steps` steps.
     pub fn recipe(recipe: Recipe, steps: usize) -> Self {

@@ -10,8 +10,8 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use safetensors::{Dtype, View};
 
 use crate::error::{Error, Result};
-use crate::weights::{Halves, check_halves};
 use crate::model::Network;
+use crate::weights::{Halves, check_halves};
 
 /// This crate's name for a DALL·E parameter `key` (with or without an `encoder.`/`decoder.`
 /// prefix), or `None` if it is not a DALL·E parameter name.

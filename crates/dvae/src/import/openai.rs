@@ -15,17 +15,17 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::Serialize;
 
 use super::dalle_names::{self, HostTensor};
-use crate::weights::Halves;
 use super::torch_file::{Format, TorchFile};
 use super::torch_module::PickledModule;
 use crate::artifact::RunDir;
 use crate::atomic::{write_atomic, write_bytes_atomic};
 use crate::config::{ModelConfig, Recipe, ReconLoss, TrainConfig};
-use crate::run_config::{FORMAT_VERSION, RunConfig};
 use crate::error::{Error, Result};
 use crate::kernels::engine::Engine;
 use crate::model::Network;
 use crate::model::family::FamilyConfig;
+use crate::run_config::{FORMAT_VERSION, RunConfig};
+use crate::weights::Halves;
 
 /// DALL·E's codebook dimension, used for an encoder-only import (no decoder to read it from).
 const DEFAULT_N_INIT: usize = 128;
@@ -242,7 +242,13 @@ pub fn import_openai(
         train: TrainConfig::recipe(Recipe::Dalle, 1),
         data: "openai-import".into(),
     };
-    let mut net = Network::new(&config.model, &config.bottleneck, 0, device, Engine::resolve(device));
+    let mut net = Network::new(
+        &config.model,
+        &config.bottleneck,
+        0,
+        device,
+        Engine::resolve(device),
+    );
     let mut tensors = HashMap::new();
     for half in [&mut enc, &mut dec].into_iter().flatten() {
         tensors.extend(std::mem::take(&mut half.tensors));

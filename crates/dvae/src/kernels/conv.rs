@@ -10,7 +10,7 @@ use burn::nn::conv::Conv2d;
 use rayon::prelude::*;
 
 use super::gemm::{
-    ALL, COLS, LOGITS, ConvOpts, TILE_PIXELS, copy, fill_bias, for_each_tile, gemm_acc, gemm_at_b,
+    ALL, COLS, ConvOpts, LOGITS, TILE_PIXELS, copy, fill_bias, for_each_tile, gemm_acc, gemm_at_b,
     inner_parallelism, put_scratch, relu, take_scratch,
 };
 use super::host::float_values;
@@ -494,4 +494,3 @@ fn transpose_to_oihw(dw: &[f32], [cout, cin, taps]: [usize; 3]) -> Vec<f32> {
     }
     oihw
 }
-

@@ -45,4 +45,3 @@ pub fn tokens_tensor(ids: Vec<u32>, [n, h, w]: [usize; 3], device: &Device) -> T
     let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
     Tensor::from_data(TensorData::new(ids, [n, h, w]), device)
 }
-

@@ -227,4 +227,3 @@ fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
         }
     }
 }
-

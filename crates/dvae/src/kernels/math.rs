@@ -153,7 +153,6 @@ pub fn argmax(row: &[f32]) -> u32 {
     if best_at == u32::MAX { 0 } else { best_at }
 }
 
-
 #[cfg(test)]
 mod argmax_tests {
     /// The first index of the largest value, by a plain scan.

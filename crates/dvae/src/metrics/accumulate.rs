@@ -1,7 +1,10 @@
 //! [`EvalAccumulator`]: metrics summed over batches, so memory does not grow with the
 //! number of images (a histogram of K counts and a few sums).
 
-use super::{EvalReport, SsimWindow, bits, code_stats, mse, psnr, ssim};
+use super::bits;
+use super::report::EvalReport;
+use super::scores::{code_stats, mse, psnr};
+use super::ssim::{SsimWindow, ssim};
 
 /// Running sums of an evaluation.
 #[derive(Clone, Debug)]

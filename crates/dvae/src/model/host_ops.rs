@@ -28,7 +28,11 @@ pub struct HostMap {
 impl HostMap {
     /// The map as it is meant, the pending upsampling done.
     fn built(self) -> Act {
-        if self.upsampled { self.act.upsample2() } else { self.act }
+        if self.upsampled {
+            self.act.upsample2()
+        } else {
+            self.act
+        }
     }
 }
 
@@ -101,9 +105,10 @@ impl HostOps {
         if let Some(r) = p.rows.get(&layer.weight.id) {
             return r.clone();
         }
-        let r = Arc::new(one_hot_rows(layer).unwrap_or_else(|| {
-            panic!("a token lookup goes through a 1×1 convolution: {layer:?}")
-        }));
+        let r =
+            Arc::new(one_hot_rows(layer).unwrap_or_else(|| {
+                panic!("a token lookup goes through a 1×1 convolution: {layer:?}")
+            }));
         p.params += layer.num_params();
         p.rows.insert(layer.weight.id, r.clone());
         r
@@ -150,7 +155,12 @@ impl Ops for HostOps {
         }
     }
 
-    fn conv_transpose(&self, layer: &ConvTranspose2d, x: &HostMap, f: Fuse<'_, HostMap>) -> HostMap {
+    fn conv_transpose(
+        &self,
+        layer: &ConvTranspose2d,
+        x: &HostMap,
+        f: Fuse<'_, HostMap>,
+    ) -> HostMap {
         let conv = self.transposed_of(layer);
         let up = built_residual(&f);
         let built = x.upsampled.then(|| x.act.upsample2());

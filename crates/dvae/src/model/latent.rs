@@ -11,4 +11,3 @@ pub enum DecoderInput {
     /// Vectors `[B, D, h, w]` the decoder's input convolution takes as they are.
     Dense(Tensor<4>),
 }
-

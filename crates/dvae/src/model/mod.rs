@@ -66,7 +66,13 @@ impl<O: Ops> Head for Features<'_, O> {
 impl Network {
     /// A freshly initialised network; `seed` fixes every weight (encoder, decoder, then the
     /// family's parameters, in that order from one generator).
-    pub fn new(m: &ModelConfig, family: &FamilyConfig, seed: u64, device: &Device, engine: Engine) -> Self {
+    pub fn new(
+        m: &ModelConfig,
+        family: &FamilyConfig,
+        seed: u64,
+        device: &Device,
+        engine: Engine,
+    ) -> Self {
         let f = family.family();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let encoder = Encoder::new(m, f.encoder_channels(m), &mut rng, device);
@@ -126,7 +132,9 @@ impl Network {
             step,
             engine: self.engine,
         };
-        let q = self.family().quantize(s, self.bottleneck.as_ref(), z_e.clone(), noise);
+        let q = self
+            .family()
+            .quantize(s, self.bottleneck.as_ref(), z_e.clone(), noise);
         let out = self.decode(DecoderInput::Dense(q.z_q.clone()));
         (z_e, q, out)
     }
@@ -145,12 +153,14 @@ impl Network {
     /// # Shapes
     /// mapped pixels `[B, C, S, S]` → `[B, h, w]`
     pub fn tokens_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Option<Tensor<3, Int>> {
-        self.family().tokens(self.bottleneck.as_ref(), &self.features(ops, x))
+        self.family()
+            .tokens(self.bottleneck.as_ref(), &self.features(ops, x))
     }
 
     /// Tokens, entropy and the deterministic decoder input of mapped pixels through `ops`.
     pub fn encode_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Encoded {
-        self.family().encode(self.bottleneck.as_ref(), &self.features(ops, x))
+        self.family()
+            .encode(self.bottleneck.as_ref(), &self.features(ops, x))
     }
 
     /// The decoder's input for tokens.
@@ -188,9 +198,9 @@ impl Network {
     /// the family has none).
     pub fn sample_prior(&self, n: usize, rng: &mut ChaCha8Rng) -> Option<Tensor<4>> {
         let device = self.decoder.input.weight.val().device();
-        let input = self
-            .family()
-            .sample_prior(&self.config, self.bottleneck.as_ref(), n, rng, &device)?;
+        let input =
+            self.family()
+                .sample_prior(&self.config, self.bottleneck.as_ref(), n, rng, &device)?;
         Some(self.decode(input))
     }
 }

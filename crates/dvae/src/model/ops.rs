@@ -70,7 +70,12 @@ pub trait Ops {
     /// A convolution with its fused epilogue.
     fn conv(&self, layer: &Conv2d, x: &Self::Map, f: Fuse<'_, Self::Map>) -> Self::Map;
     /// A transposed convolution with its fused epilogue.
-    fn conv_transpose(&self, layer: &ConvTranspose2d, x: &Self::Map, f: Fuse<'_, Self::Map>) -> Self::Map;
+    fn conv_transpose(
+        &self,
+        layer: &ConvTranspose2d,
+        x: &Self::Map,
+        f: Fuse<'_, Self::Map>,
+    ) -> Self::Map;
     /// The argmax over the output channels of `conv(relu?(x))`, without keeping the output
     /// where the engine can.
     fn conv_argmax(&self, layer: &Conv2d, x: &Self::Map, input_relu: bool) -> Tensor<3, Int>;

@@ -23,7 +23,11 @@ pub struct TensorMap {
 impl TensorMap {
     /// The values, the pending ReLU applied.
     fn value(&self) -> Tensor<4> {
-        if self.relu { relu(self.t.clone()) } else { self.t.clone() }
+        if self.relu {
+            relu(self.t.clone())
+        } else {
+            self.t.clone()
+        }
     }
 }
 
@@ -75,18 +79,37 @@ impl Ops for TensorOps {
 
     fn conv(&self, layer: &Conv2d, x: &TensorMap, f: Fuse<'_, TensorMap>) -> TensorMap {
         let relu_in = f.input_relu || x.relu;
-        let y = conv1x1::forward(self.engine, self.engine.layout(), layer, x.t.clone(), relu_in);
+        let y = conv1x1::forward(
+            self.engine,
+            self.engine.layout(),
+            layer,
+            x.t.clone(),
+            relu_in,
+        );
         Self::epilogue(y, &f)
     }
 
-    fn conv_transpose(&self, layer: &ConvTranspose2d, x: &TensorMap, f: Fuse<'_, TensorMap>) -> TensorMap {
-        let x = if f.input_relu || x.relu { relu(x.t.clone()) } else { x.t.clone() };
+    fn conv_transpose(
+        &self,
+        layer: &ConvTranspose2d,
+        x: &TensorMap,
+        f: Fuse<'_, TensorMap>,
+    ) -> TensorMap {
+        let x = if f.input_relu || x.relu {
+            relu(x.t.clone())
+        } else {
+            x.t.clone()
+        };
         let y = conv::conv_transpose2d(self.engine, self.engine.layout(), layer, x);
         Self::epilogue(y, &f)
     }
 
     fn conv_argmax(&self, layer: &Conv2d, x: &TensorMap, input_relu: bool) -> Tensor<3, Int> {
-        let f = if input_relu { Fuse::relu_in() } else { Fuse::plain() };
+        let f = if input_relu {
+            Fuse::relu_in()
+        } else {
+            Fuse::plain()
+        };
         let logits = self.output(self.conv(layer, x, f));
         logits.argmax(1).squeeze_dim::<3>(1)
     }
@@ -109,10 +132,14 @@ impl Ops for TensorOps {
         let t = x.value();
         let t = if self.engine.layout().is_channels_last() {
             let [b, h, w, c] = t.dims();
-            t.reshape([b, h, 1, w, 1, c]).expand([b, h, 2, w, 2, c]).reshape([b, 2 * h, 2 * w, c])
+            t.reshape([b, h, 1, w, 1, c])
+                .expand([b, h, 2, w, 2, c])
+                .reshape([b, 2 * h, 2 * w, c])
         } else {
             let [b, c, h, w] = t.dims();
-            t.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+            t.reshape([b, c, h, 1, w, 1])
+                .expand([b, c, h, 2, w, 2])
+                .reshape([b, c, 2 * h, 2 * w])
         };
         TensorMap { t, relu: false }
     }

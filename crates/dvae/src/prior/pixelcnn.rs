@@ -20,7 +20,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use rand::Rng;
 
-use super::{PriorConfig, normal_param};
+use super::config::{PriorConfig, normal_param};
 
 /// A convolution whose kernel is multiplied by a fixed 0/1 mask on every forward.
 #[derive(Module, Debug)]

@@ -15,11 +15,12 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use super::train::PriorTrainConfig;
-use super::{PriorConfig, TokenPrior};
+use super::TokenPrior;
+use super::config::PriorConfig;
+use super::train_config::PriorTrainConfig;
 use crate::atomic::write_bytes_atomic;
-use crate::run_config::FORMAT_VERSION;
 use crate::error::{Error, Result};
+use crate::run_config::FORMAT_VERSION;
 use crate::train::checkpoint::{self, TrainState};
 
 /// What `prior.json` holds.

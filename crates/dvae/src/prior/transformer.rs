@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, softmax};
 use rand::Rng;
 
-use super::{PriorConfig, normal_param};
+use super::config::{PriorConfig, normal_param};
 
 /// GPT-2's initialisation scale.
 const INIT_STD: f64 = 0.02;

@@ -19,10 +19,10 @@ use burn::module::Module;
 
 use crate::Tokenizer;
 use crate::artifact::RunDir;
-use crate::run_config::RunConfig;
 use crate::data::{ImageSet, Split};
 use crate::error::Result;
 use crate::metrics::EvalAccumulator;
+use crate::run_config::RunConfig;
 pub use curves_png::write_curves_png;
 use html::escape;
 use log::TrainLog;

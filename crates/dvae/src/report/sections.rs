@@ -8,10 +8,10 @@ use super::log::TrainLog;
 use super::visuals;
 use super::{ReportData, ReportOptions, scale_for};
 use crate::Tokenizer;
-use crate::run_config::RunConfig;
 use crate::error::Result;
 use crate::metrics::{EvalReport, describe};
 use crate::pipeline::Reconstruction;
+use crate::run_config::RunConfig;
 
 /// Amplification of the error images.
 const ERROR_GAIN: f32 = 3.0;
@@ -120,7 +120,11 @@ pub(super) fn recon_section(
     Ok(out)
 }
 
-pub(super) fn atlas_section(dvae: &Tokenizer, hist: &[u64], opts: &ReportOptions) -> Result<String> {
+pub(super) fn atlas_section(
+    dvae: &Tokenizer,
+    hist: &[u64],
+    opts: &ReportOptions,
+) -> Result<String> {
     let s = dvae.config.model.image_size;
     let used = hist.iter().filter(|&&c| c > 0).count();
     // The used codes, most used first; all codes when none was used.

@@ -37,7 +37,9 @@ impl RunConfig {
     /// Parses and validates the text of a `config.json` of any format this build reads;
     /// `path` is used in messages.
     pub fn from_json(path: &Path, text: &str) -> Result<Self> {
-        let bad = |e: serde_json::Error| Error::run(path, format!("config.json is not a valid run config: {e}"));
+        let bad = |e: serde_json::Error| {
+            Error::run(path, format!("config.json is not a valid run config: {e}"))
+        };
         let value: serde_json::Value = serde_json::from_str(text).map_err(bad)?;
         let version = value["format_version"].as_u64().unwrap_or(0);
         let config = if version == 1 {

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{FORMAT_VERSION, RunConfig};
-use crate::config::{ModelConfig, ReconLoss, Recipe, TrainConfig};
+use crate::config::{ModelConfig, Recipe, ReconLoss, TrainConfig};
 use crate::model::family::FamilyConfig;
 use crate::model::family::ae::AeOptions;
 use crate::model::family::dvae::DvaeOptions;
@@ -202,15 +202,28 @@ pub fn load_record(
     net: crate::model::Network,
     path: &std::path::Path,
 ) -> Result<crate::model::Network, burn::store::RecordError> {
-    use burn::module::Module;
     use crate::model::family::api::FamilyParams;
+    use burn::module::Module;
     let current = net.clone().try_load_file(path);
     if current.is_ok() || net.bottleneck.is_none() {
         return current;
     }
-    let crate::model::Network { encoder, decoder, bottleneck, config, family, engine } = net;
+    let crate::model::Network {
+        encoder,
+        decoder,
+        bottleneck,
+        config,
+        family,
+        engine,
+    } = net;
     let vq = bottleneck.map(|FamilyParams::Codebook(vq)| vq);
-    let old = NetworkV1 { encoder, decoder, vq }.try_load_file(path).map_err(|_| match current {
+    let old = NetworkV1 {
+        encoder,
+        decoder,
+        vq,
+    }
+    .try_load_file(path)
+    .map_err(|_| match current {
         Err(e) => e,
         Ok(_) => unreachable!(),
     })?;

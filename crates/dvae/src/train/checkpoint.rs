@@ -14,10 +14,10 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::RunDir;
-use crate::atomic::{sync_dir, write_bytes_atomic};
-use crate::run_config::FORMAT_VERSION;
+use crate::atomic::{pause_in_write, sync_dir, write_bytes_atomic};
 use crate::error::{Error, Result};
 use crate::model::Network;
+use crate::run_config::FORMAT_VERSION;
 
 /// What `state.json` records besides the tensors.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -109,6 +109,7 @@ pub fn commit(root: &Path, step: usize, fill: impl FnOnce(&Path) -> Result<()>) 
         ));
     }
     let dest = root.join(&name);
+    pause_in_write();
     io(&dest, std::fs::rename(&tmp, &dest))?;
     sync_dir(root);
     write_bytes_atomic(&root.join("LATEST"), name.as_bytes())?;

@@ -25,10 +25,9 @@ use crate::pipeline::EvalReport;
 use crate::run_config::RunConfig;
 use crate::{metrics, schedule};
 use checkpoint::TrainState;
-use evaluate::{evaluate_and_grid, write_eval, write_log};
 pub use evaluate::{EVAL_IMAGES, GRID_IMAGES};
+use evaluate::{evaluate_and_grid, write_eval, write_log};
 use resume::{Trainable, initial, open_log, restore, truncate_log};
-
 
 /// One logged training step.
 #[derive(Clone, Debug, Serialize)]
@@ -166,7 +165,10 @@ pub fn train(
             return Err(Error::Interrupted { step });
         }
         let done = step + 1;
-        let poison = inject.iter().position(|&s| s == done).map(|i| inject.swap_remove(i));
+        let poison = inject
+            .iter()
+            .position(|&s| s == done)
+            .map(|i| inject.swap_remove(i));
         let log_now = done % c.log_every == 0 || done == c.steps || done == start + 1;
         let flags = StepFlags {
             lr_scale: state.lr_scale,
@@ -361,4 +363,3 @@ fn run_step(
     });
     ((model, ema, optim), Outcome::Applied(entry))
 }
-

@@ -6,10 +6,10 @@ use burn::prelude::*;
 
 use super::checkpoint::{self, TrainState};
 use crate::artifact::RunDir;
-use crate::kernels::engine::Engine;
-use crate::run_config::RunConfig;
 use crate::error::{Error, Result};
+use crate::kernels::engine::Engine;
 use crate::model::Network;
+use crate::run_config::RunConfig;
 
 fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new()

@@ -315,7 +315,16 @@ fn codebook_std_is_the_dvaes_alone() {
     let without = FamilyConfig::of("dvae", Recipe::Dalle, 10).unwrap();
     let a = crate::common::net_of(&m, &with, 4, &device);
     let b = crate::common::net_of(&m, &without, 4, &device);
-    assert_ne!(values(a.decoder.input.weight.val()), values(b.decoder.input.weight.val()));
-    assert_eq!(values(a.decoder.output.weight.val()), values(b.decoder.output.weight.val()));
-    assert_eq!(values(a.encoder.input.weight.val()), values(b.encoder.input.weight.val()));
+    assert_ne!(
+        values(a.decoder.input.weight.val()),
+        values(b.decoder.input.weight.val())
+    );
+    assert_eq!(
+        values(a.decoder.output.weight.val()),
+        values(b.decoder.output.weight.val())
+    );
+    assert_eq!(
+        values(a.encoder.input.weight.val()),
+        values(b.encoder.input.weight.val())
+    );
 }

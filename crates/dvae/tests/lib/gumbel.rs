@@ -99,7 +99,12 @@ fn kl_to_uniform_closed_form() {
     let device = Device::flex();
     // Equal logits: q is uniform, KL 0.
     let flat = Tensor::<4>::ones([2, 8, 3, 3], &device);
-    assert!(loss::kl_to_uniform(Kernels, flat).into_scalar::<f32>().abs() < 1e-6);
+    assert!(
+        loss::kl_to_uniform(Kernels, flat)
+            .into_scalar::<f32>()
+            .abs()
+            < 1e-6
+    );
     // General logits: KL = Σ q ln q + ln K, averaged over cells, computed here in f64.
     let l = logits(&device);
     let got = loss::kl_to_uniform(Kernels, l.clone()).into_scalar::<f32>() as f64;

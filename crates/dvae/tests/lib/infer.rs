@@ -207,7 +207,9 @@ fn upsampled_inputs_match_burn() {
             .init(&device);
         let conv = Conv::from_burn(&burn_conv, 1.0).unwrap();
         let x = normal([2, cin, 5, 7], 40 + i as u64, &device);
-        let want = relu(burn_conv.forward(relu(GENERIC.output(GENERIC.upsample2(GENERIC.input(x.clone()))))));
+        let want = relu(burn_conv.forward(relu(
+            GENERIC.output(GENERIC.upsample2(GENERIC.input(x.clone()))),
+        )));
         let opts = ConvOpts {
             input_relu: true,
             output_relu: true,
@@ -384,11 +386,17 @@ fn dalle_network_on_the_kernels_matches_burn() {
         let m = crate::common::net_of(&c, &family, 3, &device);
         let host = HostOps::new(&device);
         let z = m.encoder.forward(&GENERIC, x.clone());
-        let d = max_rel_diff(&values(m.encoder.forward(&host, x.clone())), &values(z.clone()));
+        let d = max_rel_diff(
+            &values(m.encoder.forward(&host, x.clone())),
+            &values(z.clone()),
+        );
         assert!(d < 1e-4, "{name} encoder: relative difference {d}");
         let z = z.narrow(1, 0, c.code_dim);
         let want = m.decode_with(&GENERIC, DecoderInput::Dense(z.clone()));
-        let d = max_rel_diff(&values(m.decode_with(&host, DecoderInput::Dense(z))), &values(want));
+        let d = max_rel_diff(
+            &values(m.decode_with(&host, DecoderInput::Dense(z))),
+            &values(want),
+        );
         assert!(d < 1e-4, "{name} decoder: relative difference {d}");
     }
 }
@@ -444,7 +452,11 @@ fn assert_grads_close(case: &str, fast: [Vec<f32>; 4], want: [Vec<f32>; 4]) {
 #[test]
 fn trainable_convolutions_match_burn() {
     let device = Device::flex().autodiff();
-    assert_eq!(Engine::resolve(&device), Engine::Kernels, "the kernels run on flex");
+    assert_eq!(
+        Engine::resolve(&device),
+        Engine::Kernels,
+        "the kernels run on flex"
+    );
     let cases = [
         ([16, 24], 3, 1, 1, [9, 10]),
         ([6, 5], 3, 1, 1, [8, 8]),
@@ -467,12 +479,24 @@ fn trainable_convolutions_match_burn() {
             let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 9);
             let want_relu = grads_of(conv.forward(relu(x.clone())), &x, &conv.weight, bias, 9);
             for layout in [Layout::Nchw, Layout::Nhwc] {
-                let y = conv_ops::conv2d(Engine::Kernels, layout, &conv, layout.from_nchw(x.clone()), false);
+                let y = conv_ops::conv2d(
+                    Engine::Kernels,
+                    layout,
+                    &conv,
+                    layout.from_nchw(x.clone()),
+                    false,
+                );
                 let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 9);
                 let case = format!("conv case {i}, bias {with_bias}, {layout:?}");
                 assert_grads_close(&case, fast, want.clone());
                 // The ReLU fused into the convolution: the gradients of conv(relu(x)).
-                let y = conv_ops::conv2d(Engine::Kernels, layout, &conv, layout.from_nchw(x.clone()), true);
+                let y = conv_ops::conv2d(
+                    Engine::Kernels,
+                    layout,
+                    &conv,
+                    layout.from_nchw(x.clone()),
+                    true,
+                );
                 let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 9);
                 assert_grads_close(&format!("{case}, input ReLU"), fast, want_relu.clone());
             }
@@ -501,7 +525,12 @@ fn trainable_transposed_convolutions_match_burn() {
         let bias = conv.bias.as_ref();
         let want = grads_of(conv.forward(x.clone()), &x, &conv.weight, bias, 11);
         for layout in [Layout::Nchw, Layout::Nhwc] {
-            let y = conv_ops::conv_transpose2d(Engine::Kernels, layout, &conv, layout.from_nchw(x.clone()));
+            let y = conv_ops::conv_transpose2d(
+                Engine::Kernels,
+                layout,
+                &conv,
+                layout.from_nchw(x.clone()),
+            );
             let fast = grads_of(layout.to_nchw(y), &x, &conv.weight, bias, 11);
             let case = format!("transposed case {i}, {layout:?}");
             assert_grads_close(&case, fast, want.clone());
@@ -554,7 +583,11 @@ fn fused_softmax_and_kl_match_burn() {
     let kl = (log_q.clone().exp() * (log_q + 37f64.ln())).sum_dim(1);
     let want = grad_of(kl, rk.clone());
     for layout in [Layout::Nchw, Layout::Nhwc] {
-        let cells = softmax_ops::kl_to_uniform_cells(Engine::Kernels, layout, layout.from_nchw(logits.clone()));
+        let cells = softmax_ops::kl_to_uniform_cells(
+            Engine::Kernels,
+            layout,
+            layout.from_nchw(logits.clone()),
+        );
         let fast = grad_of(layout.to_nchw(cells), rk.clone());
         for (what, a, b) in [("KL", &fast.0, &want.0), ("gradient", &fast.1, &want.1)] {
             let d = max_rel_diff(a, b);

@@ -48,8 +48,15 @@ fn shapes_per_preset_and_group_count() {
 fn same_seed_same_weights() {
     let device = Device::flex();
     let c = ModelConfig::preset("tiny").unwrap();
-    let w =
-        |seed| crate::common::values(crate::common::net(&c, seed, &device).encoder.input.weight.val());
+    let w = |seed| {
+        crate::common::values(
+            crate::common::net(&c, seed, &device)
+                .encoder
+                .input
+                .weight
+                .val(),
+        )
+    };
     assert_eq!(w(3), w(3));
     assert_ne!(w(3), w(4));
     // DALL·E's init: std 1/sqrt(n_in·k²) = 1/sqrt(3·49).

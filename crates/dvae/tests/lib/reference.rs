@@ -86,7 +86,8 @@ fn logit_laplace_and_kl_match_pytorch() {
         "nll {nll} vs PyTorch {want}"
     );
     let logits: Tensor<4> = to_tensor(&data["logits"], &device);
-    let kl = loss::kl_to_uniform(dvae::kernels::engine::Engine::Kernels, logits).into_scalar::<f32>();
+    let kl =
+        loss::kl_to_uniform(dvae::kernels::engine::Engine::Kernels, logits).into_scalar::<f32>();
     let want = data["kl"].data[0];
     assert!((kl - want).abs() < 1e-5, "kl {kl} vs PyTorch {want}");
 }

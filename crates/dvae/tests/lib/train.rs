@@ -9,8 +9,8 @@ use burn::prelude::*;
 use dvae::Tokenizer;
 use dvae::artifact::RunDir;
 use dvae::config::{ModelConfig, Recipe, TrainConfig};
-use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::data::ImageSet;
+use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::train::{Event, TrainOptions, train};
 
 fn small_run(steps: usize, every: usize) -> RunConfig {

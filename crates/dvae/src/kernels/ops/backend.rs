@@ -20,7 +20,6 @@ use burn::backend::ops::{ConvOptions, ConvTransposeOptions};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 
-
 /// Square-kernel convolutions with the same stride and padding on both axes, on maps in
 /// Burn's NCHW layout or, with `cl` (channels last), in NHWC (`x` and `dy` `[N, H, W, C]`,
 /// outputs likewise; weights keep Burn's layout either way). With `relu_in`, a convolution
@@ -162,4 +161,3 @@ pub(super) fn conv_options(stride: usize, pad: usize) -> ConvOptions<2> {
 pub(super) fn transpose_options([stride, pad, pad_out]: [usize; 3]) -> ConvTransposeOptions<2> {
     ConvTransposeOptions::new([stride; 2], [pad; 2], [pad_out; 2], [1, 1], 1)
 }
-

@@ -18,7 +18,13 @@ use crate::kernels::engine::Engine;
 ///
 /// # Shapes
 /// `[N, cin, H, W]` → `[N, cout, H', W']` (or both NHWC)
-pub fn conv2d(engine: Engine, layout: Layout, conv: &Conv2d, x: Tensor<4>, relu_in: bool) -> Tensor<4> {
+pub fn conv2d(
+    engine: Engine,
+    layout: Layout,
+    conv: &Conv2d,
+    x: Tensor<4>,
+    relu_in: bool,
+) -> Tensor<4> {
     let pad = match conv.padding {
         PaddingConfig2d::Explicit(t, l, b, r) if t == l && l == b && b == r => Some(t),
         PaddingConfig2d::Valid => Some(0),

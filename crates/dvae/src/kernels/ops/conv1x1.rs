@@ -39,10 +39,20 @@ pub fn is_pointwise(conv: &Conv2d) -> bool {
 ///
 /// # Shapes
 /// `[B, Ci, H, W]` → `[B, Co, Ho, Wo]` (or both NHWC)
-pub fn forward(engine: Engine, layout: Layout, conv: &Conv2d, x: Tensor<4>, relu_in: bool) -> Tensor<4> {
+pub fn forward(
+    engine: Engine,
+    layout: Layout,
+    conv: &Conv2d,
+    x: Tensor<4>,
+    relu_in: bool,
+) -> Tensor<4> {
     match layout {
         Layout::Nchw => {
-            let x = if relu_in { burn::tensor::activation::relu(x) } else { x };
+            let x = if relu_in {
+                burn::tensor::activation::relu(x)
+            } else {
+                x
+            };
             if is_pointwise(conv) && conv.weight.val().is_tracked() {
                 conv1x1(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
             } else {
@@ -154,7 +164,12 @@ mod tests {
             .with_bias(false)
             .init(&device);
         let x = Tensor::<4>::random([2, 3, 5, 5], Distribution::Default, &device);
-        assert!(max_diff(forward(Engine::Generic, Layout::Nchw, &k1, x.clone(), false), k1.forward(x.clone())) < 1e-6);
+        assert!(
+            max_diff(
+                forward(Engine::Generic, Layout::Nchw, &k1, x.clone(), false),
+                k1.forward(x.clone())
+            ) < 1e-6
+        );
         let w = k1.weight.val();
         assert!(max_diff(conv1x1(x.clone(), w, None), k1.forward(x)) < 1e-5);
     }

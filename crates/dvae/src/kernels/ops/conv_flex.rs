@@ -7,8 +7,8 @@ use burn_flex::FlexTensor;
 
 use super::backend::{CpuConvBackend, back_to, conv_options, nchw, relu_if, transpose_options};
 use crate::kernels::conv::Conv;
-use crate::kernels::gemm::ConvOpts;
 use crate::kernels::conv_transpose::ConvTranspose;
+use crate::kernels::gemm::ConvOpts;
 use crate::kernels::maps::{Act, AsMaps, Maps};
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {

@@ -5,8 +5,8 @@
 
 pub mod backend;
 pub mod conv;
+pub mod conv1x1;
 mod conv_backward;
 mod conv_flex;
-pub mod conv1x1;
 pub mod layout;
 pub mod softmax;

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
 use crate::config::ModelConfig;
-use crate::model::latent::DecoderInput;
 use crate::error::Result;
+use crate::model::latent::DecoderInput;
 
 /// The AE has no options.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -46,11 +46,23 @@ impl Family for AeOptions {
         None
     }
 
-    fn noise(&self, _: &ModelConfig, _: usize, _: &mut ChaCha8Rng, _: &Device) -> Option<Tensor<4>> {
+    fn noise(
+        &self,
+        _: &ModelConfig,
+        _: usize,
+        _: &mut ChaCha8Rng,
+        _: &Device,
+    ) -> Option<Tensor<4>> {
         None
     }
 
-    fn quantize(&self, _: Step, _: Option<&FamilyParams>, z_e: Tensor<4>, _: Option<Tensor<4>>) -> QuantizerOutput {
+    fn quantize(
+        &self,
+        _: Step,
+        _: Option<&FamilyParams>,
+        z_e: Tensor<4>,
+        _: Option<Tensor<4>>,
+    ) -> QuantizerOutput {
         let device = z_e.device();
         QuantizerOutput {
             z_q: z_e,
@@ -59,7 +71,13 @@ impl Family for AeOptions {
         }
     }
 
-    fn latent_term(&self, _: &ModelConfig, _: usize, _: &Tensor<4>, _: &QuantizerOutput) -> Option<Tensor<1>> {
+    fn latent_term(
+        &self,
+        _: &ModelConfig,
+        _: usize,
+        _: &Tensor<4>,
+        _: &QuantizerOutput,
+    ) -> Option<Tensor<1>> {
         None
     }
 

@@ -5,11 +5,11 @@ use burn::prelude::*;
 use rand_chacha::ChaCha8Rng;
 
 use super::codebook::VectorQuantizer;
-use crate::model::latent::DecoderInput;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::kernels::engine::Engine;
 use crate::model::decoder::Decoder;
+use crate::model::latent::DecoderInput;
 
 /// The parameters a family owns beside the encoder and decoder (saved, averaged and
 /// restored with them). One variant per kind of parameter set.
@@ -82,7 +82,12 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     fn vocab(&self, m: &ModelConfig) -> Option<usize>;
 
     /// The family's own parameters, drawn from `rng` after the encoder's and decoder's.
-    fn init(&self, _m: &ModelConfig, _rng: &mut ChaCha8Rng, _device: &Device) -> Option<FamilyParams> {
+    fn init(
+        &self,
+        _m: &ModelConfig,
+        _rng: &mut ChaCha8Rng,
+        _device: &Device,
+    ) -> Option<FamilyParams> {
         None
     }
     /// A change to the freshly drawn decoder (the dVAE's codebook scale); `seed` is the run's.
@@ -92,12 +97,30 @@ pub trait Family: std::fmt::Debug + Send + Sync {
 
     /// The step's noise (standard Gumbel for the dVAE, standard normal for the VAE), drawn
     /// from the step's generator before anything else of the step but [`Family::first_step`].
-    fn noise(&self, m: &ModelConfig, batch: usize, rng: &mut ChaCha8Rng, device: &Device) -> Option<Tensor<4>>;
+    fn noise(
+        &self,
+        m: &ModelConfig,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Option<Tensor<4>>;
     /// The training quantization of `z_e [B, E, h, w]` (NCHW).
-    fn quantize(&self, s: Step, params: Option<&FamilyParams>, z_e: Tensor<4>, noise: Option<Tensor<4>>) -> QuantizerOutput;
+    fn quantize(
+        &self,
+        s: Step,
+        params: Option<&FamilyParams>,
+        z_e: Tensor<4>,
+        noise: Option<Tensor<4>>,
+    ) -> QuantizerOutput;
     /// The latent part of the loss, per image dimension like the reconstruction term
     /// (`None`: no latent term).
-    fn latent_term(&self, m: &ModelConfig, step: usize, z_e: &Tensor<4>, q: &QuantizerOutput) -> Option<Tensor<1>>;
+    fn latent_term(
+        &self,
+        m: &ModelConfig,
+        step: usize,
+        z_e: &Tensor<4>,
+        q: &QuantizerOutput,
+    ) -> Option<Tensor<1>>;
     /// (τ, β) at `step`, for the log (NaN where the family has none).
     fn schedule(&self, step: usize) -> (f64, f64);
     /// Before the first step: e.g. a codebook initialised from the first batch's `z_e`.

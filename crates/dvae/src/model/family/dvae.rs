@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
 use crate::config::check::{non_negative, positive};
 use crate::config::{ModelConfig, Recipe};
-use crate::model::latent::DecoderInput;
 use crate::error::Result;
 use crate::model::decoder::Decoder;
 use crate::model::gumbel;
+use crate::model::latent::DecoderInput;
 use crate::schedule::{self, BetaSchedule, TauSchedule};
 
 /// The dVAE's options: its temperature and KL schedules and the Gumbel sampler's settings.
@@ -114,7 +114,12 @@ impl DvaeOptions {
 
     /// Gumbel-softmax temperature at `step`.
     pub fn tau(&self, step: usize) -> f64 {
-        schedule::tau(self.tau_schedule, [self.tau_start, self.tau_end], self.tau_steps, step)
+        schedule::tau(
+            self.tau_schedule,
+            [self.tau_start, self.tau_end],
+            self.tau_steps,
+            step,
+        )
     }
 
     /// KL weight β at `step`.
@@ -173,7 +178,13 @@ impl Family for DvaeOptions {
     }
 
     /// Standard Gumbel noise `[B, K, h, w]`, scaled by `gumbel_scale`.
-    fn noise(&self, m: &ModelConfig, batch: usize, rng: &mut ChaCha8Rng, device: &Device) -> Option<Tensor<4>> {
+    fn noise(
+        &self,
+        m: &ModelConfig,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Option<Tensor<4>> {
         let g = m.grid_size();
         let noise = gumbel::gumbel_noise([batch, m.vocab_size, g, g], rng, device);
         Some(if self.gumbel_scale == 1.0 {
@@ -184,7 +195,13 @@ impl Family for DvaeOptions {
     }
 
     /// Latent loss: the mean per-cell KL(q ‖ uniform), nats.
-    fn quantize(&self, s: Step, _: Option<&FamilyParams>, z_e: Tensor<4>, noise: Option<Tensor<4>>) -> QuantizerOutput {
+    fn quantize(
+        &self,
+        s: Step,
+        _: Option<&FamilyParams>,
+        z_e: Tensor<4>,
+        noise: Option<Tensor<4>>,
+    ) -> QuantizerOutput {
         let latent_loss = crate::loss::kl_to_uniform(s.engine, z_e.clone());
         let indices = Some(gumbel::argmax_tokens(z_e.clone()));
         let noise = noise.expect("the dVAE draws Gumbel noise every step");
@@ -196,7 +213,13 @@ impl Family for DvaeOptions {
     }
 
     /// `β·KL·cells/dims`, plus the diversity term.
-    fn latent_term(&self, m: &ModelConfig, step: usize, z_e: &Tensor<4>, q: &QuantizerOutput) -> Option<Tensor<1>> {
+    fn latent_term(
+        &self,
+        m: &ModelConfig,
+        step: usize,
+        z_e: &Tensor<4>,
+        q: &QuantizerOutput,
+    ) -> Option<Tensor<1>> {
         let g = m.grid_size();
         let cells = (g * g) as f64;
         let dims = (m.input_channels * m.image_size * m.image_size) as f64;

@@ -63,7 +63,10 @@ impl FamilyConfig {
 
     /// The comparison's rows of this family, derived from these options: (name, options).
     pub fn comparison(&self) -> Vec<(&'static str, Self)> {
-        fn wrap<T>(v: Vec<(&'static str, T)>, f: fn(T) -> FamilyConfig) -> Vec<(&'static str, FamilyConfig)> {
+        fn wrap<T>(
+            v: Vec<(&'static str, T)>,
+            f: fn(T) -> FamilyConfig,
+        ) -> Vec<(&'static str, FamilyConfig)> {
             v.into_iter().map(|(n, o)| (n, f(o))).collect()
         }
         match self {

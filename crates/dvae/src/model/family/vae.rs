@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
 use crate::config::ModelConfig;
-use crate::model::latent::DecoderInput;
 use crate::config::check::non_negative;
 use crate::error::Result;
+use crate::model::latent::DecoderInput;
 
 /// The VAE's options.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,17 +132,35 @@ impl Family for VaeOptions {
         None
     }
 
-    fn noise(&self, m: &ModelConfig, batch: usize, rng: &mut ChaCha8Rng, device: &Device) -> Option<Tensor<4>> {
+    fn noise(
+        &self,
+        m: &ModelConfig,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Option<Tensor<4>> {
         let g = m.grid_size();
         Some(standard_normal([batch, m.code_dim, g, g], rng, device))
     }
 
-    fn quantize(&self, _: Step, _: Option<&FamilyParams>, z_e: Tensor<4>, noise: Option<Tensor<4>>) -> QuantizerOutput {
+    fn quantize(
+        &self,
+        _: Step,
+        _: Option<&FamilyParams>,
+        z_e: Tensor<4>,
+        noise: Option<Tensor<4>>,
+    ) -> QuantizerOutput {
         reparameterize(z_e, noise)
     }
 
     /// `β·KL/dims` (nats per image dimension), β warming up.
-    fn latent_term(&self, m: &ModelConfig, step: usize, _: &Tensor<4>, q: &QuantizerOutput) -> Option<Tensor<1>> {
+    fn latent_term(
+        &self,
+        m: &ModelConfig,
+        step: usize,
+        _: &Tensor<4>,
+        q: &QuantizerOutput,
+    ) -> Option<Tensor<1>> {
         let dims = (m.input_channels * m.image_size * m.image_size) as f64;
         Some(q.latent_loss.clone() * (self.beta(step) / dims))
     }
@@ -179,7 +197,11 @@ impl Family for VaeOptions {
         device: &Device,
     ) -> Option<DecoderInput> {
         let g = m.grid_size();
-        Some(DecoderInput::Dense(standard_normal([n, m.code_dim, g, g], rng, device)))
+        Some(DecoderInput::Dense(standard_normal(
+            [n, m.code_dim, g, g],
+            rng,
+            device,
+        )))
     }
 
     /// The KL rate: nats per image over the cells, in bits.

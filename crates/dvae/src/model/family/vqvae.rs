@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
 use super::codebook::{VectorQuantizer, compared_rows, nearest};
 use crate::config::ModelConfig;
-use crate::model::latent::DecoderInput;
 use crate::config::check::{non_negative, positive};
 use crate::error::{Error, Result};
 use crate::kernels::host::float_values;
+use crate::model::latent::DecoderInput;
 
 /// The VQ-VAE's options; the defaults switch on the field's remedies against collapse.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,7 +89,10 @@ impl Family for VqOptions {
         positive("epsilon", self.epsilon)?;
         non_negative("commitment", self.commitment)?;
         if !(0.0..1.0).contains(&self.decay) {
-            return Err(Error::config("decay", format!("must be in [0, 1), got {}", self.decay)));
+            return Err(Error::config(
+                "decay",
+                format!("must be in [0, 1), got {}", self.decay),
+            ));
         }
         Ok(())
     }
@@ -103,7 +106,11 @@ impl Family for VqOptions {
             format!(
                 "{} codebook, {} init, restart after {:?}",
                 if self.ema { "EMA" } else { "loss-trained" },
-                if self.kmeans_init { "k-means" } else { "random" },
+                if self.kmeans_init {
+                    "k-means"
+                } else {
+                    "random"
+                },
                 self.restart_after
             )
         }
@@ -122,10 +129,21 @@ impl Family for VqOptions {
     }
 
     fn init(&self, m: &ModelConfig, rng: &mut ChaCha8Rng, device: &Device) -> Option<FamilyParams> {
-        Some(FamilyParams::Codebook(VectorQuantizer::new(m.vocab_size, m.code_dim, rng, device)))
+        Some(FamilyParams::Codebook(VectorQuantizer::new(
+            m.vocab_size,
+            m.code_dim,
+            rng,
+            device,
+        )))
     }
 
-    fn noise(&self, _: &ModelConfig, _: usize, _: &mut ChaCha8Rng, _: &Device) -> Option<Tensor<4>> {
+    fn noise(
+        &self,
+        _: &ModelConfig,
+        _: usize,
+        _: &mut ChaCha8Rng,
+        _: &Device,
+    ) -> Option<Tensor<4>> {
         None
     }
 
@@ -134,7 +152,13 @@ impl Family for VqOptions {
     ///
     /// # Shapes
     /// `z_e [B, D, h, w]` → `z_q [B, D, h, w]`, indices `[B, h, w]`
-    fn quantize(&self, _: Step, params: Option<&FamilyParams>, z_e: Tensor<4>, _: Option<Tensor<4>>) -> QuantizerOutput {
+    fn quantize(
+        &self,
+        _: Step,
+        params: Option<&FamilyParams>,
+        z_e: Tensor<4>,
+        _: Option<Tensor<4>>,
+    ) -> QuantizerOutput {
         let vq = codebook(params);
         let [b, d, h, w] = z_e.dims();
         let z = compared_rows(z_e, self.cosine);
@@ -158,7 +182,13 @@ impl Family for VqOptions {
         }
     }
 
-    fn latent_term(&self, _: &ModelConfig, _: usize, _: &Tensor<4>, q: &QuantizerOutput) -> Option<Tensor<1>> {
+    fn latent_term(
+        &self,
+        _: &ModelConfig,
+        _: usize,
+        _: &Tensor<4>,
+        q: &QuantizerOutput,
+    ) -> Option<Tensor<1>> {
         Some(q.latent_loss.clone())
     }
 
