@@ -51,10 +51,11 @@ pub fn run(a: Args) -> Result<()> {
         iters: a.iters.unwrap_or(if dalle { 2 } else { 5 }),
         warmup: a.warmup.unwrap_or(if dalle { 1 } else { 2 }),
         train: !a.no_train && (a.train || !dalle),
-        engine: Engine::choose(
-            &device,
-            a.generic || Engine::resolve(&device) == Engine::Generic,
-        ),
+        engine: if a.generic {
+            Engine::Generic
+        } else {
+            Engine::resolve(&device)
+        },
     };
     let r = dvae::bench::run(&a.workload, &o, &device)?;
     if a.json {

@@ -26,12 +26,7 @@ impl Engine {
     /// The kernels on the flex device (plain or autodiff) unless the environment sets
     /// `DVAE_GENERIC=1`; Burn's operations on every other device.
     pub fn resolve(device: &Device) -> Self {
-        Self::choose(device, generic_from_env())
-    }
-
-    /// [`Engine::resolve`] with the environment's say replaced by `generic`.
-    pub fn choose(device: &Device, generic: bool) -> Self {
-        if !generic && device.clone().inner() == Device::flex() {
+        if !generic_from_env() && device.clone().inner() == Device::flex() {
             Self::Kernels
         } else {
             Self::Generic
@@ -50,26 +45,9 @@ impl Engine {
     pub fn is_kernels(self) -> bool {
         self == Self::Kernels
     }
-
-    /// The name printed by `dvae bench` and in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Kernels => "kernels",
-            Self::Generic => "generic",
-        }
-    }
 }
 
-impl std::str::FromStr for Engine {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "kernels" => Ok(Self::Kernels),
-            "generic" => Ok(Self::Generic),
-            other => Err(format!("expected kernels or generic, got {other:?}")),
-        }
-    }
-}
+crate::names::kebab_from_str!(Engine, "engine", [Kernels => "kernels", Generic => "generic"]);
 
 /// `DVAE_GENERIC=1`, read on first use and remembered.
 fn generic_from_env() -> bool {

@@ -3,6 +3,7 @@
 //! kept; [`HostOps::packed_params`] says how many parameters that covers, so a test can
 //! check that a network's inference path used every one of its layers.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,15 +35,26 @@ impl HostMap {
             self.act
         }
     }
+
+    /// [`built`](Self::built) of a borrowed map: the map itself when nothing is pending.
+    fn read(&self) -> Cow<'_, Act> {
+        if self.upsampled {
+            Cow::Owned(self.act.upsample2())
+        } else {
+            Cow::Borrowed(&self.act)
+        }
+    }
 }
 
-/// Packed weights of the layers run so far.
+/// Packed weights of the layers run so far (one layer may be packed two ways: the decoder's
+/// input convolution as a convolution and as lookup rows).
 #[derive(Default)]
 struct Packed {
     convs: HashMap<ParamId, Arc<Conv>>,
     transposed: HashMap<ParamId, Arc<ConvTranspose>>,
     rows: HashMap<ParamId, Arc<(Vec<f32>, usize)>>,
-    params: usize,
+    /// The layers packed at least once, by weight id, with their parameter counts.
+    layers: HashMap<ParamId, usize>,
 }
 
 /// The layers on host maps, with their packed weights.
@@ -62,7 +74,7 @@ impl HostOps {
 
     /// Parameters (weights and biases) of the layers packed so far.
     pub fn packed_params(&self) -> usize {
-        self.lock().params
+        self.lock().layers.values().sum()
     }
 
     /// Forgets every packed layer (after the weights changed).
@@ -74,62 +86,62 @@ impl HostOps {
         self.packed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn conv_of(&self, layer: &Conv2d, scale: f64) -> Arc<Conv> {
+    /// The packing of the layer whose weight is `id` (of `params` parameters) in the cache
+    /// `slot`, made by `make` the first time; the networks' layers are all ones the kernels
+    /// cover, so a `None` from `make` is a bug, reported with `what`.
+    fn packed<T>(
+        &self,
+        slot: fn(&mut Packed) -> &mut HashMap<ParamId, Arc<T>>,
+        (id, params): (ParamId, usize),
+        make: impl FnOnce() -> Option<T>,
+        what: &dyn std::fmt::Debug,
+    ) -> Arc<T> {
         let mut p = self.lock();
-        if let Some(c) = p.convs.get(&layer.weight.id) {
-            return c.clone();
+        if let Some(t) = slot(&mut p).get(&id) {
+            return t.clone();
         }
-        let c = Arc::new(Conv::from_burn(layer, scale as f32).unwrap_or_else(|| {
-            panic!("the kernels cover every convolution of the networks: {layer:?}")
-        }));
-        p.params += layer.num_params();
-        p.convs.insert(layer.weight.id, c.clone());
-        c
+        let t =
+            Arc::new(make().unwrap_or_else(|| panic!("not a layer the kernels cover: {what:?}")));
+        slot(&mut p).insert(id, t.clone());
+        p.layers.insert(id, params);
+        t
+    }
+
+    fn conv_of(&self, layer: &Conv2d, scale: f64) -> Arc<Conv> {
+        let key = (layer.weight.id, layer.num_params());
+        let make = || Conv::from_burn(layer, scale as f32);
+        self.packed(|p| &mut p.convs, key, make, layer)
     }
 
     fn transposed_of(&self, layer: &ConvTranspose2d) -> Arc<ConvTranspose> {
-        let mut p = self.lock();
-        if let Some(c) = p.transposed.get(&layer.weight.id) {
-            return c.clone();
-        }
-        let c = Arc::new(ConvTranspose::from_burn(layer).unwrap_or_else(|| {
-            panic!("the kernels cover every transposed convolution of the networks: {layer:?}")
-        }));
-        p.params += layer.num_params();
-        p.transposed.insert(layer.weight.id, c.clone());
-        c
+        let key = (layer.weight.id, layer.num_params());
+        self.packed(
+            |p| &mut p.transposed,
+            key,
+            || ConvTranspose::from_burn(layer),
+            layer,
+        )
     }
 
     fn rows_of(&self, layer: &Conv2d) -> Arc<(Vec<f32>, usize)> {
-        let mut p = self.lock();
-        if let Some(r) = p.rows.get(&layer.weight.id) {
-            return r.clone();
-        }
-        let r =
-            Arc::new(one_hot_rows(layer).unwrap_or_else(|| {
-                panic!("a token lookup goes through a 1×1 convolution: {layer:?}")
-            }));
-        p.params += layer.num_params();
-        p.rows.insert(layer.weight.id, r.clone());
-        r
+        let key = (layer.weight.id, layer.num_params());
+        self.packed(|p| &mut p.rows, key, || one_hot_rows(layer), layer)
     }
 
-    /// The options of a kernel call for `f`, reading `x` (upsampled if pending).
-    fn run<'a>(f: &Fuse<'a, HostMap>, x: &HostMap, up_residual: &'a Option<Act>) -> ConvOpts<'a> {
+    /// The options of a kernel call for `f` (a pending upsampling of the residual done in
+    /// `residual`, since the kernels add a residual as it lies).
+    fn opts<'a>(
+        f: &Fuse<'a, HostMap>,
+        residual: &'a Option<Cow<'a, Act>>,
+        upsample: bool,
+    ) -> ConvOpts<'a> {
         ConvOpts {
             input_relu: f.input_relu,
             output_relu: f.output_relu,
-            residual: up_residual.as_ref().or(f.residual.map(|r| &r.act)),
-            upsample: x.upsampled,
+            residual: residual.as_deref(),
+            upsample,
         }
     }
-}
-
-/// A residual that is still to be upsampled, built (the kernels add a residual as it lies).
-fn built_residual(f: &Fuse<'_, HostMap>) -> Option<Act> {
-    f.residual
-        .filter(|r| r.upsampled)
-        .map(|r| r.act.upsample2())
 }
 
 impl Ops for HostOps {
@@ -148,9 +160,10 @@ impl Ops for HostOps {
 
     fn conv(&self, layer: &Conv2d, x: &HostMap, f: Fuse<'_, HostMap>) -> HostMap {
         let conv = self.conv_of(layer, f.scale);
-        let up = built_residual(&f);
+        let residual = f.residual.map(HostMap::read);
         HostMap {
-            act: conv.forward(&x.act, Self::run(&f, x, &up)),
+            // A pending upsampling of the input is read in place by the convolution.
+            act: conv.forward(&x.act, Self::opts(&f, &residual, x.upsampled)),
             upsampled: false,
         }
     }
@@ -162,24 +175,17 @@ impl Ops for HostOps {
         f: Fuse<'_, HostMap>,
     ) -> HostMap {
         let conv = self.transposed_of(layer);
-        let up = built_residual(&f);
-        let built = x.upsampled.then(|| x.act.upsample2());
-        let input = built.as_ref().unwrap_or(&x.act);
-        let opts = ConvOpts {
-            upsample: false,
-            ..Self::run(&f, x, &up)
-        };
+        let residual = f.residual.map(HostMap::read);
         HostMap {
-            act: conv.forward(input, opts),
+            act: conv.forward(&*x.read(), Self::opts(&f, &residual, false)),
             upsampled: false,
         }
     }
 
     fn conv_argmax(&self, layer: &Conv2d, x: &HostMap, input_relu: bool) -> Tensor<3, Int> {
         let conv = self.conv_of(layer, 1.0);
-        let built = x.upsampled.then(|| x.act.upsample2());
-        let input = built.as_ref().unwrap_or(&x.act);
-        let ids = conv.forward_argmax(input, input_relu);
+        let input = x.read();
+        let ids = conv.forward_argmax(&*input, input_relu);
         tokens_tensor(ids, [input.n, input.h, input.w], &self.device)
     }
 

@@ -2,7 +2,6 @@
 //! of the same size as the other families' with no latent loss and no prior.
 
 use burn::prelude::*;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
@@ -34,25 +33,7 @@ impl Family for AeOptions {
         "deterministic bottleneck".into()
     }
 
-    fn encoder_channels(&self, m: &ModelConfig) -> usize {
-        m.code_dim
-    }
-
-    fn latent_channels(&self, m: &ModelConfig) -> usize {
-        m.code_dim
-    }
-
     fn vocab(&self, _: &ModelConfig) -> Option<usize> {
-        None
-    }
-
-    fn noise(
-        &self,
-        _: &ModelConfig,
-        _: usize,
-        _: &mut ChaCha8Rng,
-        _: &Device,
-    ) -> Option<Tensor<4>> {
         None
     }
 
@@ -81,10 +62,6 @@ impl Family for AeOptions {
         None
     }
 
-    fn schedule(&self, _: usize) -> (f64, f64) {
-        (f64::NAN, f64::NAN)
-    }
-
     fn tokens(&self, _: Option<&FamilyParams>, _: &dyn Head) -> Option<Tensor<3, Int>> {
         None
     }
@@ -95,21 +72,6 @@ impl Family for AeOptions {
             entropy: 0.0,
             input: DecoderInput::Dense(head.z_e()),
         }
-    }
-
-    fn token_input(&self, _: Option<&FamilyParams>, _: Tensor<3, Int>) -> DecoderInput {
-        unreachable!("an ae has no tokens (vocab() is None)")
-    }
-
-    fn sample_prior(
-        &self,
-        _: &ModelConfig,
-        _: Option<&FamilyParams>,
-        _: usize,
-        _: &mut ChaCha8Rng,
-        _: &Device,
-    ) -> Option<DecoderInput> {
-        None
     }
 
     /// A float32 per latent dimension.

@@ -2,6 +2,7 @@
 //! implements, and the values it exchanges with the model and the training loop.
 
 use burn::prelude::*;
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::codebook::VectorQuantizer;
@@ -74,10 +75,15 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     /// One line on what these options are, for the comparison table.
     fn describe(&self) -> String;
 
-    /// Channels the encoder outputs.
-    fn encoder_channels(&self, m: &ModelConfig) -> usize;
-    /// Channels of the decoder's input.
-    fn latent_channels(&self, m: &ModelConfig) -> usize;
+    /// Channels of the decoder's input: a `code_dim` vector per cell unless the family says
+    /// otherwise.
+    fn latent_channels(&self, m: &ModelConfig) -> usize {
+        m.code_dim
+    }
+    /// Channels the encoder outputs: the decoder's input unless the family says otherwise.
+    fn encoder_channels(&self, m: &ModelConfig) -> usize {
+        self.latent_channels(m)
+    }
     /// Codes per cell when the latent is a grid of tokens (`None`: continuous).
     fn vocab(&self, m: &ModelConfig) -> Option<usize>;
 
@@ -95,15 +101,18 @@ pub trait Family: std::fmt::Debug + Send + Sync {
         decoder
     }
 
-    /// The step's noise (standard Gumbel for the dVAE, standard normal for the VAE), drawn
-    /// from the step's generator before anything else of the step but [`Family::first_step`].
+    /// The step's noise (standard Gumbel for the dVAE, standard normal for the VAE; none by
+    /// default), drawn from the step's generator before anything else of the step but
+    /// [`Family::first_step`].
     fn noise(
         &self,
-        m: &ModelConfig,
-        batch: usize,
-        rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> Option<Tensor<4>>;
+        _m: &ModelConfig,
+        _batch: usize,
+        _rng: &mut ChaCha8Rng,
+        _device: &Device,
+    ) -> Option<Tensor<4>> {
+        None
+    }
     /// The training quantization of `z_e [B, E, h, w]` (NCHW).
     fn quantize(
         &self,
@@ -122,7 +131,9 @@ pub trait Family: std::fmt::Debug + Send + Sync {
         q: &QuantizerOutput,
     ) -> Option<Tensor<1>>;
     /// (τ, β) at `step`, for the log (NaN where the family has none).
-    fn schedule(&self, step: usize) -> (f64, f64);
+    fn schedule(&self, _step: usize) -> (f64, f64) {
+        (f64::NAN, f64::NAN)
+    }
     /// Before the first step: e.g. a codebook initialised from the first batch's `z_e`.
     fn first_step(
         &self,
@@ -153,9 +164,15 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     fn tokens(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>>;
     /// Tokens, entropy and the deterministic decoder input, for scoring and reconstruction.
     fn encode(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Encoded;
-    /// The decoder's input for tokens.
-    fn token_input(&self, params: Option<&FamilyParams>, tokens: Tensor<3, Int>) -> DecoderInput;
-    /// The decoder's input for latents drawn from the family's own prior (`None`: none).
+    /// The decoder's input for tokens (only called for a family with [`Family::vocab`]).
+    fn token_input(&self, _params: Option<&FamilyParams>, _tokens: Tensor<3, Int>) -> DecoderInput {
+        unreachable!(
+            "the {} family has no tokens (its vocab() is None)",
+            self.name()
+        )
+    }
+    /// The decoder's input for latents drawn from the family's own prior (`None`: none):
+    /// uniformly random tokens for a family with tokens, nothing for one without.
     fn sample_prior(
         &self,
         m: &ModelConfig,
@@ -163,7 +180,15 @@ pub trait Family: std::fmt::Debug + Send + Sync {
         n: usize,
         rng: &mut ChaCha8Rng,
         device: &Device,
-    ) -> Option<DecoderInput>;
+    ) -> Option<DecoderInput> {
+        let k = self.vocab(m)?;
+        let g = m.grid_size();
+        let ids: Vec<i32> = (0..n * g * g)
+            .map(|_| rng.random_range(0..k as i32))
+            .collect();
+        let t = Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([n, g, g]);
+        Some(self.token_input(params, t))
+    }
 
     /// Information per latent cell in bits, given the last logged latent loss.
     fn bits_per_cell(&self, m: &ModelConfig, last_latent_loss: f64) -> f64;

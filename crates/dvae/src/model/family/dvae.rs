@@ -5,7 +5,6 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -149,16 +148,9 @@ impl Family for DvaeOptions {
         if self.tau_start == self.tau_end {
             format!("τ fixed at {}", self.tau_start)
         } else {
-            let shape = match self.tau_schedule {
-                TauSchedule::Cosine => "cosine",
-                TauSchedule::Exponential => "exponential",
-            };
+            let shape = self.tau_schedule.name();
             format!("τ {} → {} ({shape})", self.tau_start, self.tau_end)
         }
-    }
-
-    fn encoder_channels(&self, m: &ModelConfig) -> usize {
-        m.vocab_size
     }
 
     fn latent_channels(&self, m: &ModelConfig) -> usize {
@@ -254,23 +246,6 @@ impl Family for DvaeOptions {
 
     fn token_input(&self, _: Option<&FamilyParams>, tokens: Tensor<3, Int>) -> DecoderInput {
         DecoderInput::Lookup(tokens)
-    }
-
-    /// Uniformly random tokens.
-    fn sample_prior(
-        &self,
-        m: &ModelConfig,
-        _: Option<&FamilyParams>,
-        n: usize,
-        rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> Option<DecoderInput> {
-        let g = m.grid_size();
-        let ids: Vec<i32> = (0..n * g * g)
-            .map(|_| rng.random_range(0..m.vocab_size as i32))
-            .collect();
-        let t = Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([n, g, g]);
-        Some(DecoderInput::Lookup(t))
     }
 
     fn bits_per_cell(&self, m: &ModelConfig, _: f64) -> f64 {

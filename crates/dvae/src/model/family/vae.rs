@@ -124,10 +124,6 @@ impl Family for VaeOptions {
         2 * m.code_dim
     }
 
-    fn latent_channels(&self, m: &ModelConfig) -> usize {
-        m.code_dim
-    }
-
     fn vocab(&self, _: &ModelConfig) -> Option<usize> {
         None
     }
@@ -181,10 +177,6 @@ impl Family for VaeOptions {
             entropy: 0.0,
             input: DecoderInput::Dense(mu),
         }
-    }
-
-    fn token_input(&self, _: Option<&FamilyParams>, _: Tensor<3, Int>) -> DecoderInput {
-        unreachable!("a vae has no tokens (vocab() is None)")
     }
 
     /// z ~ N(0, 1).

@@ -4,15 +4,14 @@
 //! codebook in use.
 
 use burn::prelude::*;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
 use super::codebook::{VectorQuantizer, compared_rows, nearest};
 use crate::config::ModelConfig;
-use crate::config::check::{non_negative, positive};
-use crate::error::{Error, Result};
+use crate::config::check::{non_negative, positive, unit};
+use crate::error::Result;
 use crate::kernels::host::float_values;
 use crate::model::latent::DecoderInput;
 
@@ -88,12 +87,7 @@ impl Family for VqOptions {
     fn validate(&self) -> Result<()> {
         positive("epsilon", self.epsilon)?;
         non_negative("commitment", self.commitment)?;
-        if !(0.0..1.0).contains(&self.decay) {
-            return Err(Error::config(
-                "decay",
-                format!("must be in [0, 1), got {}", self.decay),
-            ));
-        }
+        unit("decay", self.decay)?;
         Ok(())
     }
 
@@ -116,14 +110,6 @@ impl Family for VqOptions {
         }
     }
 
-    fn encoder_channels(&self, m: &ModelConfig) -> usize {
-        m.code_dim
-    }
-
-    fn latent_channels(&self, m: &ModelConfig) -> usize {
-        m.code_dim
-    }
-
     fn vocab(&self, m: &ModelConfig) -> Option<usize> {
         Some(m.vocab_size)
     }
@@ -135,16 +121,6 @@ impl Family for VqOptions {
             rng,
             device,
         )))
-    }
-
-    fn noise(
-        &self,
-        _: &ModelConfig,
-        _: usize,
-        _: &mut ChaCha8Rng,
-        _: &Device,
-    ) -> Option<Tensor<4>> {
-        None
     }
 
     /// Latent loss: `‖sg[z_e] − e‖²` (omitted when the codebook follows an EMA)
@@ -258,22 +234,6 @@ impl Family for VqOptions {
 
     fn token_input(&self, params: Option<&FamilyParams>, tokens: Tensor<3, Int>) -> DecoderInput {
         DecoderInput::Dense(codebook(params).embed(tokens, self.cosine))
-    }
-
-    fn sample_prior(
-        &self,
-        m: &ModelConfig,
-        params: Option<&FamilyParams>,
-        n: usize,
-        rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> Option<DecoderInput> {
-        let g = m.grid_size();
-        let ids: Vec<i32> = (0..n * g * g)
-            .map(|_| rng.random_range(0..m.vocab_size as i32))
-            .collect();
-        let t = Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([n, g, g]);
-        Some(self.token_input(params, t))
     }
 
     fn bits_per_cell(&self, m: &ModelConfig, _: f64) -> f64 {
