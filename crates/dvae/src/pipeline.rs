@@ -135,7 +135,7 @@ impl Tokenizer {
             format!(
                 "is a {} model: its latent is continuous, so it has no tokens to encode \
                  or decode (reconstruct and eval work)",
-                self.config.bottleneck
+                self.model.family
             ),
         ))
     }

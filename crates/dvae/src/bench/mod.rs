@@ -224,19 +224,31 @@ fn run_preset(
     let data = ImageSet::procedural(o.batch, model.image_size);
     let idx: Vec<usize> = (0..o.batch).collect();
     let x = data.batch(&idx, &ad);
-    let mut net = crate::model::Network::new(model, &config.bottleneck, 0, &ad, o.engine);
+    // The network moves through each step by value, as in `train`, so that the update may
+    // reuse its buffers.
+    let mut net = Some(crate::model::Network::new(
+        model,
+        &config.bottleneck,
+        0,
+        &ad,
+        o.engine,
+    ));
     let mut optim = burn::optim::AdamWConfig::new().init();
     let mut i = 1;
     let timing = o.train.then(|| {
         timed(o, || {
             let mut rng = step::step_rng(0, i);
-            let (n, f) = step::forward(net.clone(), &config, x.clone(), i, &mut rng);
+            let n = net
+                .take()
+                .expect("the network is put back after every step");
+            let (n, f) = step::forward(n, &config, x.clone(), i, &mut rng);
             let (grads, norm) = step::gradients(&n, f.total.clone());
             let n = step::update(n, &mut optim, 1e-4, grads, norm, config.train.grad_clip);
-            net = step::after_update(n, &config, i, f, false, &mut rng).0;
+            net = Some(step::after_update(n, &config, i, f, false, &mut rng).0);
             i += 1;
         })
     });
+    let net = net.expect("the network is put back after every step");
     let tokenizer = Tokenizer::from_model(config, net.valid(), device);
     let xi = x.inner();
     let tokens = tokenizer.encode(xi.clone())?;

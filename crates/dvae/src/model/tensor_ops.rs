@@ -8,6 +8,7 @@ use burn::nn::pool::MaxPool2dConfig;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use super::gumbel::argmax_tokens;
 use super::ops::{Fuse, Ops};
 use crate::kernels::engine::Engine;
 use crate::kernels::ops::{conv, conv1x1};
@@ -111,7 +112,7 @@ impl Ops for TensorOps {
             Fuse::plain()
         };
         let logits = self.output(self.conv(layer, x, f));
-        logits.argmax(1).squeeze_dim::<3>(1)
+        argmax_tokens(logits)
     }
 
     fn lookup(&self, layer: &Conv2d, tokens: Tensor<3, Int>) -> TensorMap {
