@@ -10,6 +10,7 @@
 //! here knows a model: the layers are Burn's `Conv2d` and `ConvTranspose2d`.
 
 pub mod conv;
+mod conv_grad;
 pub mod conv_transpose;
 pub mod engine;
 pub mod gemm;
@@ -20,3 +21,4 @@ pub mod ops;
 mod pool;
 pub mod softmax;
 pub mod winograd;
+mod winograd_transforms;
