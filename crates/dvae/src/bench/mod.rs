@@ -18,11 +18,13 @@ use crate::config::{ModelConfig, Recipe, TrainConfig};
 use crate::data::ImageSet;
 use crate::kernels::engine::Engine;
 use crate::model::family::FamilyConfig;
+use crate::model::family::dvae::DvaeOptions;
 use crate::model::gumbel;
 use crate::model::host_ops::HostOps;
 use crate::model::tensor_ops::TensorOps;
 use crate::pipeline::Tokenizer;
 use crate::run_config::{FORMAT_VERSION, RunConfig};
+use crate::schedule::BetaSchedule;
 use crate::train::step;
 use crate::{Error, Result};
 use model::{BenchModel, BenchModelConfig};
@@ -202,22 +204,38 @@ fn round_trip<O: crate::model::ops::Ops>(
     (encode, decode)
 }
 
-/// A preset of our model, timed through what `dvae train`, `encode` and `decode` run: the
-/// training step of `train::step` (the default recipe's dVAE), then `Tokenizer::encode` and
-/// `Tokenizer::decode`.
+/// A preset of our model, timed through what `dvae train`, `encode` and `decode` run:
+/// `train::step` with train's optimizer, then `Tokenizer::encode` and `Tokenizer::decode`.
+/// The step's settings are `tools/torch_tiny_bench.py`'s, so that both sides do the same
+/// work: the hard Gumbel-softmax at τ = 1, logit-Laplace NLL + 1e-3 · KL (mean per cell),
+/// AdamW at lr 1e-4 (the DALL·E recipe's betas and weight decay), no clipping.
 fn run_preset(
     model: &ModelConfig,
     o: &BenchOptions,
     device: &Device,
 ) -> Result<(Option<Timing>, Timing, Timing)> {
     let ad = device.clone().autodiff();
-    let mut train = TrainConfig::recipe(Recipe::Default, 1000);
+    let mut train = TrainConfig::recipe(Recipe::Dalle, 1000);
     train.batch = o.batch;
+    // The dVAE's latent term is β·KL·cells/dims: β = 1e-3·dims/cells makes it 1e-3·KL.
+    let g = model.grid_size();
+    let dims = (model.input_channels * model.image_size * model.image_size) as f64;
+    let bottleneck = FamilyConfig::Dvae(DvaeOptions {
+        tau_start: 1.0,
+        tau_end: 1.0,
+        hard: true,
+        gumbel_scale: 1.0,
+        kl_weight: 1e-3 * dims / (g * g) as f64,
+        beta_schedule: BetaSchedule::Fixed,
+        diversity_weight: 0.0,
+        codebook_std: None,
+        ..DvaeOptions::recipe(Recipe::Dalle, 1000)
+    });
     let config = RunConfig {
         format_version: FORMAT_VERSION,
         preset: "bench".into(),
         model: model.clone(),
-        bottleneck: FamilyConfig::of("dvae", Recipe::Default, 1000)?,
+        bottleneck,
         train,
         data: "default".into(),
     };
@@ -233,7 +251,7 @@ fn run_preset(
         &ad,
         o.engine,
     ));
-    let mut optim = burn::optim::AdamWConfig::new().init();
+    let mut optim = crate::train::resume::adamw(&config.train);
     let mut i = 1;
     let timing = o.train.then(|| {
         timed(o, || {

@@ -7,7 +7,7 @@
 pub mod checkpoint;
 mod evaluate;
 pub mod params;
-mod resume;
+pub(crate) mod resume;
 pub mod step;
 
 use std::sync::Arc;

@@ -11,7 +11,8 @@ use crate::kernels::engine::Engine;
 use crate::model::Network;
 use crate::run_config::RunConfig;
 
-fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
+/// The optimizer `train` uses for `c`: AdamW with its betas, ε and weight decay.
+pub(crate) fn adamw(c: &crate::config::TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new()
         .with_beta_1(c.adam_beta1 as f32)
         .with_beta_2(c.adam_beta2 as f32)
