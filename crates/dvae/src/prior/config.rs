@@ -18,19 +18,7 @@ pub enum PriorKind {
     Pixelcnn,
 }
 
-impl std::str::FromStr for PriorKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "transformer" => Ok(Self::Transformer),
-            "pixelcnn" => Ok(Self::Pixelcnn),
-            other => Err(Error::config(
-                "kind",
-                format!("expected transformer or pixelcnn; got {other:?}"),
-            )),
-        }
-    }
-}
+crate::names::kebab_from_str!(PriorKind, "kind", [Transformer => "transformer", Pixelcnn => "pixelcnn"]);
 
 /// The shape of a prior: the token grid it models and the network's sizes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
