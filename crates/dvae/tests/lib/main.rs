@@ -10,5 +10,6 @@ mod metrics;
 mod model;
 mod openai;
 mod prior;
+mod quantizers;
 mod reference;
 mod train;
