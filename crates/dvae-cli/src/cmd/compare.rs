@@ -97,18 +97,25 @@ pub fn run(a: Args) -> Result<()> {
     );
     let mut done_before = 0u64;
     let mut current = String::new();
-    let result = compare::run(&variants, &data, &scoring, &a.out, &Device::flex(), |name, e| {
-        if name != current {
-            if !current.is_empty() {
-                done_before += a.steps as u64;
+    let result = compare::run(
+        &variants,
+        &data,
+        &scoring,
+        &a.out,
+        &Device::flex(),
+        |name, e| {
+            if name != current {
+                if !current.is_empty() {
+                    done_before += a.steps as u64;
+                }
+                current = name.to_string();
             }
-            current = name.to_string();
-        }
-        if let Event::Step(s) = e {
-            bar.set_position(done_before + s.step as u64);
-            bar.set_message(format!("{name}: recon {:.4}", s.recon));
-        }
-    });
+            if let Event::Step(s) = e {
+                bar.set_position(done_before + s.step as u64);
+                bar.set_message(format!("{name}: recon {:.4}", s.recon));
+            }
+        },
+    );
     bar.finish_and_clear();
     let table = result?;
     let md = compare::markdown(&table);

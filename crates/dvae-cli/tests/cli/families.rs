@@ -159,5 +159,9 @@ fn compare_takes_rows_by_name_and_scores_on_separate_data() {
     assert_eq!(sheet.height() as usize, 3 * (64 + 2) + 2);
     let o = run("fsq,nonesuch");
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("nonesuch") && stderr(&o).contains("simvq"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nonesuch") && stderr(&o).contains("simvq"),
+        "{}",
+        stderr(&o)
+    );
 }

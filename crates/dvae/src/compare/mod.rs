@@ -102,7 +102,10 @@ pub fn select(all: &[Variant], names: &[String]) -> Result<Vec<Variant>> {
         .map(|n| {
             all.iter().find(|v| &v.name == n).cloned().ok_or_else(|| {
                 let known: Vec<&str> = all.iter().map(|v| v.name.as_str()).collect();
-                Error::config("families", format!("no row {n:?}; rows: {}", known.join(", ")))
+                Error::config(
+                    "families",
+                    format!("no row {n:?}; rows: {}", known.join(", ")),
+                )
             })
         })
         .collect()

@@ -20,7 +20,10 @@ pub fn labelled_rows(
         + 2 * gap;
     let row_h = size.max(line * rows.iter().map(|r| r.0.len()).max().unwrap_or(0)) + gap;
     let cols = cols.max(1);
-    let (w, h) = (label_w + cols * (size + gap) + gap, rows.len() * row_h + gap);
+    let (w, h) = (
+        label_w + cols * (size + gap) + gap,
+        rows.len() * row_h + gap,
+    );
     let mut out = vec![255u8; w * h * 3];
     for (r, (lines, images)) in rows.iter().enumerate() {
         let y0 = gap + r * row_h;
@@ -46,9 +49,12 @@ mod tests {
 
     #[test]
     fn rows_have_their_label_and_images() {
-        let red = vec![[255u8, 0, 0]; 16].concat();
+        let red = [[255u8, 0, 0]; 16].concat();
         let rows = vec![
-            (vec!["originals".to_string()], vec![red.clone(), red.clone()]),
+            (
+                vec!["originals".to_string()],
+                vec![red.clone(), red.clone()],
+            ),
             (vec!["fsq".into(), "21.3 dB".into()], vec![red.clone()]),
         ];
         let (w, h, px) = labelled_rows(&rows, 4, 2);
@@ -56,7 +62,11 @@ mod tests {
         assert!(w > 2 * 4 + font::width("originals", 1));
         // Black text on the left, red images on the right.
         let label_w = font::width("originals", 1) + 4;
-        assert!(px.chunks(3).enumerate().any(|(i, p)| i % w < label_w && p == [0, 0, 0]));
+        assert!(
+            px.chunks(3)
+                .enumerate()
+                .any(|(i, p)| i % w < label_w && p == [0, 0, 0])
+        );
         let first_img = (2 * w + label_w) * 3;
         assert_eq!(&px[first_img..first_img + 3], &[255, 0, 0]);
     }

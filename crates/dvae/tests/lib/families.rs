@@ -107,7 +107,12 @@ fn every_family_lowers_its_reconstruction_loss() {
         // Tokens exist exactly for the discrete families.
         let model = dvae::Tokenizer::load(dir.path()).unwrap();
         let x = data.batch(&[0, 1], model.device());
-        let discrete = v.config.bottleneck.family().vocab(&v.config.model).is_some();
+        let discrete = v
+            .config
+            .bottleneck
+            .family()
+            .vocab(&v.config.model)
+            .is_some();
         assert_eq!(model.encode(x).is_ok(), discrete, "{family}");
         eprintln!("{family}: usage {:.2} psnr {:.2}", eval.usage, eval.psnr);
         if discrete && family != "vqvae-plain" && family != "dvae-tau16" {

@@ -110,7 +110,11 @@ fn lfq_case(name: &str) {
     };
     let x = grid(&f, "x", &device).require_grad();
     let q = o.quantize(step(), None, x.clone(), None);
-    close(&format!("{name} out"), &values(q.z_q.clone()), &floats(&f["out"]));
+    close(
+        &format!("{name} out"),
+        &values(q.z_q.clone()),
+        &floats(&f["out"]),
+    );
     let idx = q.indices.clone().unwrap();
     assert_eq!(int_values(idx.clone()), ints(&f["indices"]), "{name}");
     let d = f["dim"].as_u64().unwrap() as usize;
@@ -178,7 +182,11 @@ fn rotation_trick_matches_vector_quantize_pytorch() {
     // The value is the target's exactly: the trick changes only the gradient.
     close("out = tgt", &values(out.clone()), &floats(&f["tgt"]));
     let grads = (out * t("g")).sum().backward();
-    close("grad src", &values(src.grad(&grads).unwrap()), &floats(&f["grad_src"]));
+    close(
+        "grad src",
+        &values(src.grad(&grads).unwrap()),
+        &floats(&f["grad_src"]),
+    );
     let gt = tgt.grad(&grads).map(values).unwrap_or(vec![0.0; n * d]);
     close("grad tgt", &gt, &floats(&f["grad_tgt"]));
 }
@@ -214,9 +222,17 @@ fn simvq_matches_vector_quantize_pytorch() {
         &[f["commit_loss"].as_f64().unwrap() as f32],
     );
     let grads = (q.latent_loss + (q.z_q * grid(&f, "g", &device)).sum()).backward();
-    close("grad x", &values(x.grad(&grads).unwrap()), &floats(&f["grad_x"]));
+    close(
+        "grad x",
+        &values(x.grad(&grads).unwrap()),
+        &floats(&f["grad_x"]),
+    );
     let w = vq.transform.as_ref().unwrap().val();
-    close("grad w", &values(w.grad(&grads).unwrap()), &floats(&f["grad_w"]));
+    close(
+        "grad w",
+        &values(w.grad(&grads).unwrap()),
+        &floats(&f["grad_w"]),
+    );
     // The frozen codebook gets no gradient.
     assert!(vq.codebook.val().grad(&grads).is_none());
 }

@@ -124,7 +124,9 @@ impl VectorQuantizer {
             .expect("a positive standard deviation");
         let frozen: Vec<f32> = (0..k * d).map(|_| rng.sample(normal)).collect();
         let bound = 1.0 / (d as f32).sqrt();
-        let w: Vec<f32> = (0..d * d).map(|_| rng.random_range(-bound..bound)).collect();
+        let w: Vec<f32> = (0..d * d)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
         let mut vq = Self::new(k, d, rng, device);
         let t2 = |v: &[f32], rows| Tensor::<1>::from_floats(v, device).reshape([rows, d]);
         vq.codebook = Param::from_tensor(t2(&frozen, k)).set_require_grad(false);

@@ -114,7 +114,10 @@ impl FsqOptions {
             .iter()
             .zip(basis(&self.levels))
             .map(|(&l, b)| {
-                let level = tokens.clone().div_scalar(b as i64).remainder_scalar(l as i64);
+                let level = tokens
+                    .clone()
+                    .div_scalar(b as i64)
+                    .remainder_scalar(l as i64);
                 let hw = (l / 2) as f64;
                 ((level.float() - hw) / hw).unsqueeze_dim::<4>(1)
             })
@@ -155,7 +158,11 @@ impl Family for FsqOptions {
         if self.codes() > u16::MAX as usize + 1 {
             return Err(Error::config(
                 "levels",
-                format!("{:?} make {} codes, more than 65536", self.levels, self.codes()),
+                format!(
+                    "{:?} make {} codes, more than 65536",
+                    self.levels,
+                    self.codes()
+                ),
             ));
         }
         Ok(())
@@ -186,7 +193,10 @@ impl Family for FsqOptions {
 
     fn describe(&self) -> String {
         let levels: Vec<String> = self.levels.iter().map(|l| l.to_string()).collect();
-        format!("levels {}, no codebook, no auxiliary loss", levels.join("×"))
+        format!(
+            "levels {}, no codebook, no auxiliary loss",
+            levels.join("×")
+        )
     }
 
     fn latent_channels(&self, _: &ModelConfig) -> usize {

@@ -199,7 +199,11 @@ impl Family for LfqOptions {
     fn describe(&self) -> String {
         format!(
             "{}sign bits, entropy penalty {} (γ {}), commitment {}",
-            if self.spherical { "BSQ: unit-sphere " } else { "" },
+            if self.spherical {
+                "BSQ: unit-sphere "
+            } else {
+                ""
+            },
             self.entropy_weight,
             self.diversity_gamma,
             self.commitment

@@ -96,14 +96,20 @@ impl VqOptions {
         vec![
             ("vqvae", Self::default()),
             ("vqvae-plain", Self::plain()),
-            ("vqvae-lookup8", Self {
-                lookup_dim: Some(8),
-                ..Self::default()
-            }),
-            ("vqvae-rotation", Self {
-                rotation_trick: true,
-                ..Self::default()
-            }),
+            (
+                "vqvae-lookup8",
+                Self {
+                    lookup_dim: Some(8),
+                    ..Self::default()
+                },
+            ),
+            (
+                "vqvae-rotation",
+                Self {
+                    rotation_trick: true,
+                    ..Self::default()
+                },
+            ),
             ("vqvae-up", Self::upgraded()),
             ("simvq", Self::simvq()),
         ]
@@ -134,7 +140,6 @@ impl VqOptions {
             )
         }
     }
-
 }
 
 /// The codebook among a VQ-VAE's parameters (every VQ-VAE model has one).
