@@ -78,14 +78,18 @@ impl DvaeOptions {
         match recipe {
             Recipe::Dalle => dalle,
             // See the README's "Recipes" for the runs behind each choice.
+            // Every regulariser is on q = softmax(logits), the distribution the
+            // unscaled Gumbel noise samples from: the batch-mean q spread over the codes
+            // (diversity) and each cell's q confident (cell entropy), LFQ's penalty.
             Recipe::Default => Self {
                 hard: true,
                 tau_start: 1.0,
                 tau_end: 0.5,
-                gumbel_scale: 0.3,
+                gumbel_scale: 1.0,
                 kl_weight: 0.0,
                 beta_schedule: BetaSchedule::Fixed,
-                diversity_weight: 0.3,
+                diversity_weight: 1.0,
+                cell_entropy_weight: 0.1,
                 codebook_std: Some(1.0),
                 ..dalle
             },
