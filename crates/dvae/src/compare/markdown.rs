@@ -1,6 +1,6 @@
 //! The comparison as a Markdown table.
 
-use super::Comparison;
+use super::row::Comparison;
 
 /// The table as Markdown.
 pub fn markdown(c: &Comparison) -> String {

@@ -6,110 +6,22 @@
 mod images;
 mod markdown;
 mod row;
+mod variant;
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
-use serde::Serialize;
 
 use crate::artifact::RunDir;
 use crate::data::{ImageSet, Split};
 use crate::error::{Error, Result};
-use crate::model::family::FamilyConfig;
 use crate::pipeline::Tokenizer;
-use crate::run_config::RunConfig;
 use crate::train::{self, Event, TrainOptions};
 pub use markdown::markdown;
-pub use row::Row;
+pub use row::{Comparison, Row};
 use row::{Trained, row, tail_mean};
-
-/// The rows `dvae compare` trains unless `--families` says otherwise: the article's four
-/// families (the dVAE at three τ schedules, the VQ-VAE with and without its remedies),
-/// FSQ, LFQ, and the VQ-VAE with the field's upgrades.
-pub const DEFAULT_ROWS: [&str; 10] = [
-    "dvae",
-    "dvae-tau1",
-    "dvae-tau16",
-    "vqvae",
-    "vqvae-plain",
-    "vqvae-up",
-    "fsq",
-    "lfq",
-    "vae",
-    "ae",
-];
-
-/// One model of the comparison: a name and its full configuration.
-#[derive(Clone, Debug)]
-pub struct Variant {
-    /// Short name, also the run's folder.
-    pub name: String,
-    /// What differs from the base configuration, in words.
-    pub note: String,
-    /// The configuration it trains with.
-    pub config: RunConfig,
-}
-
-/// Every variant the comparison knows for `base` (whose family is ignored): every
-/// registered family's own rows (e.g. the dVAE at its recipe's τ schedule, at a fixed τ = 1
-/// and annealed to 1/16; the VQ-VAE with and without its remedies against collapse), each
-/// with the options of `base`'s recipe and length, fitted to its backbone.
-pub fn variants(base: &RunConfig) -> Result<Vec<Variant>> {
-    let mut out = Vec::new();
-    for name in FamilyConfig::NAMES {
-        let family =
-            FamilyConfig::of_model(name, base.train.recipe, base.train.steps, &base.model)?;
-        for (name, bottleneck) in family.comparison() {
-            out.push(Variant {
-                name: name.into(),
-                note: bottleneck.family().describe(),
-                config: RunConfig {
-                    bottleneck,
-                    ..base.clone()
-                },
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The measured comparison.
-#[derive(Clone, Debug, Serialize)]
-pub struct Comparison {
-    /// Steps each variant trained.
-    pub steps: usize,
-    /// Images per step.
-    pub batch: usize,
-    /// Seed shared by every variant.
-    pub seed: u64,
-    /// Data source.
-    pub data: String,
-    /// What the rows were scored on: a separate data set, or the training data's held-out
-    /// split.
-    pub eval_data: String,
-    /// The training reconstruction loss every variant is timed to: the worst final value.
-    pub target_recon: f64,
-    /// One row per variant.
-    pub rows: Vec<Row>,
-}
-
-/// The variants named in `names`, in that order: a variant's name (`vqvae-up`) or a
-/// family's (`vqvae`: the family's first row).
-pub fn select(all: &[Variant], names: &[String]) -> Result<Vec<Variant>> {
-    names
-        .iter()
-        .map(|n| {
-            all.iter().find(|v| &v.name == n).cloned().ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|v| v.name.as_str()).collect();
-                Error::config(
-                    "families",
-                    format!("no row {n:?}; rows: {}", known.join(", ")),
-                )
-            })
-        })
-        .collect()
-}
+pub use variant::{DEFAULT_ROWS, Variant, select, variants};
 
 /// Where the rows are scored: a separate set (held out by photo), or the training data's
 /// held-out split.

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::Variant;
+use super::variant::Variant;
 use crate::metrics::EvalReport;
 use crate::train::StepLog;
 
@@ -51,6 +51,26 @@ pub struct Row {
     pub sampling: String,
     /// Final training reconstruction loss (mean of the last three logged values).
     pub final_recon: f64,
+}
+
+/// The measured comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// Steps each variant trained.
+    pub steps: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Seed shared by every variant.
+    pub seed: u64,
+    /// Data source.
+    pub data: String,
+    /// What the rows were scored on: a separate data set, or the training data's held-out
+    /// split.
+    pub eval_data: String,
+    /// The training reconstruction loss every variant is timed to: the worst final value.
+    pub target_recon: f64,
+    /// One row per variant.
+    pub rows: Vec<Row>,
 }
 
 /// A trained variant, before it is compared.
