@@ -7,6 +7,7 @@ inputs.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -169,3 +170,17 @@ def tok(run_tiny):
     import dvae
 
     return dvae.Tokenizer.load(run_tiny)
+
+
+def tensors(path: Path) -> dict:
+    """Every tensor of a safetensors file as (dtype, shape, raw bytes), by name: the
+    file's header lists them in no fixed order, so files are compared tensor by tensor."""
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + n])
+    header.pop("__metadata__", None)
+    body = data[8 + n :]
+    return {
+        k: (v["dtype"], tuple(v["shape"]), body[v["data_offsets"][0] : v["data_offsets"][1]])
+        for k, v in header.items()
+    }

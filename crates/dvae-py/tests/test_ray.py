@@ -3,6 +3,7 @@ sizes) and get exactly the CLI's tokens."""
 
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -39,8 +40,16 @@ def test_two_actors_tokenize_a_folder_as_the_cli_does(ray, cli, run_tiny, photos
         concurrency=2,
         batch_size=8,
         batch_format="numpy",
+        # Half a CPU each, so that the two actors leave the 2-CPU cluster room to read.
+        num_cpus=0.5,
     )
-    rows = tokens.take_all()
+    # A hang (a cluster without room to schedule) fails the test instead of the run.
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("Ray Data did not finish in 300 s"))
+    signal.alarm(300)
+    try:
+        rows = tokens.take_all()
+    finally:
+        signal.alarm(0)
     assert len(rows) == len(want) == 28
     for row in rows:
         assert "image" not in row

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import dvae
-from conftest import cli_error, run_cli
+from conftest import cli_error, run_cli, tensors
 
 # Flags of `dvae train` that are not configuration keywords of dvae.train.
 NOT_CONFIG = {"help", "version", "out", "resume", "strict"}
@@ -49,7 +49,8 @@ def same_run(cli, tmp_path, data, flags: dict, name: str):
 def test_same_config_and_weights_as_the_cli(cli, photos, tmp_path, flags):
     a, b, summary = same_run(cli, tmp_path, photos, flags, flags.get("family", "dvae"))
     assert json.loads((a / "config.json").read_text()) == json.loads((b / "config.json").read_text())
-    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    weights = tensors(a / "model.safetensors")
+    assert len(weights) > 10 and weights == tensors(b / "model.safetensors")
     assert summary["steps"] == 2 and summary["run_dir"] == str(b)
     assert set(summary["eval"]) >= {"psnr", "ssim", "usage", "bits_per_dim"}
 
@@ -80,7 +81,7 @@ def test_on_step_ctrl_c_and_resume(cli, photos, tmp_path):
     done = dvae.train(out, resume=True)
     assert done["steps"] == 8
     # Resumed from the checkpoint, bit for bit the uninterrupted run.
-    assert (out / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    assert tensors(out / "model.safetensors") == tensors(whole / "model.safetensors")
 
 
 def test_an_exception_in_on_step_stops_after_a_checkpoint(photos, tmp_path):
