@@ -111,7 +111,7 @@ impl<'py> Images<'py> {
         } else {
             format!("input is {h}x{w} but model built for {size}x{size}")
         };
-        Err(dvae::Error::Shape(reason)).map_err(crate::errors::to_py)
+        Err(crate::errors::to_py(dvae::Error::Shape(reason)))
     }
 
     /// Images `start..end` as CHW floats in [0, 1], image after image. Bytes become
