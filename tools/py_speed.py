@@ -9,12 +9,12 @@ Two comparisons per preset (batch 64 by default):
   ``--iters`` calls after a warm-up, each side in its own process;
 * end to end: ``dvae encode --run RUN --batch 64 DIR --out t.npy`` against a Python
   process doing the same (``load_images``, ``encode``, ``numpy.save``) on the same PNGs,
-  wall time of the whole process.
+  wall time of the whole process (and, for Python, after its imports).
 
 Rounds alternate the two sides (the machine is shared; compare medians). Needs the
 ``dvae`` wheel installed and the release binaries::
 
-    cargo build --release -p dvae-cli -p dvae --example openai_speed
+    cargo build --release --workspace --examples   # the CLI and examples/openai_speed
     python tools/py_speed.py [--presets tiny,small] [--batch 64] [--iters 8] [--rounds 3]
 """
 
@@ -56,11 +56,13 @@ print(json.dumps({"img_s": batch / sorted(times[1:])[len(times[1:]) // 2]}))
 """
 
 PY_END_TO_END = """
-import sys
+import json, sys, time
 import numpy as np, dvae
+t0 = time.perf_counter()
 run, folder, out, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 tok = dvae.Tokenizer.load(run)
 np.save(out, tok.encode(dvae.load_images(folder, tok.image_size), batch=batch, dtype="uint16"))
+print(json.dumps({"after_imports_s": time.perf_counter() - t0}))
 """
 
 
@@ -92,10 +94,10 @@ def run(cmd: list) -> str:
     return p.stdout
 
 
-def wall(cmd: list) -> float:
+def wall(cmd: list) -> tuple:
     t0 = time.perf_counter()
-    run(cmd)
-    return time.perf_counter() - t0
+    out = run(cmd)
+    return time.perf_counter() - t0, out
 
 
 def main() -> None:
@@ -109,7 +111,7 @@ def main() -> None:
     cli, example = TARGET / "dvae", TARGET / "examples" / "openai_speed"
     for exe in (cli, example):
         if not exe.is_file():
-            sys.exit(f"missing {exe}: cargo build --release -p dvae-cli -p dvae --example openai_speed")
+            sys.exit(f"missing {exe}: cargo build --release --workspace --examples")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -119,7 +121,8 @@ def main() -> None:
         for preset in a.presets.split(","):
             rdir = tmp / preset
             run([cli, "train", "--preset", preset, "--steps", "1", "--batch", "2", "--out", rdir])
-            res = {k: [] for k in ["rs_encode", "py_encode", "rs_decode", "py_decode", "rs_e2e", "py_e2e"]}
+            keys = ["rs_encode", "py_encode", "rs_decode", "py_decode", "rs_e2e", "py_e2e", "py_in"]
+            res = {k: [] for k in keys}
             for _ in range(a.rounds):
                 for op in ("encode", "decode"):
                     out = run([example, rdir, op, a.batch, a.iters])
@@ -127,15 +130,19 @@ def main() -> None:
                     out = run([sys.executable, "-c", PY_CALLS, rdir, op, a.batch, a.iters, folder])
                     res[f"py_{op}"].append(json.loads(out)["img_s"])
                 res["rs_e2e"].append(wall([cli, "encode", "--run", rdir, "--batch", a.batch, folder,
-                                           "--out", tmp / "cli.npy"]))
-                res["py_e2e"].append(wall([sys.executable, "-c", PY_END_TO_END, rdir, folder,
-                                           tmp / "py.npy", a.batch]))
+                                           "--out", tmp / "cli.npy"])[0])
+                took, out = wall([sys.executable, "-c", PY_END_TO_END, rdir, folder, tmp / "py.npy",
+                                  a.batch])
+                res["py_e2e"].append(took)
+                res["py_in"].append(json.loads(out)["after_imports_s"])
             assert np.array_equal(np.load(tmp / "cli.npy"), np.load(tmp / "py.npy"))
             med = {k: statistics.median(v) for k, v in res.items()}
             n = max(a.images, a.batch)
             for op in ("encode", "decode"):
                 rows.append((preset, f"{op} (model calls)", med[f"rs_{op}"], med[f"py_{op}"]))
-            rows.append((preset, f"encode {n} PNGs end to end", n / med["rs_e2e"], n / med["py_e2e"]))
+            rows.append((preset, f"encode {n} PNGs, whole process", n / med["rs_e2e"], n / med["py_e2e"]))
+            rows.append((preset, f"encode {n} PNGs, after Python's imports", n / med["rs_e2e"],
+                         n / med["py_in"]))
     print(f"batch {a.batch}, {a.rounds} alternated rounds, medians (img/s)")
     print(f"| preset | operation | Rust (CLI / library) | Python | Python overhead |")
     print(f"|---|---|---|---|---|")
