@@ -25,14 +25,19 @@ pub fn tile(images: &[Vec<u8>], size: usize, cols: usize) -> (usize, usize, Vec<
 
 /// Floats in [0, 1], CHW, to HWC bytes.
 pub fn chw_to_hwc(chw: &[f32], size: usize) -> Vec<u8> {
-    let plane = size * size;
-    let mut out = vec![0u8; plane * 3];
+    let mut out = vec![0u8; size * size * 3];
+    chw_to_hwc_into(chw, &mut out);
+    out
+}
+
+/// [`chw_to_hwc`] into `out` (HWC RGB bytes, as many pixels as `chw` has per plane).
+pub fn chw_to_hwc_into(chw: &[f32], out: &mut [u8]) {
+    let plane = out.len() / 3;
     for p in 0..plane {
         for c in 0..3 {
             out[p * 3 + c] = (chw[c * plane + p].clamp(0.0, 1.0) * 255.0).round() as u8;
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -68,9 +68,7 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
         }
     };
     if (h, w) != (grid, grid) {
-        return Err(bad(format!(
-            "expected {grid}x{grid} token grids for this model, got {h}x{w}"
-        )));
+        return Err(bad(grid_mismatch(grid, h, w)));
     }
     if npy.order() != npyz::Order::C {
         return Err(bad(
@@ -111,11 +109,7 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
         .enumerate()
         .find(|(_, t)| **t < 0 || **t >= vocab_size as i64)
     {
-        return Err(bad(format!(
-            "token id {t} at image {}, cell {} is outside 0..{vocab_size} (the model's vocab_size)",
-            i / (h * w),
-            i % (h * w)
-        )));
+        return Err(bad(id_out_of_range(i, t, h * w, vocab_size)));
     }
     Ok(TokenGrids {
         n,
@@ -123,6 +117,21 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
         w,
         ids: ids.into_iter().map(|t| t as u32).collect(),
     })
+}
+
+/// What is wrong with token grids of `h`×`w` for a model that decodes `grid`×`grid`.
+pub fn grid_mismatch(grid: usize, h: usize, w: usize) -> String {
+    format!("expected {grid}x{grid} token grids for this model, got {h}x{w}")
+}
+
+/// What is wrong with the id `t` at flat position `i` of grids of `cells` cells each, for a
+/// model of `vocab_size` codes.
+pub fn id_out_of_range(i: usize, t: i64, cells: usize, vocab_size: usize) -> String {
+    format!(
+        "token id {t} at image {}, cell {} is outside 0..{vocab_size} (the model's vocab_size)",
+        i / cells.max(1),
+        i % cells.max(1)
+    )
 }
 
 /// Largest `.npy` header read: numpy's own limit (`np.load(max_header_size=10000)`).

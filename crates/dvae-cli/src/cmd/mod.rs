@@ -40,21 +40,7 @@ impl ModelArgs {
 
 /// Expands files and folders (recursively) into image paths, in order.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let (images, _) = image_io::list_images(p)?;
-            if images.is_empty() {
-                anyhow::bail!("{}: no image files in this folder", p.display());
-            }
-            out.extend(images);
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            anyhow::bail!("{}: no such file or folder", p.display());
-        }
-    }
-    Ok(out)
+    Ok(image_io::expand_inputs(inputs)?)
 }
 
 /// Loads explicitly named images; an unreadable one is an error naming it.

@@ -128,6 +128,27 @@ pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     Ok((images, others))
 }
 
+/// Image files and folders expanded into image paths, in the order given (a folder's
+/// images recursively, sorted); a folder without images or a missing path is an error
+/// naming it. What `dvae encode` and `dvae reconstruct` read.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let (images, _) = list_images(p)?;
+            if images.is_empty() {
+                return Err(Error::data(p, "no image files in this folder"));
+            }
+            out.extend(images);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(Error::data(p, "no such file or folder"));
+        }
+    }
+    Ok(out)
+}
+
 fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())

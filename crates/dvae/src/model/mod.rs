@@ -157,6 +157,14 @@ impl Network {
             .tokens(self.bottleneck.as_ref(), &self.features(ops, x))
     }
 
+    /// The encoder's output `z_e` of mapped pixels through `ops`.
+    ///
+    /// # Shapes
+    /// mapped pixels `[B, C, S, S]` → `[B, E, h, w]`
+    pub fn encoder_output_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Tensor<4> {
+        self.features(ops, x).z_e()
+    }
+
     /// Tokens, entropy and the deterministic decoder input of mapped pixels through `ops`.
     pub fn encode_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Encoded {
         self.family()

@@ -6,6 +6,7 @@ mod fuzz_seeds;
 mod gradcheck;
 mod gumbel;
 mod infer;
+mod logits;
 mod metrics;
 mod model;
 mod openai;

@@ -94,6 +94,11 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     }
     /// Codes per cell when the latent is a grid of tokens (`None`: continuous).
     fn vocab(&self, m: &ModelConfig) -> Option<usize>;
+    /// Whether the encoder's output is the logits of q(z|x) over the codes (the dVAE's),
+    /// which [`Tokenizer::logits`](crate::Tokenizer::logits) returns.
+    fn has_logits(&self) -> bool {
+        false
+    }
 
     /// The family's own parameters, drawn from `rng` after the encoder's and decoder's.
     fn init(

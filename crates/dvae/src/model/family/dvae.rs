@@ -241,6 +241,10 @@ impl Family for DvaeOptions {
         (self.tau(step), self.beta(step))
     }
 
+    fn has_logits(&self) -> bool {
+        true
+    }
+
     /// The argmax per cell, fused with the encoder's last layer where the engine can.
     fn tokens(&self, _: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {
         Some(head.argmax())
