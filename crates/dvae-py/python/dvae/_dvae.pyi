@@ -135,5 +135,8 @@ def train(
 ) -> Dict[str, Any]:
     """Trains into ``out`` as ``dvae train`` does; the keywords are its flags."""
 
+def retain_freed_memory() -> bool:
+    """glibc's allocator set as the dvae binary sets it (freed blocks kept for reuse)."""
+
 def train_keys() -> List[str]:
     """The configuration keywords train takes."""
