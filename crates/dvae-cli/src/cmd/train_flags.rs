@@ -93,7 +93,7 @@ pub struct Flags {
     /// Fraction of the data held out for evaluation.
     #[arg(long)]
     pub holdout: Option<f64>,
-    /// Tokenizer family: dvae, vqvae, vae or ae.
+    /// Tokenizer family: dvae, vqvae, vae, ae, fsq or lfq.
     #[arg(long, default_value = "dvae")]
     pub family: String,
     #[command(flatten)]
@@ -127,6 +127,9 @@ pub struct FamilyFlags {
     /// dvae: weight of the codebook-diversity term (KL of the batch-mean code distribution to uniform).
     #[arg(long)]
     diversity_weight: Option<f64>,
+    /// dvae: weight of the mean per-cell entropy of q(z|x) (pushes each cell to be confident).
+    #[arg(long)]
+    cell_entropy_weight: Option<f64>,
     /// dvae: straight-through hard Gumbel-softmax (true/false).
     #[arg(long)]
     hard: Option<bool>,
@@ -154,6 +157,34 @@ pub struct FamilyFlags {
     /// vqvae: re-seed codes unused for N steps (0: never).
     #[arg(long)]
     restart_after: Option<usize>,
+    /// vqvae: l2-normalised code lookup in this many dimensions (ViT-VQGAN's factorised codes).
+    #[arg(long)]
+    lookup_dim: Option<usize>,
+    /// vqvae: the rotation trick for the gradient through the quantizer (true/false).
+    #[arg(long)]
+    rotation_trick: Option<bool>,
+    /// vqvae: SimVQ, a frozen random codebook through one learned linear map (true/false;
+    /// unless given, --vq-ema, --kmeans-init and --restart-after are then turned off).
+    #[arg(long)]
+    simvq: Option<bool>,
+    /// fsq: levels of each latent dimension, e.g. 8,8,8 (512 codes; sets --vocab-size).
+    #[arg(long, value_delimiter = ',')]
+    levels: Option<Vec<usize>>,
+    /// lfq: weight of the entropy penalty.
+    #[arg(long)]
+    entropy_weight: Option<f64>,
+    /// lfq: weight γ of the batch's code entropy against the per-cell entropy.
+    #[arg(long)]
+    diversity_gamma: Option<f64>,
+    /// lfq: commitment weight.
+    #[arg(long)]
+    lfq_commitment: Option<f64>,
+    /// lfq: inverse temperature of the code distribution the entropies are taken of.
+    #[arg(long)]
+    inv_temperature: Option<f64>,
+    /// lfq: BSQ, latents and codes on the unit sphere (true/false).
+    #[arg(long)]
+    spherical: Option<bool>,
     /// vae: final KL weight β (1 is the ELBO).
     #[arg(long)]
     vae_kl_weight: Option<f64>,
@@ -204,6 +235,12 @@ impl FamilyFlags {
                 "diversity_weight",
                 j(self.diversity_weight),
             ),
+            f(
+                "dvae",
+                "cell-entropy-weight",
+                "cell_entropy_weight",
+                j(self.cell_entropy_weight),
+            ),
             f("dvae", "hard", "hard", j(self.hard)),
             f("dvae", "gumbel-scale", "gumbel_scale", j(self.gumbel_scale)),
             f(
@@ -223,6 +260,50 @@ impl FamilyFlags {
                 "restart_after",
                 self.restart_after.map(some_or_null),
             ),
+            f(
+                "vqvae",
+                "lookup-dim",
+                "lookup_dim",
+                self.lookup_dim.map(some_or_null),
+            ),
+            f(
+                "vqvae",
+                "rotation-trick",
+                "rotation_trick",
+                j(self.rotation_trick),
+            ),
+            f("vqvae", "simvq", "simvq", j(self.simvq)),
+            f(
+                "fsq",
+                "levels",
+                "levels",
+                self.levels.clone().map(|l| json!(l)),
+            ),
+            f(
+                "lfq",
+                "entropy-weight",
+                "entropy_weight",
+                j(self.entropy_weight),
+            ),
+            f(
+                "lfq",
+                "diversity-gamma",
+                "diversity_gamma",
+                j(self.diversity_gamma),
+            ),
+            f(
+                "lfq",
+                "lfq-commitment",
+                "commitment",
+                j(self.lfq_commitment),
+            ),
+            f(
+                "lfq",
+                "inv-temperature",
+                "inv_temperature",
+                j(self.inv_temperature),
+            ),
+            f("lfq", "spherical", "spherical", j(self.spherical)),
             f("vae", "vae-kl-weight", "kl_weight", j(self.vae_kl_weight)),
             f(
                 "vae",
@@ -240,6 +321,13 @@ impl FamilyFlags {
     fn apply(&self, family: FamilyConfig) -> Result<FamilyConfig> {
         let name = family.name();
         let mut v = serde_json::to_value(&family)?;
+        if self.simvq == Some(true) {
+            // SimVQ's codebook is a frozen basis seen through a learned map: nothing for
+            // an EMA, k-means or a restart to move, unless asked for (then refused).
+            v["ema"] = json!(false);
+            v["kmeans_init"] = json!(false);
+            v["restart_after"] = Value::Null;
+        }
         for (owner, flag, key, value) in self.given() {
             if owner != name {
                 bail!("--{flag} is an option of --family {owner}, not of {name}");
@@ -299,12 +387,19 @@ impl Flags {
             t.grad_clip = (c > 0.0).then_some(c);
         }
         t.checkpoint_every = t.checkpoint_every.min(steps.max(1));
-        let family = FamilyConfig::of(&self.family, self.recipe, steps)?;
+        let family = FamilyConfig::of_model(&self.family, self.recipe, steps, &m)?;
+        let bottleneck = self.family_flags.apply(family)?;
+        if self.vocab_size.is_none()
+            && let Some(k) = bottleneck.family().vocab(&m)
+        {
+            // A family whose options fix the vocabulary (FSQ's levels) sets it.
+            m.vocab_size = k;
+        }
         let config = RunConfig {
             format_version: FORMAT_VERSION,
             preset: self.preset.clone(),
             model: m,
-            bottleneck: self.family_flags.apply(family)?,
+            bottleneck,
             train: t,
             data: self.data.clone(),
         };

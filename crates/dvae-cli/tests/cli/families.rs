@@ -21,29 +21,37 @@ fn compare_trains_every_variant_and_writes_the_table() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
-    for name in [
+    let default_rows = [
         "dvae",
         "dvae-tau1",
         "dvae-tau16",
         "vqvae",
         "vqvae-plain",
+        "vqvae-up",
+        "fsq",
+        "lfq",
         "vae",
         "ae",
-    ] {
+    ];
+    for name in default_rows {
         assert!(md.contains(&format!("| {name} |")), "{name} missing:\n{md}");
     }
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 7);
+    assert_eq!(rows.len(), default_rows.len());
     for r in rows {
         assert!(r["psnr"].as_f64().unwrap().is_finite(), "{r}");
+        assert!(r["wall_s"].as_f64().unwrap() > 0.0, "{r}");
         assert_eq!(
             r["usage"].is_null(),
-            !["dvae", "vqvae"].contains(&r["family"].as_str().unwrap())
+            ["vae", "ae"].contains(&r["family"].as_str().unwrap())
         );
     }
-    assert!(out.join("recon.png").is_file());
+    // Originals and ten named rows of reconstructions, the names in a column on the left.
+    let sheet = image::open(out.join("recon.png")).unwrap();
+    assert_eq!(sheet.height() as usize, 11 * (64 + 2) + 2);
+    assert!(sheet.width() as usize > 64 + 8 * "vqvae-plain".len());
     assert!(out.join("vae/samples.png").is_file());
     assert!(out.join("vqvae/samples.png").is_file());
     assert!(
@@ -108,4 +116,52 @@ fn gumbel_max_matches_softmax_and_gaussian_noise_does_not() {
     assert!(d(0) < d(r.len() - 1) && var(0) > var(r.len() - 1));
     let o = dvae(&["gumbel", "--taus", "0,1"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn compare_takes_rows_by_name_and_scores_on_separate_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, eval) = (dir.path().join("data"), dir.path().join("eval"));
+    write_pngs(&data, 8, 64);
+    write_pngs(&eval, 3, 64);
+    let out = dir.path().join("cmp");
+    let run = |families: &str| {
+        dvae(&[
+            "compare",
+            "--steps",
+            "2",
+            "--batch",
+            "2",
+            "--families",
+            families,
+            "--data",
+            data.to_str().unwrap(),
+            "--eval-data",
+            eval.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = run("bsq,simvq");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    let names: Vec<&str> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bsq", "simvq"]);
+    assert_eq!(json["eval_data"], eval.to_str().unwrap());
+    // Originals and the two named rows.
+    let sheet = image::open(out.join("recon.png")).unwrap();
+    assert_eq!(sheet.height() as usize, 3 * (64 + 2) + 2);
+    let o = run("fsq,nonesuch");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("nonesuch") && stderr(&o).contains("simvq"),
+        "{}",
+        stderr(&o)
+    );
 }

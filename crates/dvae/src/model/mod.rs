@@ -173,7 +173,8 @@ impl Network {
 
     /// The decoder's input for tokens.
     pub fn token_input(&self, tokens: Tensor<3, Int>) -> DecoderInput {
-        self.family().token_input(self.bottleneck.as_ref(), tokens)
+        self.family()
+            .token_input(&self.config, self.bottleneck.as_ref(), tokens)
     }
 
     /// The decoder's output through `ops`.

@@ -10,6 +10,7 @@ mod font;
 pub mod html;
 pub mod log;
 mod sections;
+pub mod sheet;
 pub mod svg;
 pub mod visuals;
 

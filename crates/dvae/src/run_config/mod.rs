@@ -66,6 +66,7 @@ impl RunConfig {
         }
         self.model.validate()?;
         self.bottleneck.family().validate()?;
+        self.bottleneck.family().check_model(&self.model)?;
         self.train.validate()
     }
 }

@@ -133,6 +133,7 @@ impl RunConfigV1 {
                 kmeans_init: t.vq.kmeans_init,
                 restart_after: t.vq.restart_after,
                 cosine: m.vq_cosine,
+                ..VqOptions::default()
             }),
             FamilyV1::Vae => FamilyConfig::Vae(t.vae),
             FamilyV1::Ae => FamilyConfig::Ae(AeOptions::default()),
@@ -148,6 +149,7 @@ impl RunConfigV1 {
                 hard: t.hard,
                 gumbel_scale: t.gumbel_scale,
                 codebook_std: t.codebook_std,
+                cell_entropy_weight: 0.0,
             }),
         };
         RunConfig {

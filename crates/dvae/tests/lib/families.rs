@@ -55,8 +55,8 @@ fn small_config(family: &str, steps: usize) -> RunConfig {
     RunConfig {
         format_version: FORMAT_VERSION,
         preset: "test".into(),
-        model,
-        bottleneck: FamilyConfig::of(family, Recipe::Default, steps).unwrap(),
+        model: model.clone(),
+        bottleneck: FamilyConfig::of_model(family, Recipe::Default, steps, &model).unwrap(),
         train,
         data: "default".into(),
     }
@@ -85,12 +85,17 @@ fn train_logging(
     (recon, summary)
 }
 
+/// Every row of the comparison (every family, and each one's variants: the VQ-VAE's
+/// upgrades, SimVQ, BSQ, …) learns, and the discrete ones use more than a few codes.
 #[test]
 fn every_family_lowers_its_reconstruction_loss() {
     let data = ImageSet::procedural(40, 16);
-    for family in FamilyConfig::NAMES {
+    let rows = dvae::compare::variants(&small_config("dvae", 60)).unwrap();
+    assert!(rows.len() >= 12, "{} rows", rows.len());
+    for v in rows {
+        let family = v.name.as_str();
         let dir = tempfile::tempdir().unwrap();
-        let (recon, summary) = train_logging(dir.path(), &small_config(family, 60), &data);
+        let (recon, summary) = train_logging(dir.path(), &v.config, &data);
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (first, last) = (mean(&recon[..5]), mean(&recon[recon.len() - 5..]));
         assert!(
@@ -102,8 +107,18 @@ fn every_family_lowers_its_reconstruction_loss() {
         // Tokens exist exactly for the discrete families.
         let model = dvae::Tokenizer::load(dir.path()).unwrap();
         let x = data.batch(&[0, 1], model.device());
-        let discrete = matches!(family, "dvae" | "vqvae");
+        let discrete = v
+            .config
+            .bottleneck
+            .family()
+            .vocab(&v.config.model)
+            .is_some();
         assert_eq!(model.encode(x).is_ok(), discrete, "{family}");
+        eprintln!("{family}: usage {:.2} psnr {:.2}", eval.usage, eval.psnr);
+        if discrete && family != "vqvae-plain" && family != "dvae-tau16" {
+            // 8 held-out images of 64 cells: at least 4 of the 16 codes.
+            assert!(eval.usage > 0.2, "{family}: usage {}", eval.usage);
+        }
     }
 }
 

@@ -11,5 +11,6 @@ mod metrics;
 mod model;
 mod openai;
 mod prior;
+mod quantizers;
 mod reference;
 mod train;

@@ -74,6 +74,14 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     fn validate(&self) -> Result<()>;
     /// One line on what these options are, for the comparison table.
     fn describe(&self) -> String;
+    /// Checks the options against the backbone (e.g. that FSQ's levels make `vocab_size`
+    /// codes); the error names the field and both values.
+    fn check_model(&self, _m: &ModelConfig) -> Result<()> {
+        Ok(())
+    }
+    /// Adapts default options to the backbone (e.g. FSQ's levels to `vocab_size`), before
+    /// a user's overrides.
+    fn fit_model(&mut self, _m: &ModelConfig) {}
 
     /// Channels of the decoder's input: a `code_dim` vector per cell unless the family says
     /// otherwise.
@@ -170,7 +178,12 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     /// Tokens, entropy and the deterministic decoder input, for scoring and reconstruction.
     fn encode(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Encoded;
     /// The decoder's input for tokens (only called for a family with [`Family::vocab`]).
-    fn token_input(&self, _params: Option<&FamilyParams>, _tokens: Tensor<3, Int>) -> DecoderInput {
+    fn token_input(
+        &self,
+        _m: &ModelConfig,
+        _params: Option<&FamilyParams>,
+        _tokens: Tensor<3, Int>,
+    ) -> DecoderInput {
         unreachable!(
             "the {} family has no tokens (its vocab() is None)",
             self.name()
@@ -192,7 +205,7 @@ pub trait Family: std::fmt::Debug + Send + Sync {
             .map(|_| rng.random_range(0..k as i32))
             .collect();
         let t = Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([n, g, g]);
-        Some(self.token_input(params, t))
+        Some(self.token_input(m, params, t))
     }
 
     /// Information per latent cell in bits, given the last logged latent loss.

@@ -22,6 +22,9 @@ pub struct VectorQuantizer {
     pub ema_sum: Param<Tensor<2>>,
     /// Step at which each code was last chosen `[K]`.
     pub last_used: Param<Tensor<1>>,
+    /// SimVQ's learned linear map `W [D, D]`: the codes are `codebook·Wᵀ`, the codebook
+    /// a frozen random basis (none: the codes are the codebook).
+    pub transform: Option<Param<Tensor<2>>>,
 }
 
 /// The codebook's state on the host, for the updates done between optimizer steps.
@@ -109,7 +112,26 @@ impl VectorQuantizer {
             ema_count: Param::from_tensor(t1(&host.count)).set_require_grad(false),
             ema_sum: Param::from_tensor(t2(&host.sum)).set_require_grad(false),
             last_used: Param::from_tensor(t1(&host.last_used)).set_require_grad(false),
+            transform: None,
         }
+    }
+
+    /// SimVQ's codebook (Zhu et al. 2024): K frozen codes drawn from N(0, 1/D) seen through
+    /// a learned `W [D, D]` drawn as PyTorch's `nn.Linear(D, D, bias=False)` is,
+    /// U(−1/√D, 1/√D).
+    pub fn simvq(k: usize, d: usize, rng: &mut impl Rng, device: &Device) -> Self {
+        let normal = rand_distr::Normal::new(0.0f32, (1.0 / d as f32).sqrt())
+            .expect("a positive standard deviation");
+        let frozen: Vec<f32> = (0..k * d).map(|_| rng.sample(normal)).collect();
+        let bound = 1.0 / (d as f32).sqrt();
+        let w: Vec<f32> = (0..d * d)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        let mut vq = Self::new(k, d, rng, device);
+        let t2 = |v: &[f32], rows| Tensor::<1>::from_floats(v, device).reshape([rows, d]);
+        vq.codebook = Param::from_tensor(t2(&frozen, k)).set_require_grad(false);
+        vq.transform = Some(Param::from_tensor(t2(&w, d)));
+        vq
     }
 
     /// Number of codes K.
@@ -122,7 +144,10 @@ impl VectorQuantizer {
     /// # Shapes
     /// `[K, D]`
     pub fn codes(&self, cosine: bool) -> Tensor<2> {
-        let codes = self.codebook.val();
+        let codes = match &self.transform {
+            Some(w) => self.codebook.val().detach().matmul(w.val().transpose()),
+            None => self.codebook.val(),
+        };
         if cosine { l2_normalize(codes) } else { codes }
     }
 
@@ -184,6 +209,7 @@ impl VectorQuantizer {
             ema_count: put1(self.ema_count, &host.count),
             ema_sum: put2(self.ema_sum, &host.sum),
             last_used: put1(self.last_used, &host.last_used),
+            transform: self.transform,
         }
     }
 }

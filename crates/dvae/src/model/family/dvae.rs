@@ -38,6 +38,11 @@ pub struct DvaeOptions {
     /// (see `loss::marginal_kl_to_uniform`), added as is to the per-dimension loss.
     #[serde(default)]
     pub diversity_weight: f64,
+    /// Weight of the mean per-cell entropy of q(z|x) (`ln K − KL(q ‖ uniform)`), added as
+    /// is: with the diversity term, LFQ's entropy penalty on the dVAE's own distribution —
+    /// each cell confident, the batch spread over every code.
+    #[serde(default)]
+    pub cell_entropy_weight: f64,
     /// Straight-through hard Gumbel-softmax (one-hot forward, soft gradient).
     pub hard: bool,
     /// Scale of the Gumbel noise in training (1: the Gumbel-softmax; 0: no noise, so the
@@ -65,6 +70,7 @@ impl DvaeOptions {
             beta_schedule: BetaSchedule::Cosine,
             beta_steps: (steps / 10).max(1),
             diversity_weight: 0.0,
+            cell_entropy_weight: 0.0,
             hard: false,
             gumbel_scale: 1.0,
             codebook_std: None,
@@ -72,14 +78,18 @@ impl DvaeOptions {
         match recipe {
             Recipe::Dalle => dalle,
             // See the README's "Recipes" for the runs behind each choice.
+            // Every regulariser is on q = softmax(logits), the distribution the
+            // unscaled Gumbel noise samples from: the batch-mean q spread over the codes
+            // (diversity) and each cell's q confident (cell entropy), LFQ's penalty.
             Recipe::Default => Self {
                 hard: true,
                 tau_start: 1.0,
                 tau_end: 0.5,
-                gumbel_scale: 0.3,
+                gumbel_scale: 1.0,
                 kl_weight: 0.0,
                 beta_schedule: BetaSchedule::Fixed,
-                diversity_weight: 0.3,
+                diversity_weight: 1.0,
+                cell_entropy_weight: 0.1,
                 codebook_std: Some(1.0),
                 ..dalle
             },
@@ -137,6 +147,7 @@ impl Family for DvaeOptions {
         positive("tau_end", self.tau_end)?;
         non_negative("gumbel_scale", self.gumbel_scale)?;
         non_negative("diversity_weight", self.diversity_weight)?;
+        non_negative("cell_entropy_weight", self.cell_entropy_weight)?;
         non_negative("kl_weight", self.kl_weight)?;
         if let Some(c) = self.codebook_std {
             positive("codebook_std", c)?;
@@ -204,7 +215,7 @@ impl Family for DvaeOptions {
         }
     }
 
-    /// `β·KL·cells/dims`, plus the diversity term.
+    /// `β·KL·cells/dims`, plus the diversity and per-cell entropy terms.
     fn latent_term(
         &self,
         m: &ModelConfig,
@@ -218,6 +229,10 @@ impl Family for DvaeOptions {
         let mut t = q.latent_loss.clone() * (self.beta(step) * cells / dims);
         if self.diversity_weight > 0.0 {
             t = t + crate::loss::marginal_kl_to_uniform(z_e.clone()) * self.diversity_weight;
+        }
+        if self.cell_entropy_weight > 0.0 {
+            let ln_k = (m.vocab_size as f64).ln();
+            t = t + (q.latent_loss.clone().neg() + ln_k) * self.cell_entropy_weight;
         }
         Some(t)
     }
@@ -248,7 +263,12 @@ impl Family for DvaeOptions {
         }
     }
 
-    fn token_input(&self, _: Option<&FamilyParams>, tokens: Tensor<3, Int>) -> DecoderInput {
+    fn token_input(
+        &self,
+        _: &ModelConfig,
+        _: Option<&FamilyParams>,
+        tokens: Tensor<3, Int>,
+    ) -> DecoderInput {
         DecoderInput::Lookup(tokens)
     }
 

@@ -7,12 +7,15 @@ pub mod ae;
 pub mod api;
 pub mod codebook;
 pub mod dvae;
+pub mod fsq;
+pub mod lfq;
+pub mod rotation;
 pub mod vae;
 pub mod vqvae;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Recipe;
+use crate::config::{ModelConfig, Recipe};
 use crate::error::{Error, Result};
 use api::Family;
 
@@ -29,11 +32,15 @@ pub enum FamilyConfig {
     Vae(vae::VaeOptions),
     /// Deterministic autoencoder ([`ae`]).
     Ae(ae::AeOptions),
+    /// Finite scalar quantization ([`fsq`]).
+    Fsq(fsq::FsqOptions),
+    /// Lookup-free quantization, and BSQ with `spherical` ([`lfq`]).
+    Lfq(lfq::LfqOptions),
 }
 
 impl FamilyConfig {
     /// Every family's name, in the order the comparison lists them.
-    pub const NAMES: [&'static str; 4] = ["dvae", "vqvae", "vae", "ae"];
+    pub const NAMES: [&'static str; 6] = ["dvae", "vqvae", "vae", "ae", "fsq", "lfq"];
 
     /// The family's behaviour.
     pub fn family(&self) -> &dyn Family {
@@ -42,6 +49,19 @@ impl FamilyConfig {
             Self::Vqvae(o) => o,
             Self::Vae(o) => o,
             Self::Ae(o) => o,
+            Self::Fsq(o) => o,
+            Self::Lfq(o) => o,
+        }
+    }
+
+    fn family_mut(&mut self) -> &mut dyn Family {
+        match self {
+            Self::Dvae(o) => o,
+            Self::Vqvae(o) => o,
+            Self::Vae(o) => o,
+            Self::Ae(o) => o,
+            Self::Fsq(o) => o,
+            Self::Lfq(o) => o,
         }
     }
 
@@ -52,6 +72,8 @@ impl FamilyConfig {
             "vqvae" => Self::Vqvae(vqvae::VqOptions::default()),
             "vae" => Self::Vae(vae::VaeOptions::for_steps(steps)),
             "ae" => Self::Ae(ae::AeOptions::default()),
+            "fsq" => Self::Fsq(fsq::FsqOptions::default()),
+            "lfq" => Self::Lfq(lfq::LfqOptions::default()),
             other => {
                 return Err(Error::config(
                     "family",
@@ -59,6 +81,14 @@ impl FamilyConfig {
                 ));
             }
         })
+    }
+
+    /// [`FamilyConfig::of`], with its defaults fitted to the backbone `m` (e.g. FSQ's
+    /// levels to `vocab_size`).
+    pub fn of_model(name: &str, recipe: Recipe, steps: usize, m: &ModelConfig) -> Result<Self> {
+        let mut f = Self::of(name, recipe, steps)?;
+        f.family_mut().fit_model(m);
+        Ok(f)
     }
 
     /// The comparison's rows of this family, derived from these options: (name, options).
@@ -74,6 +104,8 @@ impl FamilyConfig {
             Self::Vqvae(o) => wrap(o.comparison(), Self::Vqvae),
             Self::Vae(o) => wrap(o.comparison(), Self::Vae),
             Self::Ae(o) => wrap(o.comparison(), Self::Ae),
+            Self::Fsq(o) => wrap(o.comparison(), Self::Fsq),
+            Self::Lfq(o) => wrap(o.comparison(), Self::Lfq),
         }
     }
 

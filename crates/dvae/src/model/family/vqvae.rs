@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
 use super::codebook::{VectorQuantizer, compared_rows, nearest};
+use super::rotation::rotate_to;
 use crate::config::ModelConfig;
 use crate::config::check::{non_negative, positive, unit};
 use crate::error::Result;
@@ -33,6 +34,14 @@ pub struct VqOptions {
     pub restart_after: Option<usize>,
     /// Compare l2-normalised vectors (cosine similarity) instead of raw ones.
     pub cosine: bool,
+    /// ViT-VQGAN's factorised codes: look codes up in this many dimensions, l2-normalised
+    /// (the encoder's last layer projects to them and the decoder's first projects back).
+    pub lookup_dim: Option<usize>,
+    /// The rotation trick instead of the straight-through gradient (`family::rotation`).
+    pub rotation_trick: bool,
+    /// SimVQ: a frozen random codebook through one learned linear map, trained by the
+    /// codebook loss (no EMA, k-means or restarts).
+    pub simvq: bool,
 }
 
 impl Default for VqOptions {
@@ -45,6 +54,9 @@ impl Default for VqOptions {
             kmeans_init: true,
             restart_after: Some(50),
             cosine: false,
+            lookup_dim: None,
+            rotation_trick: false,
+            simvq: false,
         }
     }
 }
@@ -60,9 +72,73 @@ impl VqOptions {
         }
     }
 
-    /// The comparison's variants: with the remedies, and plain.
+    /// SimVQ with the rotation trick, as its authors train it.
+    pub fn simvq() -> Self {
+        Self {
+            simvq: true,
+            rotation_trick: true,
+            ..Self::plain()
+        }
+    }
+
+    /// The upgrades together: factorised l2-normalised 8-dimensional lookup and the
+    /// rotation trick, with the remedies.
+    pub fn upgraded() -> Self {
+        Self {
+            lookup_dim: Some(8),
+            rotation_trick: true,
+            ..Self::default()
+        }
+    }
+
+    /// The comparison's variants: with the remedies, plain, and the upgrades.
     pub fn comparison(&self) -> Vec<(&'static str, Self)> {
-        vec![("vqvae", Self::default()), ("vqvae-plain", Self::plain())]
+        vec![
+            ("vqvae", Self::default()),
+            ("vqvae-plain", Self::plain()),
+            (
+                "vqvae-lookup8",
+                Self {
+                    lookup_dim: Some(8),
+                    ..Self::default()
+                },
+            ),
+            (
+                "vqvae-rotation",
+                Self {
+                    rotation_trick: true,
+                    ..Self::default()
+                },
+            ),
+            ("vqvae-up", Self::upgraded()),
+            ("simvq", Self::simvq()),
+        ]
+    }
+
+    /// Whether vectors are l2-normalised before they are compared (always with a lookup
+    /// dimension).
+    fn cos(&self) -> bool {
+        self.cosine || self.lookup_dim.is_some()
+    }
+
+    /// The anti-collapse remedies, in words.
+    fn describe_remedies(&self) -> String {
+        if self.ema && self.kmeans_init && self.restart_after.is_some() {
+            "EMA codebook, k-means init, dead-code restart".into()
+        } else if !self.ema && !self.kmeans_init && self.restart_after.is_none() {
+            "codebook loss, random init, no restart".into()
+        } else {
+            format!(
+                "{} codebook, {} init, restart after {:?}",
+                if self.ema { "EMA" } else { "loss-trained" },
+                if self.kmeans_init {
+                    "k-means"
+                } else {
+                    "random"
+                },
+                self.restart_after
+            )
+        }
     }
 }
 
@@ -88,26 +164,37 @@ impl Family for VqOptions {
         positive("epsilon", self.epsilon)?;
         non_negative("commitment", self.commitment)?;
         unit("decay", self.decay)?;
+        if let Some(d) = self.lookup_dim {
+            crate::config::check::at_least_one("lookup_dim", d)?;
+        }
+        if self.simvq && (self.ema || self.kmeans_init || self.restart_after.is_some()) {
+            return Err(crate::error::Error::config(
+                "simvq",
+                "SimVQ learns its codes through a linear map by the codebook loss: it takes \
+                 no EMA, k-means initialisation or restarts (set ema and kmeans_init false, \
+                 restart_after null)",
+            ));
+        }
         Ok(())
     }
 
     fn describe(&self) -> String {
-        if self.ema && self.kmeans_init && self.restart_after.is_some() {
-            "EMA codebook, k-means init, dead-code restart".into()
-        } else if !self.ema && !self.kmeans_init && self.restart_after.is_none() {
-            "codebook loss, random init, no restart".into()
-        } else {
-            format!(
-                "{} codebook, {} init, restart after {:?}",
-                if self.ema { "EMA" } else { "loss-trained" },
-                if self.kmeans_init {
-                    "k-means"
-                } else {
-                    "random"
-                },
-                self.restart_after
-            )
+        let mut extra = String::new();
+        if let Some(d) = self.lookup_dim {
+            extra.push_str(&format!(", l2 lookup in {d} dims"));
         }
+        if self.rotation_trick {
+            extra.push_str(", rotation trick");
+        }
+        if self.simvq {
+            return format!("SimVQ: frozen codebook through a learned map{extra}");
+        }
+        let base = self.describe_remedies();
+        format!("{base}{extra}")
+    }
+
+    fn latent_channels(&self, m: &ModelConfig) -> usize {
+        self.lookup_dim.unwrap_or(m.code_dim)
     }
 
     fn vocab(&self, m: &ModelConfig) -> Option<usize> {
@@ -115,12 +202,12 @@ impl Family for VqOptions {
     }
 
     fn init(&self, m: &ModelConfig, rng: &mut ChaCha8Rng, device: &Device) -> Option<FamilyParams> {
-        Some(FamilyParams::Codebook(VectorQuantizer::new(
-            m.vocab_size,
-            m.code_dim,
-            rng,
-            device,
-        )))
+        let (k, d) = (m.vocab_size, self.latent_channels(m));
+        Some(FamilyParams::Codebook(if self.simvq {
+            VectorQuantizer::simvq(k, d, rng, device)
+        } else {
+            VectorQuantizer::new(k, d, rng, device)
+        }))
     }
 
     /// Latent loss: `‖sg[z_e] − e‖²` (omitted when the codebook follows an EMA)
@@ -137,8 +224,8 @@ impl Family for VqOptions {
     ) -> QuantizerOutput {
         let vq = codebook(params);
         let [b, d, h, w] = z_e.dims();
-        let z = compared_rows(z_e, self.cosine);
-        let mut codes = vq.codes(self.cosine);
+        let z = compared_rows(z_e, self.cos());
+        let mut codes = vq.codes(self.cos());
         if self.ema {
             codes = codes.detach();
         }
@@ -150,7 +237,11 @@ impl Family for VqOptions {
         } else {
             (z.clone().detach() - e.clone()).powi_scalar(2).mean() + commit * self.commitment
         };
-        let z_q = z.clone() + (e - z).detach();
+        let z_q = if self.rotation_trick {
+            rotate_to(z, e)
+        } else {
+            z.clone() + (e - z).detach()
+        };
         QuantizerOutput {
             z_q: z_q.reshape([b, h, w, d]).permute([0, 3, 1, 2]),
             latent_loss,
@@ -183,7 +274,7 @@ impl Family for VqOptions {
             return params;
         }
         let vq = codebook(params.as_ref());
-        let z = host_rows(z_e().detach(), self.cosine);
+        let z = host_rows(z_e().detach(), self.cos());
         let mut host = vq.to_host();
         host.kmeans_init(&z, 10, rng, &Device::flex());
         params.map(|FamilyParams::Codebook(q)| FamilyParams::Codebook(q.set_host(&host)))
@@ -206,7 +297,10 @@ impl Family for VqOptions {
         let Some(ids) = ids else {
             return params;
         };
-        let z = host_rows(z_e.detach(), self.cosine);
+        if !self.ema && self.restart_after.is_none() {
+            return params;
+        }
+        let z = host_rows(z_e.detach(), self.cos());
         let mut host = codebook(params.as_ref()).to_host();
         host.mark_used(ids, step);
         if self.ema {
@@ -219,21 +313,26 @@ impl Family for VqOptions {
     }
 
     fn tokens(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {
-        Some(codebook(params).tokens(head.z_e(), self.cosine))
+        Some(codebook(params).tokens(head.z_e(), self.cos()))
     }
 
     /// The nearest code; a VQ-VAE's posterior is a point mass (entropy 0).
     fn encode(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Encoded {
-        let tokens = codebook(params).tokens(head.z_e(), self.cosine);
+        let tokens = codebook(params).tokens(head.z_e(), self.cos());
         Encoded {
-            input: self.token_input(params, tokens.clone()),
+            input: DecoderInput::Dense(codebook(params).embed(tokens.clone(), self.cos())),
             tokens: Some(tokens),
             entropy: 0.0,
         }
     }
 
-    fn token_input(&self, params: Option<&FamilyParams>, tokens: Tensor<3, Int>) -> DecoderInput {
-        DecoderInput::Dense(codebook(params).embed(tokens, self.cosine))
+    fn token_input(
+        &self,
+        _: &ModelConfig,
+        params: Option<&FamilyParams>,
+        tokens: Tensor<3, Int>,
+    ) -> DecoderInput {
+        DecoderInput::Dense(codebook(params).embed(tokens, self.cos()))
     }
 
     fn bits_per_cell(&self, m: &ModelConfig, _: f64) -> f64 {
