@@ -59,6 +59,7 @@ PY_END_TO_END = """
 import json, sys, time
 import numpy as np, dvae
 t0 = time.perf_counter()
+dvae.retain_freed_memory()  # the allocator settings the dvae binary starts with
 run, folder, out, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 tok = dvae.Tokenizer.load(run)
 np.save(out, tok.encode(dvae.load_images(folder, tok.image_size), batch=batch, dtype="uint16"))

@@ -33,6 +33,7 @@ fn _dvae(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(import::import_openai, m)?)?;
     m.add_function(wrap_pyfunction!(train::train, m)?)?;
     m.add_function(wrap_pyfunction!(train_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(retain_freed_memory, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     Ok(())
 }
@@ -45,6 +46,16 @@ fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
         py.detach(|| rayon::join(|| panic!("a test of the panic guard"), || ()));
         Ok(())
     })
+}
+
+/// Sets glibc's allocator as the ``dvae`` binary sets it at start: blocks up to 1 GiB are
+/// served from the heap and freed memory is kept for reuse instead of being unmapped and
+/// faulted in again at every batch (a fifth of a training step). Process-wide and for the
+/// rest of the process; ``train`` calls it, as ``dvae train`` does. Returns whether the
+/// allocator took the settings (False where the C library is not glibc).
+#[pyfunction]
+fn retain_freed_memory() -> bool {
+    dvae::alloc::retain_freed_memory()
 }
 
 /// The configuration keywords ``train`` takes (the flags of ``dvae train``).

@@ -204,7 +204,7 @@ impl PyTokenizer {
         self.model().image_size
     }
 
-    /// The family: dvae, vqvae, vae or ae.
+    /// The family: dvae, vqvae, vae, ae, fsq or lfq.
     #[getter]
     fn family(&self) -> &'static str {
         self.inner.config.bottleneck.name()

@@ -48,6 +48,8 @@ enum Msg {
 ///     ("default", a folder, "mnist:PATH", "cifar10:PATH"), steps, batch, seed, recipe,
 ///     family, loss, lr, image_size, …, and each family's own (tau_start, commitment, …).
 ///
+/// Sets the process's allocator as ``retain_freed_memory`` does, as ``dvae train`` does.
+///
 /// Returns {"steps": N, "eval": the last held-out evaluation (the keys of ``dvae eval
 /// --json``) or None, "run_dir": out}. Ctrl-C writes a checkpoint, then raises
 /// KeyboardInterrupt; ``resume=True`` continues the run.
@@ -100,6 +102,8 @@ pub fn train<'py>(
             .detach(|| ImageSet::load(&source, size, strict))
             .map_err(|e| to_py_with(e, &format!("loading data {:?}", config.data)))?;
         warn_skipped(py, &data)?;
+        // The allocator settings of the `dvae` binary, which trains a fifth faster with them.
+        dvae::alloc::retain_freed_memory();
 
         let stop = Arc::new(AtomicBool::new(false));
         let opts = TrainOptions {

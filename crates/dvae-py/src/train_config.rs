@@ -29,10 +29,12 @@ enum Kind {
     F64OrNone,
     /// A positive count, or 0 for `null` (never).
     UsizeOrNone,
+    /// A list of counts (FSQ's levels).
+    Counts,
 }
 
 /// (family, keyword, `config.json` key, kind) of every family's own keyword.
-const FAMILY_KEYS: [(&str, &str, &str, Kind); 19] = [
+const FAMILY_KEYS: [(&str, &str, &str, Kind); 29] = [
     ("dvae", "tau_start", "tau_start", Kind::F64),
     ("dvae", "tau_end", "tau_end", Kind::F64),
     ("dvae", "tau_schedule", "tau_schedule", Kind::Tau),
@@ -41,6 +43,12 @@ const FAMILY_KEYS: [(&str, &str, &str, Kind); 19] = [
     ("dvae", "beta_schedule", "beta_schedule", Kind::Beta),
     ("dvae", "beta_steps", "beta_steps", Kind::Usize),
     ("dvae", "diversity_weight", "diversity_weight", Kind::F64),
+    (
+        "dvae",
+        "cell_entropy_weight",
+        "cell_entropy_weight",
+        Kind::F64,
+    ),
     ("dvae", "hard", "hard", Kind::Bool),
     ("dvae", "gumbel_scale", "gumbel_scale", Kind::F64),
     ("dvae", "codebook_std", "codebook_std", Kind::F64OrNone),
@@ -50,6 +58,15 @@ const FAMILY_KEYS: [(&str, &str, &str, Kind); 19] = [
     ("vqvae", "vq_decay", "decay", Kind::F64),
     ("vqvae", "kmeans_init", "kmeans_init", Kind::Bool),
     ("vqvae", "restart_after", "restart_after", Kind::UsizeOrNone),
+    ("vqvae", "lookup_dim", "lookup_dim", Kind::UsizeOrNone),
+    ("vqvae", "rotation_trick", "rotation_trick", Kind::Bool),
+    ("vqvae", "simvq", "simvq", Kind::Bool),
+    ("fsq", "levels", "levels", Kind::Counts),
+    ("lfq", "entropy_weight", "entropy_weight", Kind::F64),
+    ("lfq", "diversity_gamma", "diversity_gamma", Kind::F64),
+    ("lfq", "lfq_commitment", "commitment", Kind::F64),
+    ("lfq", "inv_temperature", "inv_temperature", Kind::F64),
+    ("lfq", "spherical", "spherical", Kind::Bool),
     ("vae", "vae_kl_weight", "kl_weight", Kind::F64),
     ("vae", "vae_warmup_steps", "warmup_steps", Kind::Usize),
 ];
@@ -183,13 +200,20 @@ impl<'a, 'py> Given<'a, 'py> {
         let name = self
             .get::<String>("family")?
             .unwrap_or_else(|| "dvae".into());
-        let family = FamilyConfig::of(&name, recipe, steps).map_err(to_py)?;
+        let family = FamilyConfig::of_model(&name, recipe, steps, &m).map_err(to_py)?;
+        let bottleneck = self.apply_family(family)?;
+        if self.get::<usize>("vocab_size")?.is_none()
+            && let Some(k) = bottleneck.family().vocab(&m)
+        {
+            // A family whose options fix the vocabulary (FSQ's levels) sets it.
+            m.vocab_size = k;
+        }
         let data = self.get::<std::path::PathBuf>("data")?;
         let config = RunConfig {
             format_version: FORMAT_VERSION,
             preset,
             model: m,
-            bottleneck: self.apply_family(family)?,
+            bottleneck,
             train: t,
             data: data.map_or_else(|| "default".into(), |p| p.display().to_string()),
         };
@@ -201,6 +225,13 @@ impl<'a, 'py> Given<'a, 'py> {
     fn apply_family(&self, family: FamilyConfig) -> PyResult<FamilyConfig> {
         let name = family.name();
         let mut v = serde_json::to_value(&family).map_err(|e| value_error(e.to_string()))?;
+        if self.get::<bool>("simvq")? == Some(true) {
+            // SimVQ's codebook is a frozen basis seen through a learned map: nothing for an
+            // EMA, k-means or a restart to move, unless asked for (then refused).
+            v["ema"] = Value::Bool(false);
+            v["kmeans_init"] = Value::Bool(false);
+            v["restart_after"] = Value::Null;
+        }
         for (owner, key, config_key, kind) in FAMILY_KEYS {
             let Some(value) = self.family_value(key, kind)? else {
                 continue;
@@ -230,6 +261,7 @@ impl<'a, 'py> Given<'a, 'py> {
                 .map(|s| Value::from(s.name())),
             Kind::F64OrNone => self.get::<f64>(key)?.map(|v| or_null(v.into(), v > 0.0)),
             Kind::UsizeOrNone => self.get::<usize>(key)?.map(|v| or_null(v.into(), v > 0)),
+            Kind::Counts => self.get::<Vec<usize>>(key)?.map(Value::from),
         })
     }
 }

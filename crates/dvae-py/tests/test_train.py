@@ -27,7 +27,11 @@ def same_run(cli, tmp_path, data, flags: dict, name: str):
     """Trains with the CLI and with dvae.train; returns both run directories."""
     args = []
     for k, v in flags.items():
-        args += [f"--{k.replace('_', '-')}", str(v).lower() if isinstance(v, bool) else str(v)]
+        if isinstance(v, bool):
+            v = str(v).lower()
+        elif isinstance(v, list):
+            v = ",".join(map(str, v))
+        args += [f"--{k.replace('_', '-')}", str(v)]
     a, b = tmp_path / f"{name}-cli", tmp_path / f"{name}-py"
     run_cli(cli, "train", "--data", data, "--out", a, *args)
     summary = dvae.train(b, data=data, **flags)
@@ -43,11 +47,18 @@ def same_run(cli, tmp_path, data, flags: dict, name: str):
              vq_ema=False, restart_after=0, kmeans_init=False, code_dim=16),
         dict(preset="tiny", steps=2, batch=2, family="vae", vae_kl_weight=0.5, vae_warmup_steps=1,
              loss="mse", lr=3e-4, holdout=0.1, seed=5),
+        dict(preset="tiny", steps=2, batch=2, family="vqvae", simvq=True, rotation_trick=True,
+             lookup_dim=8),
+        dict(preset="tiny", steps=2, batch=2, family="fsq", levels=[8, 5, 5]),
+        dict(preset="tiny", steps=2, batch=2, family="lfq", spherical=True, lfq_commitment=0.2,
+             entropy_weight=0.05),
     ],
-    ids=["dvae", "vqvae", "vae"],
+    ids=["dvae", "vqvae", "vae", "simvq", "fsq", "lfq"],
 )
 def test_same_config_and_weights_as_the_cli(cli, photos, tmp_path, flags):
     a, b, summary = same_run(cli, tmp_path, photos, flags, flags.get("family", "dvae"))
+    if flags.get("family") == "fsq":  # the levels set the vocabulary
+        assert json.loads((b / "config.json").read_text())["model"]["vocab_size"] == 200
     assert json.loads((a / "config.json").read_text()) == json.loads((b / "config.json").read_text())
     weights = tensors(a / "model.safetensors")
     assert len(weights) > 10 and weights == tensors(b / "model.safetensors")

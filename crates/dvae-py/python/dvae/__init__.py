@@ -24,6 +24,7 @@ from ._dvae import (
     load_images,
     metrics,
     resize_crop,
+    retain_freed_memory,
     train,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "load_images",
     "metrics",
     "resize_crop",
+    "retain_freed_memory",
     "train",
 ]

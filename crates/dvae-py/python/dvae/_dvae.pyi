@@ -54,7 +54,7 @@ class Tokenizer:
         """Side of the square images, in pixels."""
     @property
     def family(self) -> str:
-        """dvae, vqvae, vae or ae."""
+        """dvae, vqvae, vae, ae, fsq or lfq."""
     @property
     def config(self) -> Dict[str, Any]:
         """The run's configuration, as config.json holds it."""
@@ -112,7 +112,7 @@ def train(
     grad_clip: Optional[float] = None,
     log_every: Optional[int] = None,
     holdout: Optional[float] = None,
-    family: Optional[Literal["dvae", "vqvae", "vae", "ae"]] = None,
+    family: Optional[Literal["dvae", "vqvae", "vae", "ae", "fsq", "lfq"]] = None,
     tau_start: Optional[float] = None,
     tau_end: Optional[float] = None,
     tau_schedule: Optional[Literal["cosine", "exponential"]] = None,
@@ -121,6 +121,7 @@ def train(
     beta_schedule: Optional[Literal["cosine", "fixed"]] = None,
     beta_steps: Optional[int] = None,
     diversity_weight: Optional[float] = None,
+    cell_entropy_weight: Optional[float] = None,
     hard: Optional[bool] = None,
     gumbel_scale: Optional[float] = None,
     codebook_std: Optional[float] = None,
@@ -130,10 +131,22 @@ def train(
     vq_decay: Optional[float] = None,
     kmeans_init: Optional[bool] = None,
     restart_after: Optional[int] = None,
+    lookup_dim: Optional[int] = None,
+    rotation_trick: Optional[bool] = None,
+    simvq: Optional[bool] = None,
+    levels: Optional[Sequence[int]] = None,
+    entropy_weight: Optional[float] = None,
+    diversity_gamma: Optional[float] = None,
+    lfq_commitment: Optional[float] = None,
+    inv_temperature: Optional[float] = None,
+    spherical: Optional[bool] = None,
     vae_kl_weight: Optional[float] = None,
     vae_warmup_steps: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Trains into ``out`` as ``dvae train`` does; the keywords are its flags."""
+
+def retain_freed_memory() -> bool:
+    """glibc's allocator set as the dvae binary sets it (freed blocks kept for reuse)."""
 
 def train_keys() -> List[str]:
     """The configuration keywords train takes."""
