@@ -184,3 +184,15 @@ def tensors(path: Path) -> dict:
         k: (v["dtype"], tuple(v["shape"]), body[v["data_offsets"][0] : v["data_offsets"][1]])
         for k, v in header.items()
     }
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in every test, as in a terminal: a process started in
+    the background (`cmd &`, some CI runners) inherits SIGINT ignored, and Python then
+    installs no handler, so the Ctrl-C tests would see nothing."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
