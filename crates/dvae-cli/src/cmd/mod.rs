@@ -5,6 +5,7 @@ pub mod compare;
 pub mod decode;
 pub mod encode;
 pub mod eval;
+pub mod family_flags;
 pub mod gumbel;
 pub mod import_openai;
 pub mod prior;
