@@ -60,6 +60,19 @@ pub fn nearest(z: Tensor<2>, codes: Tensor<2>) -> Tensor<1, Int> {
     dist.argmin(1).reshape([n])
 }
 
+/// Row `t` of `codes` for each token `t`, channels first.
+///
+/// # Shapes
+/// codes `[K, D]`, tokens `[B, h, w]` → `[B, D, h, w]`
+pub fn lookup(codes: Tensor<2>, tokens: Tensor<3, Int>) -> Tensor<4> {
+    let [b, h, w] = tokens.dims();
+    let d = codes.dims()[1];
+    codes
+        .select(0, tokens.reshape([b * h * w]))
+        .reshape([b, h, w, d])
+        .permute([0, 3, 1, 2])
+}
+
 /// `[B, D, h, w]` → `[B·h·w, D]`, cells in raster order.
 pub fn flatten_cells(z: Tensor<4>) -> Tensor<2> {
     let [b, d, h, w] = z.dims();
@@ -165,13 +178,7 @@ impl VectorQuantizer {
     /// # Shapes
     /// tokens `[B, h, w]` → `[B, D, h, w]`
     pub fn embed(&self, tokens: Tensor<3, Int>, cosine: bool) -> Tensor<4> {
-        let [b, h, w] = tokens.dims();
-        let codes = self.codes(cosine);
-        let d = codes.dims()[1];
-        codes
-            .select(0, tokens.reshape([b * h * w]))
-            .reshape([b, h, w, d])
-            .permute([0, 3, 1, 2])
+        lookup(self.codes(cosine), tokens)
     }
 
     /// The codebook state on the host.

@@ -14,7 +14,7 @@ use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
-use super::codebook::flatten_cells;
+use super::codebook::{flatten_cells, lookup};
 use crate::config::ModelConfig;
 use crate::config::check::{non_negative, positive};
 use crate::error::{Error, Result};
@@ -158,11 +158,7 @@ impl LfqOptions {
     /// # Shapes
     /// `[B, h, w]` → `[B, d, h, w]`
     pub fn token_codes(&self, d: usize, tokens: Tensor<3, Int>) -> Tensor<4> {
-        let [b, h, w] = tokens.dims();
-        self.all_codes(d, &tokens.device())
-            .select(0, tokens.reshape([b * h * w]))
-            .reshape([b, h, w, d])
-            .permute([0, 3, 1, 2])
+        lookup(self.all_codes(d, &tokens.device()), tokens)
     }
 }
 
