@@ -9,6 +9,7 @@ mod formats;
 mod import;
 mod prior;
 mod report;
+mod shards;
 mod workflow;
 
 use std::path::{Path, PathBuf};
