@@ -98,8 +98,9 @@ const RUN_KEYS: [&str; 22] = [
 ];
 
 /// The rest: the evaluation data, the stream's shuffle buffer, augmentation, `family`.
-const MORE_KEYS: [&str; 6] = [
+const MORE_KEYS: [&str; 7] = [
     "holdout",
+    "stream",
     "eval_data",
     "shuffle_buffer",
     "crop_scale",
@@ -209,6 +210,9 @@ impl<'a, 'py> Given<'a, 'py> {
         }
         if let Some(h) = self.get::<bool>("hflip")? {
             t.augment.hflip = h;
+        }
+        if let Some(v) = self.get::<bool>("stream")? {
+            t.stream = v;
         }
         if let Some(c) = self.get::<f64>("grad_clip")? {
             t.grad_clip = (c > 0.0).then_some(c);

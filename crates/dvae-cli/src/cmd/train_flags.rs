@@ -31,6 +31,11 @@ pub struct Flags {
     /// shard (at most 256 images).
     #[arg(long)]
     pub eval_data: Option<String>,
+    /// Stream a folder's images (decoded on worker threads ahead of the step, a seeded
+    /// permutation of the files an epoch) instead of decoding all of them into memory
+    /// first; shards always stream.
+    #[arg(long)]
+    pub stream: bool,
     /// Encoded samples in a shard stream's shuffle buffer [default: 1000].
     #[arg(long)]
     pub shuffle_buffer: Option<usize>,
@@ -169,6 +174,7 @@ impl Flags {
         t.eval_data = self.eval_data.clone();
         t.augment.crop_scale = self.crop_scale.map(|c| c.0);
         t.augment.hflip = self.hflip;
+        t.stream = self.stream;
         if let Some(c) = self.grad_clip {
             t.grad_clip = (c > 0.0).then_some(c);
         }

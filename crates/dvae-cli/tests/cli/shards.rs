@@ -167,3 +167,88 @@ fn trains_on_a_stream_with_a_separate_eval_set_and_augmentation() {
     ]);
     assert_clean_error(&bad, "--crop-scale");
 }
+
+#[test]
+fn a_streamed_folder_resumes_exactly_and_holds_out_what_memory_holds_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pngs = tmp.path().join("pngs");
+    write_pngs(&pngs, 20, 32);
+    let flags = [
+        "--stream",
+        "--holdout",
+        "0.2",
+        "--steps",
+        "150",
+        "--checkpoint-every",
+        "50",
+    ];
+    let whole = tmp.path().join("whole");
+    train_small(&pngs, &whole, &flags);
+    // Stopped by SIGINT part-way (a checkpoint of the stream's position), then resumed.
+    let parts = tmp.path().join("parts");
+    let mut args = vec![
+        "train",
+        "--data",
+        pngs.to_str().unwrap(),
+        "--out",
+        parts.to_str().unwrap(),
+        "--log-every",
+        "1",
+    ];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(SMALL);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dvae"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = parts.join("log.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |l| l.lines().count() < 5) {
+        assert!(t0.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let latest = std::fs::read_to_string(parts.join("checkpoint/LATEST")).unwrap();
+    let state = std::fs::read_to_string(
+        parts
+            .join("checkpoint")
+            .join(latest.trim())
+            .join("state.json"),
+    )
+    .unwrap();
+    assert!(state.contains("\"stream\""), "{state}");
+    let o = dvae(&["train", "--out", parts.to_str().unwrap(), "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    same_weights(
+        &whole.join("model.safetensors"),
+        &parts.join("model.safetensors"),
+    );
+    // The same 4 of 20 images held out as in memory.
+    let last_eval = |run: &Path| {
+        let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
+        let l = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("\"eval\""))
+            .unwrap()
+            .to_string();
+        serde_json::from_str::<serde_json::Value>(&l).unwrap()
+    };
+    assert_eq!(last_eval(&whole)["images"], 4);
+    let memory = tmp.path().join("memory");
+    train_small(&pngs, &memory, &flags[1..]);
+    assert_eq!(last_eval(&memory)["images"], 4);
+}

@@ -62,6 +62,10 @@ pub struct TrainConfig {
         skip_serializing_if = "is_default_shuffle_buffer"
     )]
     pub shuffle_buffer: usize,
+    /// Stream a folder's files (decoded on worker threads, a seeded permutation an epoch)
+    /// instead of decoding them all into memory first; shards always stream.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
     /// A separate data source to evaluate on instead of a held-out part of the data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_data: Option<String>,
@@ -106,6 +110,7 @@ impl TrainConfig {
             holdout: 0.05,
             augment: Augment::default(),
             shuffle_buffer: DEFAULT_SHUFFLE_BUFFER,
+            stream: false,
             eval_data: None,
         };
         match recipe {

@@ -2,7 +2,6 @@
 //! horizontal flip; both off by default, both seeded by the run's seed and the sample's
 //! place in the run, so a run is the same every time.
 
-use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -61,11 +60,10 @@ impl Augment {
                 let x = rng.random_range(0..=w - side);
                 let y = rng.random_range(0..=h - side);
                 let crop = image::imageops::crop_imm(&rgb, x, y, side, side).to_image();
-                let s = size as u32;
-                if side == s {
+                if side as usize == size {
                     crop.into_raw()
                 } else {
-                    image::imageops::resize(&crop, s, s, FilterType::CatmullRom).into_raw()
+                    image_io::resize_square(crop, size)
                 }
             }
         };

@@ -1,4 +1,5 @@
-//! [`BatchStream`]: training batches streamed from tar shards, memory bounded by a buffer.
+//! [`BatchStream`]: training batches streamed from tar shards (or a folder's files),
+//! memory bounded by a buffer.
 //!
 //! A reader thread walks the shards of each epoch in a seeded order through a seeded
 //! shuffle buffer of encoded samples; a batcher thread decodes and resizes each batch on
@@ -39,6 +40,9 @@ pub struct StreamPos {
 pub struct StreamSpec {
     /// The shards, in their listed order.
     pub shards: Vec<PathBuf>,
+    /// Image files streamed instead, when there are no shards (a folder): each epoch a
+    /// seeded permutation of them.
+    pub files: Vec<PathBuf>,
     /// Side of the square images produced.
     pub size: usize,
     /// Seed of the shard order, the shuffle buffer and the augmentation.
@@ -81,10 +85,10 @@ pub struct BatchStream {
 impl BatchStream {
     /// Starts reading `spec` at `from`; what it skips is added to `skipped`.
     pub fn open(spec: StreamSpec, from: StreamPos, skipped: Skipped) -> Result<Self> {
-        if spec.shards.is_empty() || spec.batch == 0 {
+        if (spec.shards.is_empty() && spec.files.is_empty()) || spec.batch == 0 {
             return Err(Error::config(
                 "data",
-                "a stream needs shards and a batch size",
+                "a stream needs shards or files, and a batch size",
             ));
         }
         let spec = Arc::new(spec);
@@ -129,7 +133,7 @@ impl Drop for BatchStream {
     }
 }
 
-/// The shards of `epoch` in their seeded order.
+/// The shards (or files) of `epoch` in their seeded order.
 pub fn shard_order(shards: &[PathBuf], seed: u64, epoch: usize) -> Vec<PathBuf> {
     let mut order = shards.to_vec();
     order.shuffle(&mut epoch_rng(seed, epoch, 0x5a4d));
@@ -166,32 +170,46 @@ fn read_epochs(spec: &StreamSpec, from: StreamPos, tx: &SyncSender<(Item, Stream
                 Err(_) => ControlFlow::Break(()),
             }
         };
+        // Once the receiver is gone every send breaks, so a break is never missed.
+        let mut push = |item: Item| {
+            buf.push(item);
+            if buf.len() < spec.buffer.max(1) {
+                return ControlFlow::Continue(());
+            }
+            let i = rng.random_range(0..buf.len());
+            send(buf.swap_remove(i), &mut taken)
+        };
+        if spec.shards.is_empty() {
+            for f in shard_order(&spec.files, spec.seed, epoch) {
+                if push(file_item(&f)).is_break() {
+                    return;
+                }
+            }
+        }
         for shard in shard_order(&spec.shards, spec.seed, epoch) {
             let mut head = if Some(&shard) == last.as_ref() {
                 spec.held_out
             } else {
                 0
             };
-            let mut flow = ControlFlow::Continue(());
+            let mut broke = false;
             let read = read_shard(&shard, |item| {
                 if head > 0 {
                     head -= 1;
                     return ControlFlow::Continue(());
                 }
-                buf.push(item);
-                if buf.len() >= spec.buffer.max(1) {
-                    let i = rng.random_range(0..buf.len());
-                    flow = send(buf.swap_remove(i), &mut taken);
-                }
-                flow
+                let f = push(item);
+                broke = f.is_break();
+                f
             });
             if let Err(e) = read {
-                buf.push(Item::Bad {
+                broke |= push(Item::Bad {
                     name: shard.display().to_string(),
                     reason: e.to_string(),
-                });
+                })
+                .is_break();
             }
-            if flow.is_break() {
+            if broke {
                 return;
             }
         }
@@ -214,6 +232,26 @@ fn read_epochs(spec: &StreamSpec, from: StreamPos, tx: &SyncSender<(Item, Stream
         }
         epoch += 1;
         skip = 0;
+    }
+}
+
+/// An image file read as a sample (its bytes; decoded by the batcher).
+fn file_item(path: &Path) -> Item {
+    match std::fs::read(path) {
+        Ok(bytes) => Item::Sample(Sample {
+            name: path.display().to_string(),
+            ext: path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase(),
+            bytes,
+            class: None,
+        }),
+        Err(e) => Item::Bad {
+            name: path.display().to_string(),
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -262,7 +300,8 @@ fn make_batches(
                 if none || (good == 0 && p.epoch >= first + 2) {
                     let k = skipped.lock().map(|s| s.len()).unwrap_or(0);
                     let why = format!("no readable samples in any shard ({k} skipped)");
-                    let shard = spec.shards.first().map_or(Path::new(""), |p| p);
+                    let shard = spec.shards.first().or(spec.files.first());
+                    let shard = shard.map_or(Path::new(""), |p| p);
                     let _ = tx.send(Err(Error::data(shard, why)));
                     return;
                 }

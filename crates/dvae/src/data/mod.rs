@@ -16,7 +16,6 @@ pub mod tar_samples;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use image::imageops::FilterType;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -290,8 +289,7 @@ impl ImageSet {
             let out = if raw.width == size && raw.height == size {
                 buf.into_raw()
             } else {
-                image::imageops::resize(&buf, size as u32, size as u32, FilterType::CatmullRom)
-                    .into_raw()
+                image_io::resize_square(buf, size)
             };
             pixels.extend(out);
         }

@@ -1,13 +1,13 @@
-//! [`ShardedSet`]: a sharded data set opened for training: its shards, its evaluation
-//! images (a separate set, or the head of its last shard, held out of training) and how
-//! its stream is read.
+//! [`ShardedSet`]: a data set opened for streaming: its shards (or a folder's files), its
+//! evaluation images (a separate set, or a part held out of training) and how its stream
+//! is read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::ImageSet;
 use super::augment::Augment;
 use super::loader::{StreamSpec, count_items};
 use super::shards::shard_paths;
+use super::{ImageSet, Split, image_io};
 use crate::error::{Error, Result};
 
 /// Most images held out at the head of the last shard.
@@ -15,8 +15,10 @@ pub const MAX_HELD_OUT: usize = 256;
 
 /// A sharded data set ready to stream.
 pub struct ShardedSet {
-    /// The shard files.
+    /// The shard files (none when a folder's files are streamed).
     pub shards: Vec<PathBuf>,
+    /// A folder's image files streamed instead of shards (the training part of its split).
+    pub files: Vec<PathBuf>,
     /// Images the run is evaluated on.
     pub eval: ImageSet,
     /// Items at the head of the last shard kept out of training (0 with a separate
@@ -63,15 +65,68 @@ impl ShardedSet {
         if eval.is_empty() {
             return Err(Error::data(&last, "no readable images to evaluate on"));
         }
+        Ok(Self::streamed(shards, Vec::new(), eval, held_out, strict))
+    }
+
+    /// The image files of the folder `dir`, streamed: the same deterministic hold-out as a
+    /// folder in memory (`holdout`, its first [`MAX_HELD_OUT`] files evaluated), or `eval`.
+    pub fn folder(
+        dir: &Path,
+        size: usize,
+        holdout: f64,
+        eval: Option<ImageSet>,
+        strict: bool,
+    ) -> Result<Self> {
+        let (files, others) = image_io::list_images(dir)?;
+        if strict && let Some(first) = others.first() {
+            return Err(Error::data(first, "not an image file (--strict)"));
+        }
+        if files.is_empty() {
+            return Err(Error::data(dir, "no image files to stream"));
+        }
+        let (train, eval) = match eval {
+            Some(e) => (files, e),
+            None => {
+                let split = Split::new(files.len(), holdout);
+                let pick =
+                    |idx: &[usize]| idx.iter().map(|&i| files[i].clone()).collect::<Vec<_>>();
+                let shown = if split.holdout.is_empty() {
+                    &split.train
+                } else {
+                    &split.holdout
+                };
+                let mut eval_files = pick(shown);
+                eval_files.truncate(MAX_HELD_OUT);
+                (pick(&split.train), load_files(&eval_files, size, strict)?)
+            }
+        };
+        if eval.is_empty() {
+            return Err(Error::data(dir, "no readable images to evaluate on"));
+        }
+        let mut set = Self::streamed(Vec::new(), train, eval, 0, strict);
+        set.eval
+            .skipped
+            .extend(others.into_iter().map(|p| (p, "not an image file".into())));
+        Ok(set)
+    }
+
+    fn streamed(
+        shards: Vec<PathBuf>,
+        files: Vec<PathBuf>,
+        eval: ImageSet,
+        held_out: usize,
+        strict: bool,
+    ) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(Self {
+        Self {
             shards,
+            files,
             eval,
             held_out,
             workers: cores.min(4),
             prefetch: 4,
             strict,
-        })
+        }
     }
 
     /// The stream of training batches for a run of this `seed`, `batch` and shuffle
@@ -79,6 +134,7 @@ impl ShardedSet {
     pub fn spec(&self, seed: u64, batch: usize, buffer: usize, augment: Augment) -> StreamSpec {
         StreamSpec {
             shards: self.shards.clone(),
+            files: self.files.clone(),
             size: self.eval.size(),
             seed,
             batch,
@@ -90,4 +146,25 @@ impl ShardedSet {
             augment,
         }
     }
+}
+
+/// The readable ones of `files`, decoded (the others listed as skipped, or with `strict`
+/// the first an error).
+fn load_files(files: &[PathBuf], size: usize, strict: bool) -> Result<ImageSet> {
+    let mut pixels = Vec::new();
+    let mut names = Vec::new();
+    let mut skipped = Vec::new();
+    for f in files {
+        match image_io::load_square(f, size) {
+            Ok(px) => {
+                pixels.extend(px);
+                names.push(f.display().to_string());
+            }
+            Err(e) if !strict => skipped.push((f.clone(), e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut set = ImageSet::from_pixels(pixels, names, size)?;
+    set.skipped = skipped;
+    Ok(set)
 }

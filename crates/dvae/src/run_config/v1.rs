@@ -186,6 +186,7 @@ impl RunConfigV1 {
                 holdout: t.holdout,
                 augment: Default::default(),
                 shuffle_buffer: crate::config::train::DEFAULT_SHUFFLE_BUFFER,
+                stream: false,
                 eval_data: None,
             },
             data: self.data,

@@ -33,15 +33,15 @@ impl RunData {
             None => None,
         };
         let source = DataSource::parse(&config.data);
-        Ok(match source.shard_spec() {
-            Some(spec) => RunData::Sharded(ShardedSet::open(
-                &spec,
-                size,
-                config.train.holdout,
-                eval,
-                strict,
-            )?),
-            None => RunData::Memory {
+        let holdout = config.train.holdout;
+        Ok(match (source.shard_spec(), &source) {
+            (Some(spec), _) => {
+                RunData::Sharded(ShardedSet::open(&spec, size, holdout, eval, strict)?)
+            }
+            (None, DataSource::Folder(dir)) if config.train.stream && dir.is_dir() => {
+                RunData::Sharded(ShardedSet::folder(dir, size, holdout, eval, strict)?)
+            }
+            (None, _) => RunData::Memory {
                 train: ImageSet::load(&source, size, strict)?,
                 eval,
             },

@@ -199,6 +199,7 @@ fn a_stream_with_nothing_readable_is_an_error_not_a_hang() {
 fn stream_spec(shards: Vec<PathBuf>, batch: usize, buffer: usize) -> StreamSpec {
     StreamSpec {
         shards,
+        files: Vec::new(),
         size: 16,
         seed: 3,
         batch,
