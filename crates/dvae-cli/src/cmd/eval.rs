@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use dvae::Tokenizer;
 use dvae::data::DataSource;
 use dvae::data::stream::ImageStream;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,10 +33,12 @@ pub struct Args {
     /// Stop at the first unreadable file in a folder instead of skipping it.
     #[arg(long)]
     strict: bool,
+    #[command(flatten)]
+    device: super::DeviceArg,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let dvae = Tokenizer::load(&a.run)?;
+    let dvae = a.device.load(&a.run)?;
     let source = DataSource::parse(&a.data);
     let default_limit = matches!(source, DataSource::Default).then_some(1000);
     let mut stream = ImageStream::open(

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use dvae::data::ImageSet;
 use dvae::data::image_io;
+use dvae::kernels::device::DeviceSpec;
 
 /// The trained model a command runs, and its batch size.
 #[derive(clap::Args)]
@@ -31,12 +32,35 @@ pub struct ModelArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 impl ModelArgs {
-    /// Loads the run's model on the CPU.
+    /// Loads the run's model on its device.
     pub fn load(&self) -> Result<dvae::Tokenizer> {
-        Ok(dvae::Tokenizer::load(&self.run)?)
+        self.device.load(&self.run)
+    }
+}
+
+/// `--device`: where a command runs.
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct DeviceArg {
+    /// cpu (this crate's kernels), wgpu, wgpu:N, wgpu:cpu or cuda[:N] (Burn's generic
+    /// operations; a build with that feature) [default: $DVAE_DEVICE, else cpu].
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
+}
+
+impl DeviceArg {
+    /// The Burn device the flag (or `DVAE_DEVICE`) names.
+    pub fn device(&self) -> Result<burn::prelude::Device> {
+        Ok(DeviceSpec::resolve(self.device)?.device()?)
+    }
+
+    /// Loads the run in `dir` on this device.
+    pub fn load(&self, dir: &std::path::Path) -> Result<dvae::Tokenizer> {
+        Ok(dvae::Tokenizer::load_on(dir, &self.device()?)?)
     }
 }
 

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::prelude::*;
 use clap::{Parser, Subcommand};
 use dvae::Tokenizer;
 use dvae::artifact::RunDir;
@@ -43,6 +42,8 @@ struct Source {
     /// Stop at the first unreadable file in a folder instead of skipping it.
     #[arg(long)]
     strict: bool,
+    #[command(flatten)]
+    device: super::DeviceArg,
 }
 
 #[derive(clap::Args)]
@@ -116,7 +117,7 @@ pub fn run(a: Args) -> Result<()> {
 
 /// The tokenizer and its data set, loaded.
 fn load(source: &Source) -> Result<(Tokenizer, ImageSet)> {
-    let dvae = Tokenizer::load(&source.run)?;
+    let dvae = source.device.load(&source.run)?;
     let data = ImageSet::load(
         &DataSource::parse(&source.data),
         dvae.config.model.image_size,
@@ -218,7 +219,7 @@ fn train_prior(a: TrainArgs) -> Result<()> {
         )
         .expect("valid template"),
     );
-    let device = Device::flex();
+    let device = a.source.device.device()?;
     let result = train::train(
         &dir,
         &file,
@@ -292,7 +293,7 @@ fn eval_prior(a: EvalArgs) -> Result<()> {
             file.class_names.join(", ")
         );
     }
-    let device = Device::flex();
+    let device = a.source.device.device()?;
     let prior = dir.load(&file, &device)?;
     let indices: Vec<usize> = match (a.limit, DataSource::parse(&a.source.data)) {
         (Some(n), _) => (0..data.len().min(n)).collect(),

@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use burn::prelude::*;
 use clap::Parser;
-use dvae::Tokenizer;
 use dvae::prior::generate::{Request, generate};
 use dvae::prior::sampling::SampleOptions;
 use dvae::prior::store::PriorDir;
@@ -55,12 +53,14 @@ pub struct Args {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    device: super::DeviceArg,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let dir = PriorDir::new(&a.prior);
     let file = dir.read()?;
-    let dvae = Tokenizer::load(&a.run)?;
+    let dvae = a.device.load(&a.run)?;
     super::check_prior_fits(&file, &dvae, &a.prior)?;
     if a.n == 0 {
         bail!("--n must be at least 1");
@@ -92,7 +92,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         _ => None,
     };
-    let device = Device::flex();
+    let device = a.device.device()?;
     let prior = dir.load(&file, &device)?;
     let req = Request {
         n: a.n,

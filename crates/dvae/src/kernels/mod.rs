@@ -12,6 +12,7 @@
 pub mod conv;
 mod conv_grad;
 pub mod conv_transpose;
+pub mod device;
 pub mod engine;
 pub mod gemm;
 pub mod host;
