@@ -67,6 +67,7 @@ mod names;
 pub mod pipeline;
 pub mod prior;
 pub mod report;
+pub mod reproducible;
 pub mod run_config;
 pub mod schedule;
 pub mod scoring;
