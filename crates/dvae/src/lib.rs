@@ -71,6 +71,7 @@ pub mod reproducible;
 pub mod run_config;
 pub mod schedule;
 pub mod scoring;
+pub mod token_shards;
 pub mod tokens;
 pub mod train;
 pub mod weights;

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod family_flags;
 pub mod gumbel;
 pub mod import_openai;
+pub mod merge_tokens;
 pub mod prior;
 pub mod reconstruct;
 pub mod report;

@@ -10,6 +10,7 @@ mod import;
 mod prior;
 mod report;
 mod same_bytes;
+mod shards;
 mod workflow;
 
 use std::path::{Path, PathBuf};
