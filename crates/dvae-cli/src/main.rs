@@ -81,12 +81,17 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {line}");
-            // Ctrl-C after a checkpoint: the conventional 128 + SIGINT.
+            // Stopped by a signal after a checkpoint: the conventional 128 + its number
+            // (130 for Ctrl-C, 143 for SIGTERM).
             let interrupted = matches!(
                 e.downcast_ref::<dvae::Error>(),
                 Some(dvae::Error::Interrupted { .. })
             );
-            ExitCode::from(if interrupted { 130 } else { 2 })
+            ExitCode::from(if interrupted {
+                cmd::signals::exit_status()
+            } else {
+                2
+            })
         }
     }
 }

@@ -97,8 +97,9 @@ const RUN_KEYS: [&str; 22] = [
     "log_every",
 ];
 
-/// The rest: `holdout` and `family`.
-const MORE_KEYS: [&str; 2] = ["holdout", "family"];
+/// The rest: `holdout`, `family`, and `checkpoint_every_minutes` (an option of the
+/// training loop, not part of `config.json`).
+const MORE_KEYS: [&str; 3] = ["holdout", "family", "checkpoint_every_minutes"];
 
 /// Every configuration keyword `dvae.train` takes.
 pub fn keys() -> Vec<&'static str> {

@@ -118,6 +118,8 @@ def test_train_errors(cli, photos, run_tiny, tmp_path):
         dvae.train(tmp_path / "x", commitment=0.3)
     with pytest.raises(TypeError, match="steps"):
         dvae.train(tmp_path / "x", steps="many")
+    with pytest.raises(ValueError, match="checkpoint_every_minutes: expected a positive number"):
+        dvae.train(tmp_path / "x", checkpoint_every_minutes=0)
     with pytest.raises(dvae.DvaeError, match="already holds a run; use resume=True"):
         dvae.train(run_tiny, data=photos, preset="tiny")
     missing = tmp_path / "no-photos"

@@ -69,6 +69,7 @@ pub mod prior;
 pub mod report;
 pub mod reproducible;
 pub mod run_config;
+pub mod run_lock;
 pub mod schedule;
 pub mod scoring;
 pub mod token_shards;

@@ -7,6 +7,7 @@ mod families;
 mod faults;
 mod formats;
 mod import;
+mod long_runs;
 mod prior;
 mod report;
 mod same_bytes;
