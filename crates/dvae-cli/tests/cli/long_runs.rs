@@ -238,3 +238,27 @@ fn resume_refuses_flags_that_change_the_run_and_takes_the_others() {
         stderr(&o)
     );
 }
+
+#[test]
+fn sigterm_stops_a_prior_after_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(tmp.path(), &["--steps", "2"]);
+    let prior = tmp.path().join("prior");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dvae"))
+        .args(["prior", "train", "--run", run.to_str().unwrap()])
+        .args(["--data", tmp.path().join("data").to_str().unwrap()])
+        .args(["--out", prior.to_str().unwrap(), "--steps", "1000000"])
+        .args([
+            "--width", "16", "--layers", "1", "--heads", "2", "--batch", "4",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&mut child, "a logged prior step", || logged(&prior) >= 1);
+    send(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(latest_step(&prior) >= 1, "{err}");
+}
