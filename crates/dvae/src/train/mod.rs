@@ -113,7 +113,7 @@ pub struct TrainOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// Also write a checkpoint (the training state only: no evaluation, no log line) after
     /// the first step that ends this long after the last checkpoint; the weights are those
-    /// of a run without it.
+    /// of a run without it (unless a non-finite step rolls the run back to such a one).
     pub checkpoint_interval: Option<Duration>,
     /// The engine the layers run on (`None`: [`Engine::resolve`] for the device).
     pub engine: Option<Engine>,
