@@ -43,6 +43,8 @@ enum Command {
     Prior(cmd::prior::Args),
     /// Generate images: sample tokens from a prior, decode them with the tokenizer.
     Sample(Box<cmd::sample::Args>),
+    /// A folder of images → WebDataset tar shards, every image validated.
+    Pack(cmd::pack::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::ImportOpenai(a) => cmd::import_openai::run(a),
         Command::Prior(a) => cmd::prior::run(a),
         Command::Sample(a) => cmd::sample::run(*a),
+        Command::Pack(a) => cmd::pack::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

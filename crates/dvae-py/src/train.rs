@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use burn::prelude::Device;
 use dvae::artifact::RunDir;
-use dvae::data::{DataSource, ImageSet};
-use dvae::train::{Event, StepLog, TrainOptions};
+use dvae::train::{Event, RunData, StepLog, TrainOptions};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyUserWarning};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -97,12 +96,10 @@ pub fn train<'py>(
             }
             given.resolve()?
         };
-        let source = DataSource::parse(&config.data);
-        let size = config.model.image_size;
         let data = py
-            .detach(|| ImageSet::load(&source, size, strict))
+            .detach(|| RunData::open(&config, strict))
             .map_err(|e| to_py_with(e, &format!("loading data {:?}", config.data)))?;
-        warn_skipped(py, &data)?;
+        warn_skipped(py, &data.skipped())?;
         // The allocator settings of the `dvae` binary, which trains a fifth faster with them.
         dvae::alloc::retain_freed_memory();
 
@@ -120,7 +117,7 @@ pub fn train<'py>(
             .name("dvae-train".into())
             .spawn(move || {
                 let device = Device::flex();
-                dvae::train::train(&thread_run, &config, &data, &device, &opts, |event| {
+                dvae::train::train(&thread_run, &config, data.as_train(), &device, &opts, |event| {
                     let msg = match event {
                         Event::Step(s) => Msg::Step(s.clone()),
                         Event::Rollback {
@@ -214,8 +211,7 @@ fn warn(py: Python<'_>, message: &str) -> PyResult<()> {
 }
 
 /// Warns of the files a data folder skipped: a count and the first five, as the CLI does.
-fn warn_skipped(py: Python<'_>, data: &ImageSet) -> PyResult<()> {
-    let skipped = &data.skipped;
+fn warn_skipped(py: Python<'_>, skipped: &[(PathBuf, String)]) -> PyResult<()> {
     if skipped.is_empty() {
         return Ok(());
     }

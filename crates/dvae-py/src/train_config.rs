@@ -97,9 +97,17 @@ const RUN_KEYS: [&str; 22] = [
     "log_every",
 ];
 
-/// The rest: `holdout`, `family`, and `checkpoint_every_minutes` (an option of the
-/// training loop, not part of `config.json`).
-const MORE_KEYS: [&str; 3] = ["holdout", "family", "checkpoint_every_minutes"];
+/// The rest: the evaluation data, the stream's shuffle buffer, augmentation, `family`, and
+/// `checkpoint_every_minutes` (an option of the training loop, not part of `config.json`).
+const MORE_KEYS: [&str; 7] = [
+    "holdout",
+    "eval_data",
+    "shuffle_buffer",
+    "crop_scale",
+    "hflip",
+    "family",
+    "checkpoint_every_minutes",
+];
 
 /// Every configuration keyword `dvae.train` takes.
 pub fn keys() -> Vec<&'static str> {
@@ -194,6 +202,16 @@ impl<'a, 'py> Given<'a, 'py> {
         set!(t, usize, batch, checkpoint_every, warmup_steps, log_every);
         set!(t, u64, seed);
         set!(t, f64, lr, lr_end, weight_decay, ema_decay, holdout);
+        set!(t, usize, shuffle_buffer);
+        if let Some(e) = self.get::<std::path::PathBuf>("eval_data")? {
+            t.eval_data = Some(e.display().to_string());
+        }
+        if let Some([lo, hi]) = self.get::<[f64; 2]>("crop_scale")? {
+            t.augment.crop_scale = Some([lo, hi]);
+        }
+        if let Some(h) = self.get::<bool>("hflip")? {
+            t.augment.hflip = h;
+        }
         if let Some(c) = self.get::<f64>("grad_clip")? {
             t.grad_clip = (c > 0.0).then_some(c);
         }

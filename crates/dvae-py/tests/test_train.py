@@ -13,7 +13,7 @@ import dvae
 from conftest import cli_error, run_cli, tensors
 
 # Flags of `dvae train` that are not configuration keywords of dvae.train.
-NOT_CONFIG = {"help", "version", "out", "resume", "strict"}
+NOT_CONFIG = {"help", "version", "out", "resume", "strict", "data_workers"}
 
 
 def test_every_cli_flag_is_a_keyword(cli):

@@ -38,9 +38,36 @@ pub struct Args {
     /// Print one JSON object (train_img_s, encode_img_s, decode_img_s, peak_rss_mb, workload, batch).
     #[arg(long)]
     json: bool,
+    /// Instead of a model: decode and resize the samples of these tar shards (a stream's
+    /// work ahead of each step) on --threads threads (default 1), at the workload's image
+    /// size; reports images/s and images/s per thread.
+    #[arg(long, value_name = "SPEC")]
+    shards: Option<String>,
+    /// Most samples read with --shards.
+    #[arg(long, default_value_t = 20_000)]
+    limit: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if let Some(spec) = &a.shards {
+        let size = dvae::config::ModelConfig::preset(if a.workload == "bench" {
+            "tiny"
+        } else {
+            &a.workload
+        })?
+        .image_size;
+        let r = dvae::bench::decode::decode_rate(spec, size, a.threads.unwrap_or(1), a.limit)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "decoded {} images to {}x{} on {} threads: {:.0} img/s, {:.0} img/s per thread \
+                 (reading the shards took {:.2} s, untimed)",
+                r.images, r.size, r.size, r.threads, r.img_s, r.img_s_per_thread, r.read_s
+            );
+        }
+        return Ok(());
+    }
     if let Some(t) = a.threads {
         dvae::bench::set_threads(t)?;
     }

@@ -9,6 +9,7 @@ pub mod family_flags;
 pub mod gumbel;
 pub mod import_openai;
 pub mod merge_tokens;
+pub mod pack;
 pub mod prior;
 pub mod reconstruct;
 pub mod report;

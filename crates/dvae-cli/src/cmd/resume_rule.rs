@@ -2,7 +2,7 @@
 //! `config.json` says. `--steps` extends it (recorded in config.json); a flag that would
 //! change anything else in config.json is refused, naming the flag and the run's value (the
 //! same value as the run's is accepted: a job script may repeat its whole command line);
-//! the flags that do not change the run's numbers (`--out`, `--strict`,
+//! the flags that do not change the run's numbers (`--out`, `--strict`, `--data-workers`,
 //! `--checkpoint-every-minutes`) are taken as given.
 
 use anyhow::{Result, bail};
@@ -17,7 +17,8 @@ Resume: --resume continues the run in --out as its config.json describes it. --s
 extends it (or shortens it) to that many steps and is recorded in config.json. Any other \
 flag that is part of the run's configuration (--lr, --batch, --preset, --data, a family's \
 option, ...) is refused unless it has the run's value, with a message naming the flag and \
-that value; --strict and --checkpoint-every-minutes apply to the resumed process.";
+that value; --strict, --data-workers and --checkpoint-every-minutes apply to the resumed \
+process.";
 
 /// A flag's value as JSON, or nothing when the flag was not given.
 macro_rules! j {
@@ -37,6 +38,22 @@ fn given(f: &Flags) -> Vec<(String, String, Value, Option<&'static str>)> {
         ("preset", "/preset".into(), j!(f.preset)),
         ("recipe", train("recipe"), j!(f.recipe)),
         ("data", "/data".into(), j!(f.data)),
+        ("eval-data", train("eval_data"), j!(f.eval_data)),
+        (
+            "shuffle-buffer",
+            train("shuffle_buffer"),
+            j!(f.shuffle_buffer),
+        ),
+        (
+            "crop-scale",
+            train("augment/crop_scale"),
+            f.crop_scale.map(|c| serde_json::json!(c.0)),
+        ),
+        (
+            "hflip",
+            train("augment/hflip"),
+            f.hflip.then_some(Value::Bool(true)),
+        ),
         ("batch", train("batch"), j!(f.batch)),
         ("seed", train("seed"), j!(f.seed)),
         (
@@ -80,7 +97,13 @@ fn given(f: &Flags) -> Vec<(String, String, Value, Option<&'static str>)> {
 
 /// Refuses the flags given with `--resume` that would change the run `saved`.
 pub fn check(flags: &Flags, saved: &RunConfig) -> Result<()> {
-    let saved_json = serde_json::to_value(saved)?;
+    let mut saved_json = serde_json::to_value(saved)?;
+    // The fields config.json leaves out at their defaults, spelled out to compare with.
+    let t = &saved.train;
+    saved_json["train"]["shuffle_buffer"] = t.shuffle_buffer.into();
+    saved_json["train"]["eval_data"] = serde_json::json!(t.eval_data);
+    saved_json["train"]["augment"] =
+        serde_json::json!({"crop_scale": t.augment.crop_scale, "hflip": t.augment.hflip});
     let family = saved.bottleneck.name();
     let mut refused = Vec::new();
     for (flag, pointer, value, owner) in given(flags) {

@@ -4,8 +4,7 @@ use anyhow::{Context, Result};
 use burn::prelude::Device;
 use clap::Parser;
 use dvae::artifact::RunDir;
-use dvae::data::{DataSource, ImageSet};
-use dvae::train::{self, Event, TrainOptions};
+use dvae::train::{self, Event, RunData, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::train_flags::Flags;
@@ -64,10 +63,12 @@ pub fn run(args: Args) -> Result<()> {
         args.flags.resolve()?
     };
     let device = Device::flex();
-    let source = DataSource::parse(&config.data);
-    let data = ImageSet::load(&source, config.model.image_size, args.flags.strict)
+    let mut data = RunData::open(&config, args.flags.strict)
         .with_context(|| format!("loading data {:?}", config.data))?;
-    super::report_skipped(&data);
+    if let Some(w) = args.flags.data_workers {
+        data.set_workers(w);
+    }
+    super::report_skipped_files(&data.skipped());
 
     // From here on SIGINT and SIGTERM stop the run after a checkpoint rather than kill it
     // (before, there is nothing to save).
@@ -92,28 +93,40 @@ pub fn run(args: Args) -> Result<()> {
         engine: None,
         inject_nan: injected_faults()?,
     };
-    let result = train::train(&run, &config, &data, &device, &opts, |event| match event {
-        Event::Start {
-            params,
-            start_step,
-            train_images,
-            holdout_images,
-            ..
-        } => {
-            bar.set_position(start_step as u64);
-            bar.println(format!(
-                "{params} parameters; {train_images} training / {holdout_images} held-out images; starting at step {start_step}"
+    let result = train::train(
+        &run,
+        &config,
+        data.as_train(),
+        &device,
+        &opts,
+        |event| match event {
+            Event::Start {
+                params,
+                start_step,
+                train_images,
+                shards,
+                holdout_images,
+                ..
+            } => {
+                bar.set_position(start_step as u64);
+                let train = if shards > 0 {
+                    format!("{shards} shards streamed")
+                } else {
+                    format!("{train_images} training images")
+                };
+                bar.println(format!(
+                "{params} parameters; {train} / {holdout_images} held-out images; starting at step {start_step}"
             ));
-        }
-        Event::Step(s) => {
-            bar.set_position(s.step as u64);
-            let usage = if s.usage.is_nan() {
-                String::new()
-            } else {
-                format!(" usage {:.0}%", 100.0 * s.usage)
-            };
-            bar.set_message(format!(
-                "loss {:.4} recon {:.4} kl {:.3}{} lr {:.2e}{usage} {:.1} img/s",
+            }
+            Event::Step(s) => {
+                bar.set_position(s.step as u64);
+                let usage = if s.usage.is_nan() {
+                    String::new()
+                } else {
+                    format!(" usage {:.0}%", 100.0 * s.usage)
+                };
+                bar.set_message(format!(
+                "loss {:.4} recon {:.4} kl {:.3}{} lr {:.2e}{usage} {:.1} img/s, data wait {:.0}%",
                 s.loss,
                 s.recon,
                 s.kl,
@@ -123,30 +136,38 @@ pub fn run(args: Args) -> Result<()> {
                     format!(" τ {:.3}", s.tau)
                 },
                 s.lr,
-                s.img_s
+                s.img_s,
+                wait_percent(s)
             ));
-        }
-        Event::Eval { step, report } => bar.println(format!(
-            "step {step}: held-out PSNR {:.2} dB, MSE {:.5}{}",
-            report.psnr,
-            report.mse,
-            codes(report)
-        )),
-        Event::Rollback {
-            step,
-            what,
-            to_step,
-            lr_scale,
-        } => bar.suspend(|| {
-            eprintln!(
-                "warning: step {step}: non-finite {what}; the step was not applied, training \
+            }
+            Event::Eval { step, report } => bar.println(format!(
+                "step {step}: held-out PSNR {:.2} dB, MSE {:.5}{}",
+                report.psnr,
+                report.mse,
+                codes(report)
+            )),
+            Event::Rollback {
+                step,
+                what,
+                to_step,
+                lr_scale,
+            } => bar.suspend(|| {
+                eprintln!(
+                    "warning: step {step}: non-finite {what}; the step was not applied, training \
                  rolled back to step {to_step} with the learning rate ×{lr_scale}"
-            )
-        }),
-        Event::Checkpoint { .. } => {}
-    });
+                )
+            }),
+            Event::Checkpoint { .. } => {}
+        },
+    );
     bar.finish_and_clear();
     let summary = result?;
+    let skipped: Vec<_> = summary
+        .skipped
+        .iter()
+        .map(|(n, why)| (n.into(), why.clone()))
+        .collect();
+    super::report_skipped_files(&skipped);
     match summary.eval {
         None => println!(
             "nothing to train: the run's last checkpoint is already at or past its {} steps",
@@ -163,6 +184,11 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The share of the step spent waiting for its batch, in percent.
+fn wait_percent(s: &train::StepLog) -> f64 {
+    100.0 * s.data_wait_s / s.step_s.max(1e-12)
 }
 
 /// ", usage U%, perplexity P" for a model with tokens, nothing for a continuous one.

@@ -22,10 +22,30 @@ pub struct Flags {
     /// paper's, scaled).
     #[arg(long)]
     pub recipe: Option<Recipe>,
-    /// default (the embedded data set; the default), a folder of images, mnist:PATH or
-    /// cifar10:PATH.
+    /// default (the embedded data set; the default), a folder of images, mnist:PATH,
+    /// cifar10:PATH, or WebDataset tar shards (train-{000000..000127}.tar, a folder of .tar,
+    /// a .txt list of shard paths), which are streamed.
     #[arg(long)]
     pub data: Option<String>,
+    /// Evaluate on this data source instead of a held-out part of --data (all of --data is
+    /// then trained on). Without it, shards hold out the first --holdout of their last
+    /// shard (at most 256 images).
+    #[arg(long)]
+    pub eval_data: Option<String>,
+    /// Encoded samples in a shard stream's shuffle buffer [default: 1000].
+    #[arg(long)]
+    pub shuffle_buffer: Option<usize>,
+    /// Threads decoding and resizing a shard stream ahead of the step [default: the cores,
+    /// at most 4]; does not change the run.
+    #[arg(long)]
+    pub data_workers: Option<usize>,
+    /// Random square crops of LO to HI of each training image's area, resized to the
+    /// model's size (e.g. 0.5,1) [default: the centre crop].
+    #[arg(long, value_name = "LO,HI")]
+    pub crop_scale: Option<CropScale>,
+    /// Mirror each training image left-right with probability 1/2.
+    #[arg(long)]
+    pub hflip: bool,
     /// Total optimisation steps of the run (with --resume: extend the run to this many).
     #[arg(long)]
     pub steps: Option<usize>,
@@ -161,7 +181,10 @@ impl Flags {
             warmup_steps,
             weight_decay
         );
-        set!(t, ema_decay, log_every, holdout);
+        set!(t, ema_decay, log_every, holdout, shuffle_buffer);
+        t.eval_data = self.eval_data.clone();
+        t.augment.crop_scale = self.crop_scale.map(|c| c.0);
+        t.augment.hflip = self.hflip;
         if let Some(c) = self.grad_clip {
             t.grad_clip = (c > 0.0).then_some(c);
         }
@@ -185,5 +208,26 @@ impl Flags {
         };
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// `--crop-scale LO,HI`.
+#[derive(Clone, Copy, Debug)]
+pub struct CropScale(pub [f64; 2]);
+
+impl std::str::FromStr for CropScale {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("{s:?}: expected LO,HI with 0 < LO <= HI <= 1 (e.g. 0.5,1)");
+        let (lo, hi) = s.split_once(',').ok_or_else(bad)?;
+        let (lo, hi): (f64, f64) = (
+            lo.trim().parse().map_err(|_| bad())?,
+            hi.trim().parse().map_err(|_| bad())?,
+        );
+        if !(lo > 0.0 && lo <= hi && hi <= 1.0) {
+            return Err(bad());
+        }
+        Ok(Self([lo, hi]))
     }
 }

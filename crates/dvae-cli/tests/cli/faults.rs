@@ -97,17 +97,47 @@ fn kill_inside_write(
 
 #[test]
 fn sigkill_at_random_moments_never_costs_the_run() {
-    const STEPS: usize = 24;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_pngs(&data, 20, 32);
-    let reference = tmp.path().join("reference");
+    survives_sigkills(tmp.path(), &data, 12);
+}
+
+/// The same on a shard stream (3 shards, a shuffle buffer smaller than a shard): the
+/// stream's position is in each checkpoint, so the resumed runs see the same batches.
+#[test]
+fn sigkill_on_a_sharded_stream_never_costs_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pngs = tmp.path().join("pngs");
+    write_pngs(&pngs, 20, 32);
+    let shards = tmp.path().join("shards");
+    let o = dvae(&[
+        "pack",
+        pngs.to_str().unwrap(),
+        "--out",
+        shards.to_str().unwrap(),
+        "--shard-size",
+        "7",
+        "--format",
+        "jpeg",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let spec = tmp.path().join("shards/train-{000000..000002}.tar");
+    survives_sigkills(tmp.path(), &spec, 6);
+}
+
+/// Trains `data` once uninterrupted, then again under SIGKILLs (two of them inside a
+/// checkpoint write, then `kills` in all at random moments), resuming each time; the
+/// weights must end the same.
+fn survives_sigkills(tmp: &Path, data: &Path, kills_wanted: usize) {
+    const STEPS: usize = 24;
+    let reference = tmp.join("reference");
     let t0 = Instant::now();
-    let o = train(&reference, &data, STEPS, 1).output().unwrap();
+    let o = train(&reference, data, STEPS, 1).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let full = t0.elapsed();
 
-    let run = tmp.path().join("run");
+    let run = tmp.join("run");
     // Two kills inside a write on every run of the test (random moments land in one only by
     // chance): first in the folder of the second checkpoint, once the first is complete
     // (a fresh run directory, so the temporary is this run's); then, resumed, in the write
@@ -118,19 +148,19 @@ fn sigkill_at_random_moments_never_costs_the_run() {
     let folder = |n: &str| n.starts_with(".step-") && n.ends_with(".tmp");
     let latest = |n: &str, pid: u32| n == format!(".LATEST.{pid}.tmp");
     assert!(
-        kill_inside_write(&run, &data, STEPS, |n, _| first_done() && folder(n)),
+        kill_inside_write(&run, data, STEPS, |n, _| first_done() && folder(n)),
         "the kill missed the checkpoint folder's write"
     );
     mid_write += 1;
     assert!(
-        kill_inside_write(&run, &data, STEPS, latest),
+        kill_inside_write(&run, data, STEPS, latest),
         "the kill missed the write of LATEST"
     );
     mid_write += 1;
 
     let (mut kills, mut rng) = (2, 0x2545_f491_4f6c_dd1d_u64);
-    while kills < 12 {
-        let mut child = train(&run, &data, STEPS, 1)
+    while kills < kills_wanted {
+        let mut child = train(&run, data, STEPS, 1)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -154,7 +184,7 @@ fn sigkill_at_random_moments_never_costs_the_run() {
             }
         }
     }
-    let o = train(&run, &data, STEPS, 1).output().unwrap();
+    let o = train(&run, data, STEPS, 1).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     same_weights(
         &reference.join("model.safetensors"),
@@ -167,7 +197,9 @@ fn sigkill_at_random_moments_never_costs_the_run() {
     };
     same_weights(&last(&reference), &last(&run));
     assert!(mid_write >= 2, "{mid_write} kills inside a write");
-    eprintln!("survived {kills}/12 SIGKILLs, {mid_write} during a write; reference run {full:?}");
+    eprintln!(
+        "survived {kills}/{kills_wanted} SIGKILLs, {mid_write} during a write; reference run {full:?}"
+    );
 }
 
 #[test]

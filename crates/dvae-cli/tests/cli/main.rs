@@ -11,6 +11,7 @@ mod long_runs;
 mod prior;
 mod report;
 mod same_bytes;
+mod shards;
 mod token_shards;
 mod workflow;
 

@@ -24,8 +24,8 @@ fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// log.jsonl without the one field that holds wall-clock time: `img_s`, each logged
-/// step's throughput.
+/// log.jsonl without the fields that hold wall-clock time: `img_s` and `data_wait_s`, each
+/// logged step's throughput and the time it waited for data.
 fn without_time(log: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(log)
         .lines()
@@ -33,6 +33,7 @@ fn without_time(log: &[u8]) -> Vec<serde_json::Value> {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             if let Some(o) = v.as_object_mut() {
                 o.remove("img_s");
+                o.remove("data_wait_s");
             }
             v
         })
@@ -76,7 +77,7 @@ fn identical_runs_write_identical_files() {
     }
     for (name, bytes) in &fa {
         match name.to_str().unwrap() {
-            // The pid of the process that held the run's lock last.
+            // The pid of the process that held the run's lock last; wall-clock fields.
             ".lock" => {}
             "log.jsonl" => assert_eq!(without_time(bytes), without_time(&fb[name])),
             n => assert!(*bytes == fb[name], "{n} differs between identical runs"),

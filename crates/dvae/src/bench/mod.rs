@@ -4,6 +4,7 @@
 //! Workloads: `bench` is the model of `shared/reference/torch_bench.py` ([`model`]); `tiny`,
 //! `small` and `dalle` are presets of our DALL·E-architecture model.
 
+pub mod decode;
 pub mod model;
 
 use std::time::Instant;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::augment::Augment;
 use crate::error::Result;
 
 /// A named set of training hyperparameters.
@@ -51,6 +52,30 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Fraction of the data held out for evaluation.
     pub holdout: f64,
+    /// Random crops and flips of the training images (none by default).
+    #[serde(default, skip_serializing_if = "Augment::is_none")]
+    pub augment: Augment,
+    /// Encoded samples in a shard stream's shuffle buffer (data in memory is shuffled
+    /// whole each epoch).
+    #[serde(
+        default = "default_shuffle_buffer",
+        skip_serializing_if = "is_default_shuffle_buffer"
+    )]
+    pub shuffle_buffer: usize,
+    /// A separate data source to evaluate on instead of a held-out part of the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_data: Option<String>,
+}
+
+/// The shuffle buffer of a shard stream unless set: WebDataset's usual size.
+pub const DEFAULT_SHUFFLE_BUFFER: usize = 1000;
+
+fn default_shuffle_buffer() -> usize {
+    DEFAULT_SHUFFLE_BUFFER
+}
+
+fn is_default_shuffle_buffer(n: &usize) -> bool {
+    *n == DEFAULT_SHUFFLE_BUFFER
 }
 
 /// An EMA decay that averages over roughly the last 5% of a run, capped at DALL·E's 0.999.
@@ -79,6 +104,9 @@ impl TrainConfig {
             checkpoint_every: 500,
             log_every: 10,
             holdout: 0.05,
+            augment: Augment::default(),
+            shuffle_buffer: DEFAULT_SHUFFLE_BUFFER,
+            eval_data: None,
         };
         match recipe {
             Recipe::Dalle => dalle,
@@ -100,6 +128,8 @@ impl TrainConfig {
         at_least_one("batch", self.batch)?;
         at_least_one("checkpoint_every", self.checkpoint_every)?;
         at_least_one("log_every", self.log_every)?;
+        at_least_one("shuffle_buffer", self.shuffle_buffer)?;
+        self.augment.validate()?;
         positive("lr", self.lr)?;
         positive("adam_eps", self.adam_eps)?;
         unit("ema_decay", self.ema_decay)?;

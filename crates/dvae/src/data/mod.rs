@@ -1,11 +1,17 @@
 //! Data sets: the embedded procedural default, image folders, MNIST and CIFAR-10, a
 //! deterministic held-out split, and batching into tensors.
 
+pub mod augment;
 pub mod idx;
 pub mod image_io;
 pub mod labels;
+pub mod loader;
+pub mod pack;
 pub mod procedural;
+pub mod sharded;
+pub mod shards;
 pub mod stream;
+pub mod tar_samples;
 
 use std::path::{Path, PathBuf};
 
@@ -32,12 +38,28 @@ pub enum DataSource {
     Mnist(PathBuf),
     /// CIFAR-10 binary batches (`cifar10:PATH`).
     Cifar10(PathBuf),
+    /// WebDataset tar shards: a `.tar`, a brace range (`train-{000..127}.tar`), a list
+    /// file (`.txt`, `.shards`) or `shards:PATH` (see [`shards::shard_paths`]); a folder
+    /// holding only `.tar` files is read as shards too. Training streams them.
+    Shards(String),
 }
 
 impl DataSource {
-    /// Parses `default`, `mnist:PATH`, `cifar10:PATH` or a folder path.
+    /// The shards this source names, as a spec for [`shards::shard_paths`]: shard specs,
+    /// and folders holding only `.tar` files.
+    pub fn shard_spec(&self) -> Option<String> {
+        match self {
+            DataSource::Shards(s) => Some(s.clone()),
+            DataSource::Folder(d) if shards::is_shard_folder(d) => Some(d.display().to_string()),
+            _ => None,
+        }
+    }
+
+    /// Parses `default`, `mnist:PATH`, `cifar10:PATH`, shards or a folder path.
     pub fn parse(spec: &str) -> Self {
-        if spec == "default" {
+        if shards::is_shard_spec(spec) {
+            DataSource::Shards(spec.to_string())
+        } else if spec == "default" {
             DataSource::Default
         } else if let Some(p) = spec.strip_prefix("mnist:") {
             DataSource::Mnist(p.into())
@@ -70,7 +92,11 @@ impl ImageSet {
     /// decoded are skipped and listed in [`ImageSet::skipped`], unless `strict`, where the
     /// first one is an error naming it.
     pub fn load(source: &DataSource, size: usize, strict: bool) -> Result<Self> {
+        if let Some(spec) = source.shard_spec() {
+            return Self::from_shards(&spec, size, strict);
+        }
         match source {
+            DataSource::Shards(_) => unreachable!("shard specs are read above"),
             DataSource::Default => Ok(Self::procedural(procedural::DEFAULT_LEN, size)),
             DataSource::Folder(dir) => Self::from_folder(dir, size, strict),
             DataSource::Mnist(p) => Self::from_raw(idx::read_mnist(p)?, size, "mnist", None),
@@ -174,6 +200,74 @@ impl ImageSet {
             skipped,
             labels: Labels::from_folders(dir, &loaded),
         })
+    }
+
+    /// Every sample of the shards `spec` names, decoded into memory (for evaluation and
+    /// tokenizing; training streams shards instead). Unreadable samples, damaged and empty
+    /// shards are skipped and listed, unless `strict`.
+    pub fn from_shards(spec: &str, size: usize, strict: bool) -> Result<Self> {
+        Self::from_shard_items(&shards::shard_paths(spec)?, size, strict, usize::MAX)
+    }
+
+    /// The first `limit` items (samples and problems, in order) of the shards `paths`,
+    /// decoded as [`ImageSet::from_shards`] does.
+    pub fn from_shard_items(
+        paths: &[PathBuf],
+        size: usize,
+        strict: bool,
+        limit: usize,
+    ) -> Result<Self> {
+        use std::ops::ControlFlow;
+        let mut seen = 0usize;
+        let mut pixels = Vec::new();
+        let mut names = Vec::new();
+        let mut skipped = Vec::new();
+        let mut failed = None;
+        for p in paths {
+            tar_samples::read_shard(p, |item| {
+                seen += 1;
+                let more = if seen < limit {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                };
+                let problem = match item {
+                    tar_samples::Item::Sample(s) => {
+                        match image_io::decode(Path::new(&s.name), &s.bytes) {
+                            Ok(img) => {
+                                pixels.extend(image_io::fit_square(&img, size));
+                                names.push(s.name);
+                                return more;
+                            }
+                            Err(e) => (s.name, e.to_string()),
+                        }
+                    }
+                    tar_samples::Item::Bad { name, reason } => (name, reason),
+                };
+                if strict {
+                    failed = Some(Error::data(problem.0, problem.1));
+                    return ControlFlow::Break(());
+                }
+                skipped.push((PathBuf::from(problem.0), problem.1));
+                more
+            })?;
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
+            if seen >= limit {
+                break;
+            }
+        }
+        if names.is_empty() {
+            let first = paths.first().map_or(Path::new(""), |p| p.as_path());
+            return Err(Error::data(
+                first,
+                format!("no readable images ({} skipped)", skipped.len()),
+            ));
+        }
+        let mut set = Self::from_pixels(pixels, names, size)?;
+        set.skipped = skipped;
+        Ok(set)
     }
 
     fn from_raw(

@@ -184,6 +184,9 @@ impl RunConfigV1 {
                 checkpoint_every: t.checkpoint_every,
                 log_every: t.log_every,
                 holdout: t.holdout,
+                augment: Default::default(),
+                shuffle_buffer: crate::config::train::DEFAULT_SHUFFLE_BUFFER,
+                eval_data: None,
             },
             data: self.data,
         }

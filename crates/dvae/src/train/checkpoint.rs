@@ -33,6 +33,10 @@ pub struct TrainState {
     /// happens at most once; a second fault stops the run).
     #[serde(default)]
     pub rolled_back_to: Option<usize>,
+    /// Where a shard stream stands after this step's batch (absent for data in memory,
+    /// whose batches follow from the step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<crate::data::loader::StreamPos>,
 }
 
 fn one() -> f64 {
@@ -47,6 +51,7 @@ impl TrainState {
             step,
             lr_scale: 1.0,
             rolled_back_to: None,
+            stream: None,
         }
     }
 }

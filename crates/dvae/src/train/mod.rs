@@ -6,8 +6,10 @@
 
 pub mod checkpoint;
 mod evaluate;
+mod feed;
 pub mod params;
 pub(crate) mod resume;
+mod run_data;
 pub mod step;
 
 use std::sync::Arc;
@@ -18,7 +20,6 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::artifact::RunDir;
-use crate::data::{ImageSet, Split, batch_indices};
 use crate::error::{Error, Result};
 use crate::kernels::engine::Engine;
 use crate::pipeline::EvalReport;
@@ -28,7 +29,10 @@ use crate::{metrics, schedule};
 use checkpoint::TrainState;
 pub use evaluate::{EVAL_IMAGES, GRID_IMAGES};
 use evaluate::{evaluate_and_grid, write_eval, write_log};
+pub use feed::TrainData;
+use feed::{Feed, StepBatch};
 use resume::{Trainable, initial, open_log, restore, truncate_log};
+pub use run_data::RunData;
 
 /// One logged training step.
 #[derive(Clone, Debug, Serialize)]
@@ -59,6 +63,10 @@ pub struct StepLog {
     pub dec_grad_norm: f64,
     /// Training throughput over this step.
     pub img_s: f64,
+    /// Seconds of this step, waiting for its batch included.
+    pub step_s: f64,
+    /// Seconds of this step spent waiting for its batch (for data in memory, building it).
+    pub data_wait_s: f64,
 }
 
 /// What the loop reports while it runs.
@@ -71,8 +79,10 @@ pub enum Event<'a> {
         params: usize,
         /// First step to run.
         start_step: usize,
-        /// Training images.
+        /// Training images (0 for a shard stream, whose size is not known before reading).
         train_images: usize,
+        /// Shards streamed (0 for data in memory).
+        shards: usize,
         /// Held-out images.
         holdout_images: usize,
     },
@@ -130,6 +140,8 @@ pub struct TrainSummary {
     pub steps: usize,
     /// The last held-out evaluation.
     pub eval: Option<EvalReport>,
+    /// Samples and shards of a stream that were skipped (name, reason).
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Trains the tokenizer of `config` on `data`, writing into `run`.
@@ -139,26 +151,35 @@ pub struct TrainSummary {
 /// and match, except for `steps`, which a resumed run may extend), then checkpoints,
 /// `model.safetensors`, `log.jsonl` and `recon.png` every `checkpoint_every` steps and at
 /// the end.
-pub fn train(
+pub fn train<'a>(
     run: &RunDir,
     config: &RunConfig,
-    data: &ImageSet,
+    data: impl Into<TrainData<'a>>,
     device: &Device,
     opts: &TrainOptions,
     mut observer: impl FnMut(Event),
 ) -> Result<TrainSummary> {
-    let split = check_inputs(config, data)?;
-    let _lock = RunLock::acquire(&run.root)?;
+    let data = data.into();
+    config.validate()?;
     let engine = opts.engine.unwrap_or_else(|| Engine::resolve(device));
     let ad = device.clone().autodiff();
+    // The data is checked before the run directory is touched.
+    let mut feed = Feed::open(data, config)?;
+    let _lock = RunLock::acquire(&run.root)?;
     let (mut t, mut state) = open_run(run, config, &ad, engine, opts.resume)?;
+    feed.seek(&state);
     let start = state.step;
+    let (train_images, holdout_images) = feed.counts();
     observer(Event::Start {
         config,
         params: t.0.num_params(),
         start_step: start,
-        train_images: split.train.len(),
-        holdout_images: split.holdout.len(),
+        train_images,
+        shards: match data {
+            TrainData::Memory(_) | TrainData::MemoryEval(..) => 0,
+            TrainData::Sharded(s) => s.shards.len(),
+        },
+        holdout_images,
     });
     let c = &config.train;
     let mut log = open_log(run)?;
@@ -169,6 +190,7 @@ pub fn train(
     while step < c.steps {
         if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
             state.step = step;
+            state.stream = feed.pos();
             checkpoint::save(run, &state, &t.0, &t.1, &t.2)?;
             observer(Event::Checkpoint { step });
             return Err(Error::Interrupted { step });
@@ -184,8 +206,9 @@ pub fn train(
             poison: poison.is_some(),
             log_now,
         };
+        let batch = feed.next(step, config, &ad)?;
         let outcome;
-        (t, outcome) = run_step(t, config, (data, &split, &ad), step, flags);
+        (t, outcome) = run_step(t, config, batch, step, flags);
         match outcome {
             Outcome::Applied(Some(entry)) => {
                 write_log(&mut log, run, "step", &entry)?;
@@ -206,6 +229,7 @@ pub fn train(
                 back.lr_scale = state.lr_scale * 0.5;
                 back.rolled_back_to = Some(back.step);
                 state = back;
+                feed.seek(&state);
                 truncate_log(run, state.step)?;
                 log = open_log(run)?;
                 observer(Event::Rollback {
@@ -219,7 +243,8 @@ pub fn train(
             }
         }
         if done % c.checkpoint_every == 0 || done == c.steps {
-            let report = evaluate_and_grid(run, config, data, &split, &t.1, device, done)?;
+            let (eval_set, eval_split) = feed.eval();
+            let report = evaluate_and_grid(run, config, eval_set, eval_split, &t.1, device, done)?;
             write_eval(&mut log, run, done, &report)?;
             observer(Event::Eval {
                 step: done,
@@ -228,6 +253,7 @@ pub fn train(
             last_eval = Some(report);
             crate::weights::save_weights(&t.1, &run.weights())?;
             state.step = done;
+            state.stream = feed.pos();
             checkpoint::save(run, &state, &t.0, &t.1, &t.2)?;
             crate::report::write_curves_png(run)?;
             observer(Event::Checkpoint { step: done });
@@ -246,28 +272,8 @@ pub fn train(
     Ok(TrainSummary {
         steps: c.steps,
         eval: last_eval,
+        skipped: feed.skipped(),
     })
-}
-
-/// The train/held-out split of `data`, once the configuration and the images agree.
-fn check_inputs(config: &RunConfig, data: &ImageSet) -> Result<Split> {
-    config.validate()?;
-    let m = &config.model;
-    if data.size() != m.image_size {
-        return Err(Error::config(
-            "data",
-            format!(
-                "images are {0}x{0}, model wants {1}x{1}",
-                data.size(),
-                m.image_size
-            ),
-        ));
-    }
-    let split = Split::new(data.len(), config.train.holdout);
-    if split.train.is_empty() {
-        return Err(Error::config("data", "no training images"));
-    }
-    Ok(split)
 }
 
 /// The state training starts from: a new run (its `config.json` written) or, with
@@ -327,17 +333,15 @@ struct StepFlags {
 fn run_step(
     (model, ema, mut optim): Trainable,
     config: &RunConfig,
-    batch: (&ImageSet, &Split, &Device),
+    batch: StepBatch,
     step: usize,
     flags: StepFlags,
 ) -> (Trainable, Outcome) {
-    let (data, split, ad) = batch;
     let c = &config.train;
     let t0 = Instant::now();
     let (tau, beta) = config.bottleneck.family().schedule(step);
     let lr = schedule::lr(c, step) * flags.lr_scale;
-    let idx = batch_indices(&split.train, c.seed, step, c.batch);
-    let x = data.batch(&idx, ad);
+    let StepBatch { x, n, wait_s } = batch;
     let mut rng = step::step_rng(c.seed, step);
     let (model, mut f) = step::forward(model, config, x, step, &mut rng);
     if flags.poison {
@@ -362,6 +366,7 @@ fn run_step(
     let model = step::update(model, &mut optim, lr, grads, grad_norm, c.grad_clip);
     let (model, ids) = step::after_update(model, config, step, f, flags.log_now, &mut rng);
     let ema = params::ema_update(ema, &model.valid(), params::ema_decay_at(c.ema_decay, step));
+    let step_s = t0.elapsed().as_secs_f64() + wait_s;
     let entry = part_norms.map(|(enc_grad_norm, dec_grad_norm)| {
         let vocab = config.model.vocab_size;
         let usage = ids.map_or(f64::NAN, |ids| {
@@ -379,7 +384,9 @@ fn run_step(
             grad_norm,
             enc_grad_norm,
             dec_grad_norm,
-            img_s: idx.len() as f64 / t0.elapsed().as_secs_f64(),
+            img_s: n as f64 / step_s,
+            step_s,
+            data_wait_s: wait_s,
         }
     });
     ((model, ema, optim), Outcome::Applied(entry))

@@ -13,4 +13,5 @@ mod openai;
 mod prior;
 mod quantizers;
 mod reference;
+mod shards;
 mod train;
