@@ -95,12 +95,19 @@ fn sigterm_and_timed_checkpoints_resume_to_the_weights_of_an_uninterrupted_run()
         "resumed after SIGTERM at step {stopped}: model.safetensors differs"
     );
 
-    // --checkpoint-every-minutes: a checkpoint by the clock (every 60 ms here), which a
-    // SIGKILL then falls back to; the weights are still the uninterrupted run's.
-    let run = tmp.path().join("timed");
+    // --checkpoint-every-minutes: a checkpoint by the clock, which a SIGKILL then falls
+    // back to; the weights are still the uninterrupted run's.
+    killed_after_a_timed_checkpoint_resumes(&tmp.path().join("timed"), &data, &flags, &want);
+}
+
+/// Trains `data` into `run` with `flags` and a checkpoint by the clock every 60 ms,
+/// SIGKILLs it once the first is written (before any by the step count: `flags` have
+/// one at the end only), resumes it, and checks the run ends with the weights `want`.
+fn killed_after_a_timed_checkpoint_resumes(run: &Path, data: &Path, flags: &[&str], want: &[u8]) {
+    let run = run.to_path_buf();
     let mut timed = flags.to_vec();
     timed.extend(["--checkpoint-every-minutes", "0.001"]);
-    let mut child = train(&run, &data, &timed)
+    let mut child = train(&run, data, &timed)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -123,6 +130,34 @@ fn sigterm_and_timed_checkpoints_resume_to_the_weights_of_an_uninterrupted_run()
         std::fs::read(run.join("model.safetensors")).unwrap() == want,
         "resumed from the timed checkpoint of step {at}: model.safetensors differs"
     );
+}
+
+/// The same on a shard stream: a timed checkpoint holds the stream's position too.
+#[test]
+fn a_timed_checkpoint_of_a_shard_stream_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pngs = tmp.path().join("pngs");
+    write_pngs(&pngs, 20, 32);
+    let shards = tmp.path().join("shards");
+    let (pngs_s, shards_s) = (pngs.to_str().unwrap(), shards.to_str().unwrap());
+    let o = dvae(&["pack", pngs_s, "--out", shards_s, "--shard-size", "7"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let data = tmp.path().join("shards/train-{000000..000002}.tar");
+    let flags = [
+        "--steps",
+        "120",
+        "--checkpoint-every",
+        "120",
+        "--log-every",
+        "1",
+        "--shuffle-buffer",
+        "3",
+    ];
+    let reference = tmp.path().join("reference");
+    let o = train(&reference, &data, &flags).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = std::fs::read(reference.join("model.safetensors")).unwrap();
+    killed_after_a_timed_checkpoint_resumes(&tmp.path().join("timed"), &data, &flags, &want);
 }
 
 #[test]

@@ -24,16 +24,17 @@ fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// log.jsonl without the fields that hold wall-clock time: `img_s` and `data_wait_s`, each
-/// logged step's throughput and the time it waited for data.
+/// log.jsonl without the fields that hold wall-clock time: `img_s`, `step_s` and
+/// `data_wait_s`, each logged step's throughput, duration and time waiting for data.
 fn without_time(log: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(log)
         .lines()
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             if let Some(o) = v.as_object_mut() {
-                o.remove("img_s");
-                o.remove("data_wait_s");
+                for field in ["img_s", "step_s", "data_wait_s"] {
+                    o.remove(field);
+                }
             }
             v
         })

@@ -263,6 +263,7 @@ pub fn train<'a>(
             .is_some_and(|i| last_checkpoint.elapsed() >= i)
         {
             state.step = done;
+            state.stream = feed.pos();
             checkpoint::save(run, &state, &t.0, &t.1, &t.2)?;
             observer(Event::Checkpoint { step: done });
             last_checkpoint = Instant::now();
