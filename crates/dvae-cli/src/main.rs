@@ -21,6 +21,8 @@ enum Command {
     Train(Box<cmd::train::Args>),
     /// Images → token grids (.npy) with a trained run.
     Encode(cmd::encode::Args),
+    /// Joins the token files of `dvae encode --shard I/N` into one, in input order.
+    MergeTokens(cmd::merge_tokens::Args),
     /// Token grids (.npy) → PNG images.
     Decode(cmd::decode::Args),
     /// Image → tokens → image, with a side-by-side grid and per-image PSNR.
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => cmd::train::run(*a),
         Command::Encode(a) => cmd::encode::run(a),
+        Command::MergeTokens(a) => cmd::merge_tokens::run(a),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Reconstruct(a) => cmd::reconstruct::run(a),
         Command::Eval(a) => cmd::eval::run(a),
@@ -81,12 +84,17 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {line}");
-            // Ctrl-C after a checkpoint: the conventional 128 + SIGINT.
+            // Stopped by a signal after a checkpoint: the conventional 128 + its number
+            // (130 for Ctrl-C, 143 for SIGTERM).
             let interrupted = matches!(
                 e.downcast_ref::<dvae::Error>(),
                 Some(dvae::Error::Interrupted { .. })
             );
-            ExitCode::from(if interrupted { 130 } else { 2 })
+            ExitCode::from(if interrupted {
+                cmd::signals::exit_status()
+            } else {
+                2
+            })
         }
     }
 }

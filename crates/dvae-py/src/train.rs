@@ -37,7 +37,7 @@ enum Msg {
 /// out: run directory to write (config.json, model.safetensors, checkpoints, log.jsonl,
 ///     recon.png, curves.png).
 /// resume: continue the run in ``out`` from its last checkpoint (its config.json is used;
-///     only ``steps`` may be given, to extend it).
+///     only ``steps`` may be given, to extend it, and ``checkpoint_every_minutes``).
 /// strict: stop at the first unreadable file of a data folder instead of skipping it.
 /// on_step: called with a dict of each logged step (every ``log_every`` steps, the first
 ///     and the last): step, loss, recon, kl, tau, beta, lr, usage, grad_norm,
@@ -65,25 +65,26 @@ pub fn train<'py>(
     guard(|| {
         let empty = PyDict::new(py);
         let given = Given::new(config.unwrap_or(&empty))?;
+        let checkpoint_interval = checkpoint_interval(&given)?;
         let run = RunDir::new(&out);
         let config = if resume {
             let other: Vec<String> = given
                 .names()?
                 .into_iter()
-                .filter(|k| k != "steps")
+                .filter(|k| k != "steps" && k != "checkpoint_every_minutes")
                 .collect();
             if !other.is_empty() {
                 return Err(value_error(format!(
                     "with resume=True the run's config.json is used: only steps may be given, \
-                     not {}",
+                     not {} (and checkpoint_every_minutes, which is not part of it)",
                     other.join(", ")
                 )));
             }
             let mut c = run.read_config().map_err(to_py)?;
             if let Some(steps) = given.get::<usize>("steps")? {
+                // Recorded in config.json by the training loop, under the run's lock.
                 c.train.steps = steps;
                 c.validate().map_err(to_py)?;
-                run.write_config(&c).map_err(to_py)?;
             }
             c
         } else {
@@ -106,6 +107,7 @@ pub fn train<'py>(
         let opts = TrainOptions {
             resume,
             stop: Some(stop.clone()),
+            checkpoint_interval,
             engine: None,
             inject_nan: Vec::new(),
         };
@@ -183,6 +185,19 @@ pub fn train<'py>(
             }
         }
     })
+}
+
+/// `checkpoint_every_minutes` as a duration; not a positive number is a ValueError.
+fn checkpoint_interval(given: &Given) -> PyResult<Option<Duration>> {
+    let Some(m) = given.get::<f64>("checkpoint_every_minutes")? else {
+        return Ok(None);
+    };
+    if !(m.is_finite() && m > 0.0) {
+        return Err(value_error(format!(
+            "checkpoint_every_minutes: expected a positive number of minutes, got {m}"
+        )));
+    }
+    Ok(Some(Duration::from_secs_f64(m * 60.0)))
 }
 
 /// A `UserWarning` with `message`.

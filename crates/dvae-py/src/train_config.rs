@@ -97,8 +97,10 @@ const RUN_KEYS: [&str; 22] = [
     "log_every",
 ];
 
-/// The rest: the evaluation data, the stream's shuffle buffer, augmentation, `family`.
-const MORE_KEYS: [&str; 7] = [
+/// The rest: the evaluation data, streaming a folder, the stream's shuffle buffer,
+/// augmentation, `family`, and `checkpoint_every_minutes` (an option of the training loop,
+/// not part of `config.json`).
+const MORE_KEYS: [&str; 8] = [
     "holdout",
     "stream",
     "eval_data",
@@ -106,6 +108,7 @@ const MORE_KEYS: [&str; 7] = [
     "crop_scale",
     "hflip",
     "family",
+    "checkpoint_every_minutes",
 ];
 
 /// Every configuration keyword `dvae.train` takes.

@@ -13,7 +13,7 @@ import dvae
 from conftest import cli_error, run_cli, tensors
 
 # Flags of `dvae train` that are not configuration keywords of dvae.train.
-NOT_CONFIG = {"help", "version", "out", "resume", "strict", "data_workers"}
+NOT_CONFIG = {"help", "version", "out", "resume", "strict", "data_workers", "device"}
 
 
 def test_every_cli_flag_is_a_keyword(cli):
@@ -118,6 +118,8 @@ def test_train_errors(cli, photos, run_tiny, tmp_path):
         dvae.train(tmp_path / "x", commitment=0.3)
     with pytest.raises(TypeError, match="steps"):
         dvae.train(tmp_path / "x", steps="many")
+    with pytest.raises(ValueError, match="checkpoint_every_minutes: expected a positive number"):
+        dvae.train(tmp_path / "x", checkpoint_every_minutes=0)
     with pytest.raises(dvae.DvaeError, match="already holds a run; use resume=True"):
         dvae.train(run_tiny, data=photos, preset="tiny")
     missing = tmp_path / "no-photos"

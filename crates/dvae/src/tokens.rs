@@ -1,5 +1,6 @@
 //! Token grids on disk: `.npy` arrays of shape `[N, h, w]` (u16, or i32 for K > 65536 —
-//! not produced today), readable with `numpy.load`.
+//! not produced today), readable with `numpy.load`. Arrays numpy wrote in Fortran order
+//! (`np.asfortranarray`) read as well.
 
 use std::path::Path;
 
@@ -53,6 +54,19 @@ pub fn read_npy(path: &Path, vocab_size: usize, grid: usize) -> Result<TokenGrid
 
 /// [`read_npy`] on the bytes of a file held in memory; `path` is used in messages.
 pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> Result<TokenGrids> {
+    parse(path, bytes, Some(grid), vocab_size)
+}
+
+/// Reads an `.npy` of token grids of any size (`[N, h, w]`, or `[h, w]` for one image),
+/// as `dvae encode` writes them, without a model to check them against.
+pub fn read_grids(path: &Path) -> Result<TokenGrids> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(path, &bytes, None, usize::MAX)
+}
+
+/// The token grids in `bytes`, their grid `grid`×`grid` where that is given, every id below
+/// `vocab_size` (and below 2³², the ids' type).
+fn parse(path: &Path, bytes: &[u8], grid: Option<usize>, vocab_size: usize) -> Result<TokenGrids> {
     let bad = |reason: String| Error::data(path, reason);
     check_header(bytes).map_err(bad)?;
     let npy =
@@ -62,19 +76,16 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
         [n, h, w] => (*n, *h, *w),
         [h, w] => (1, *h, *w),
         other => {
-            return Err(bad(format!(
-                "expected shape [N, {grid}, {grid}], got {other:?}"
-            )));
+            let g = grid.map_or("h, w".to_string(), |g| format!("{g}, {g}"));
+            return Err(bad(format!("expected shape [N, {g}], got {other:?}")));
         }
     };
-    if (h, w) != (grid, grid) {
+    if let Some(grid) = grid
+        && (h, w) != (grid, grid)
+    {
         return Err(bad(grid_mismatch(grid, h, w)));
     }
-    if npy.order() != npyz::Order::C {
-        return Err(bad(
-            "Fortran-ordered arrays are not supported; save with C order".into(),
-        ));
-    }
+    let fortran = npy.order() == npyz::Order::Fortran;
     let dtype = npy.dtype();
     let type_str = match &dtype {
         npyz::DType::Plain(t) => t.to_string(),
@@ -104,10 +115,16 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
             ids.len()
         )));
     }
+    let ids = if fortran {
+        row_major(&ids, n, h, w)
+    } else {
+        ids
+    };
+    let limit = (vocab_size as u64).min(1 << 32) as i64;
     if let Some((i, &t)) = ids
         .iter()
         .enumerate()
-        .find(|(_, t)| **t < 0 || **t >= vocab_size as i64)
+        .find(|(_, t)| **t < 0 || **t >= limit)
     {
         return Err(bad(id_out_of_range(i, t, h * w, vocab_size)));
     }
@@ -117,6 +134,20 @@ pub fn parse_npy(path: &Path, bytes: &[u8], vocab_size: usize, grid: usize) -> R
         w,
         ids: ids.into_iter().map(|t| t as u32).collect(),
     })
+}
+
+/// The values of a Fortran-ordered (column-major) `[n, h, w]` array in row-major order:
+/// element `(i, j, k)` is at `i + n·(j + h·k)` in the file, at `(i·h + j)·w + k` here.
+fn row_major(ids: &[i64], n: usize, h: usize, w: usize) -> Vec<i64> {
+    let mut out = vec![0; ids.len()];
+    for i in 0..n {
+        for j in 0..h {
+            for k in 0..w {
+                out[(i * h + j) * w + k] = ids[i + n * (j + h * k)];
+            }
+        }
+    }
+    out
 }
 
 /// What is wrong with token grids of `h`×`w` for a model that decodes `grid`×`grid`.
@@ -261,6 +292,14 @@ mod tests {
         let e = parse_npy(&p, &deep, 512, 8).unwrap_err().to_string();
         assert!(e.contains("41 deep"), "{e}");
         assert!(t0.elapsed().as_secs() < 1);
+        // numpy's Fortran order (np.asfortranarray): read in row-major order.
+        let fortran = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tokens/fortran-2x3x4-u2.npy"
+        ));
+        let g = read_grids(fortran).unwrap();
+        let want: Vec<u32> = (0..24).map(|i| i * 7 % 50).collect();
+        assert_eq!((g.n, g.h, g.w, &g.ids), (2, 3, 4, &want));
         std::fs::write(&p, b"garbage").unwrap();
         assert!(
             read_npy(&p, 512, 2)

@@ -1,4 +1,5 @@
-//! Weights as safetensors files: written atomically, read back with every tensor checked
+//! Weights as safetensors files: written atomically (the same bytes for the same
+//! weights, [`crate::reproducible`]), read back with every tensor checked
 //! (missing, extra or mis-shaped ones named), and run directories of format 1 read by their
 //! old tensor names.
 
@@ -35,7 +36,8 @@ pub fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
         let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
         model
             .save_into(&mut store)
-            .map_err(|e| Error::run(path, format!("cannot write weights: {e}")))
+            .map_err(|e| Error::run(path, format!("cannot write weights: {e}")))?;
+        crate::reproducible::sort_safetensors_metadata(tmp)
     })
 }
 

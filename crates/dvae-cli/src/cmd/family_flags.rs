@@ -116,7 +116,7 @@ fn j<T: Into<Value>>(v: Option<T>) -> Option<Value> {
 
 impl FamilyFlags {
     /// (family, flag, config key, value) of every flag given.
-    fn given(&self) -> Vec<(&'static str, &'static str, &'static str, Value)> {
+    pub(super) fn given(&self) -> Vec<(&'static str, &'static str, &'static str, Value)> {
         let f = |family, flag, key, v: Option<Value>| v.map(|v| (family, flag, key, v));
         [
             f("dvae", "tau-start", "tau_start", j(self.tau_start)),

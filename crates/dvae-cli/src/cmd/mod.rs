@@ -8,11 +8,14 @@ pub mod eval;
 pub mod family_flags;
 pub mod gumbel;
 pub mod import_openai;
+pub mod merge_tokens;
 pub mod pack;
 pub mod prior;
 pub mod reconstruct;
 pub mod report;
+pub mod resume_rule;
 pub mod sample;
+pub mod signals;
 pub mod train;
 pub mod train_flags;
 
@@ -120,14 +123,6 @@ pub fn write_images(out: &Path, images: &[Vec<u8>], size: usize) -> Result<()> {
     let (w, h, px) = dvae::grid::tile(images, size, cols);
     image_io::save_png(&out.join("grid.png"), w, h, px)?;
     Ok(())
-}
-
-/// A flag set on Ctrl-C: long commands stop after writing a checkpoint.
-pub fn stop_on_ctrlc() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
-    stop
 }
 
 /// Refuses a prior trained on another tokenizer's token grids.

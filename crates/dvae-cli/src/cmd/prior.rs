@@ -211,7 +211,7 @@ fn train_prior(a: TrainArgs) -> Result<()> {
     let k = file.model.vocab_size;
     let unigram = unigram_bits(&tokens.ids(&split.train), &tokens.ids(&split.holdout), k);
     let uniform = (k as f64).log2();
-    let stop = super::stop_on_ctrlc();
+    let stop = super::signals::stop_on_signals();
     let bar = ProgressBar::new(file.train.steps as u64);
     bar.set_style(
         ProgressStyle::with_template(

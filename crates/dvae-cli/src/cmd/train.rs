@@ -1,10 +1,6 @@
 //! `dvae train`: the run loop and its progress display (the flags are in `train_flags.rs`).
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use anyhow::{Context, Result};
-use burn::prelude::Device;
 use clap::Parser;
 use dvae::artifact::RunDir;
 use dvae::train::{self, Event, RunData, TrainOptions};
@@ -15,7 +11,7 @@ use super::train_flags::Flags;
 /// Train a tokenizer; every hyperparameter has a flag, and the resolved config is printed
 /// and saved as RUN_DIR/config.json.
 #[derive(Parser)]
-#[command(after_help = FAULTS)]
+#[command(after_help = format!("{FAULTS}\n\n{}", super::resume_rule::HELP))]
 pub struct Args {
     #[command(flatten)]
     flags: Flags,
@@ -24,8 +20,10 @@ pub struct Args {
 const FAULTS: &str = "\
 Faults: checkpoints are written atomically, so a kill at any moment leaves the previous one \
 and --resume continues from it, ending with the weights of an uninterrupted run. Ctrl-C \
-writes a checkpoint and exits with status 130. A step whose loss or gradient norm is NaN or \
-infinite is not applied: training goes back to the last checkpoint (or the start) with half \
+(SIGINT) writes a checkpoint and exits with status 130, SIGTERM (a batch scheduler's \
+preemption) the same with status 143. While a run trains, it holds a lock on RUN_DIR/.lock: \
+a second dvae train on the same directory is refused, naming the holder's pid. A step \
+whose loss or gradient norm is NaN or infinite is not applied: training goes back to the last checkpoint (or the start) with half \
 the learning rate, once; a second such step stops the run with status 2, its last checkpoint \
 intact.";
 
@@ -47,10 +45,11 @@ pub fn run(args: Args) -> Result<()> {
     let run = RunDir::new(&args.flags.out);
     let config = if args.flags.resume {
         let mut c = run.read_config()?;
+        super::resume_rule::check(&args.flags, &c)?;
         if let Some(steps) = args.flags.steps {
+            // Recorded in config.json by the training loop, under the run's lock.
             c.train.steps = steps;
             c.validate()?;
-            run.write_config(&c)?;
         }
         c
     } else {
@@ -62,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         args.flags.resolve()?
     };
-    let device = Device::flex();
+    let device = args.flags.device.device()?;
     let mut data = RunData::open(&config, args.flags.strict)
         .with_context(|| format!("loading data {:?}", config.data))?;
     if let Some(w) = args.flags.data_workers {
@@ -70,14 +69,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     super::report_skipped_files(&data.skipped());
 
+    // From here on SIGINT and SIGTERM stop the run after a checkpoint rather than kill it
+    // (before, there is nothing to save).
+    let stop = super::signals::stop_on_signals();
     println!("dvae train → {}", args.flags.out.display());
     println!("{}", serde_json::to_string_pretty(&config)?);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc_handler(move || stop.store(true, std::sync::atomic::Ordering::SeqCst));
-    }
     let bar = ProgressBar::new(config.train.steps as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -88,6 +85,10 @@ pub fn run(args: Args) -> Result<()> {
     let opts = TrainOptions {
         resume: args.flags.resume,
         stop: Some(stop),
+        checkpoint_interval: args
+            .flags
+            .checkpoint_every_minutes
+            .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
         engine: None,
         inject_nan: injected_faults()?,
     };
@@ -200,9 +201,4 @@ fn codes(r: &dvae::pipeline::EvalReport) -> String {
             r.perplexity
         )
     }
-}
-
-/// Installs a SIGINT handler that calls `f` once; training then stops after a checkpoint.
-fn ctrlc_handler(f: impl Fn() + Send + 'static) -> std::io::Result<()> {
-    ctrlc::set_handler(f).map_err(std::io::Error::other)
 }

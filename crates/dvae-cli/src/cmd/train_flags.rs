@@ -15,17 +15,18 @@ use super::family_flags::FamilyFlags;
 /// Every flag of `dvae train`.
 #[derive(Args)]
 pub struct Flags {
-    /// Architecture preset: tiny, small or dalle.
-    #[arg(long, default_value = "small")]
-    pub preset: String,
-    /// Training recipe: default (tuned for short CPU runs) or dalle (the paper's, scaled).
-    #[arg(long, default_value = "default")]
-    pub recipe: Recipe,
-    /// default, a folder of images, mnist:PATH, cifar10:PATH, or WebDataset tar shards
-    /// (train-{000000..000127}.tar, a folder of .tar, a .txt list of shard paths), which
-    /// are streamed.
-    #[arg(long, default_value = "default")]
-    pub data: String,
+    /// Architecture preset: tiny, small (the default) or dalle.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Training recipe: default (tuned for short CPU runs; the default) or dalle (the
+    /// paper's, scaled).
+    #[arg(long)]
+    pub recipe: Option<Recipe>,
+    /// default (the embedded data set; the default), a folder of images, mnist:PATH,
+    /// cifar10:PATH, or WebDataset tar shards (train-{000000..000127}.tar, a folder of .tar,
+    /// a .txt list of shard paths), which are streamed.
+    #[arg(long)]
+    pub data: Option<String>,
     /// Evaluate on this data source instead of a held-out part of --data (all of --data is
     /// then trained on). Without it, shards hold out the first --holdout of their last
     /// shard (at most 256 images).
@@ -65,12 +66,17 @@ pub struct Flags {
     /// Checkpoint, evaluate and write a grid every N steps.
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
-    /// Continue the run in --out from its last checkpoint (its config.json is used).
+    /// Continue the run in --out from its last checkpoint (its config.json is used; see
+    /// "Resume" below for the flags that may be given with it).
     #[arg(long)]
     pub resume: bool,
     /// Stop at the first unreadable file in a data folder instead of skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Also write a checkpoint (no evaluation) once this many minutes (a decimal number)
+    /// have passed since the last one; the weights are those of a run without it.
+    #[arg(long, value_name = "M", value_parser = positive_minutes)]
+    pub checkpoint_every_minutes: Option<f64>,
     /// Reconstruction loss: logit-laplace or mse.
     #[arg(long)]
     pub loss: Option<ReconLoss>,
@@ -119,11 +125,21 @@ pub struct Flags {
     /// Fraction of the data held out for evaluation.
     #[arg(long)]
     pub holdout: Option<f64>,
-    /// Tokenizer family: dvae, vqvae, vae, ae, fsq or lfq.
-    #[arg(long, default_value = "dvae")]
-    pub family: String,
+    /// Tokenizer family: dvae (the default), vqvae, vae, ae, fsq or lfq.
+    #[arg(long)]
+    pub family: Option<String>,
     #[command(flatten)]
     pub family_flags: FamilyFlags,
+    #[command(flatten)]
+    pub device: super::DeviceArg,
+}
+
+/// A positive, finite number of minutes.
+fn positive_minutes(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 => Ok(m),
+        _ => Err(format!("expected a positive number of minutes, got {s:?}")),
+    }
 }
 
 /// Steps and batch of a run when --steps/--batch are not given: `small` (the README's
@@ -139,7 +155,9 @@ fn preset_budget(preset: &str) -> (usize, usize) {
 impl Flags {
     /// The configuration these flags describe: preset and recipe, then every override.
     pub fn resolve(&self) -> Result<RunConfig> {
-        let mut m = ModelConfig::preset(&self.preset)?;
+        let preset = self.preset.as_deref().unwrap_or("small");
+        let recipe = self.recipe.unwrap_or(Recipe::Default);
+        let mut m = ModelConfig::preset(preset)?;
         macro_rules! set {
             ($dst:expr, $($f:ident),*) => { $( if let Some(v) = self.$f { $dst.$f = v; } )* };
         }
@@ -156,9 +174,9 @@ impl Flags {
         if let Some(l) = self.loss {
             m.recon_loss = l;
         }
-        let (default_steps, default_batch) = preset_budget(&self.preset);
+        let (default_steps, default_batch) = preset_budget(preset);
         let steps = self.steps.unwrap_or(default_steps);
-        let mut t = TrainConfig::recipe(self.recipe, steps);
+        let mut t = TrainConfig::recipe(recipe, steps);
         t.batch = default_batch;
         set!(
             t,
@@ -179,7 +197,8 @@ impl Flags {
             t.grad_clip = (c > 0.0).then_some(c);
         }
         t.checkpoint_every = t.checkpoint_every.min(steps.max(1));
-        let family = FamilyConfig::of_model(&self.family, self.recipe, steps, &m)?;
+        let family_name = self.family.as_deref().unwrap_or("dvae");
+        let family = FamilyConfig::of_model(family_name, recipe, steps, &m)?;
         let bottleneck = self.family_flags.apply(family)?;
         if self.vocab_size.is_none()
             && let Some(k) = bottleneck.family().vocab(&m)
@@ -189,11 +208,11 @@ impl Flags {
         }
         let config = RunConfig {
             format_version: FORMAT_VERSION,
-            preset: self.preset.clone(),
+            preset: preset.to_string(),
             model: m,
             bottleneck,
             train: t,
-            data: self.data.clone(),
+            data: self.data.clone().unwrap_or_else(|| "default".into()),
         };
         config.validate()?;
         Ok(config)

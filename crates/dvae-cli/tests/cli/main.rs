@@ -7,9 +7,12 @@ mod families;
 mod faults;
 mod formats;
 mod import;
+mod long_runs;
 mod prior;
 mod report;
+mod same_bytes;
 mod shards;
+mod token_shards;
 mod workflow;
 
 use std::path::{Path, PathBuf};
@@ -31,8 +34,8 @@ pub fn assert_clean_error(o: &Output, needle: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// Asserts two safetensors files hold the same tensors, bit for bit (the files' bytes may
-/// differ in the order of their header).
+/// Asserts two safetensors files hold the same tensors, bit for bit (whatever the order of
+/// their headers: files of earlier builds wrote their metadata in random order).
 pub fn same_weights(a: &Path, b: &Path) {
     let (ba, bb) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
     let (ta, tb) = (

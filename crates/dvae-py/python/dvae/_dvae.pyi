@@ -113,6 +113,7 @@ def train(
     log_every: Optional[int] = None,
     holdout: Optional[float] = None,
     family: Optional[Literal["dvae", "vqvae", "vae", "ae", "fsq", "lfq"]] = None,
+    checkpoint_every_minutes: Optional[float] = None,
     tau_start: Optional[float] = None,
     tau_end: Optional[float] = None,
     tau_schedule: Optional[Literal["cosine", "exponential"]] = None,

@@ -142,7 +142,7 @@ pub fn read_shard(path: &Path, mut f: impl FnMut(Item) -> ControlFlow<()>) -> Re
         {
             return Ok(());
         }
-        let g = group.get_or_insert_with(|| Group {
+        let g = group.get_or_insert(Group {
             key,
             image: None,
             class: None,

@@ -292,7 +292,8 @@ impl Imported {
             };
             self.model
                 .save_into(&mut store)
-                .map_err(|e| Error::run(tmp, format!("cannot write weights: {e}")))
+                .map_err(|e| Error::run(tmp, format!("cannot write weights: {e}")))?;
+            crate::reproducible::sort_safetensors_metadata(tmp)
         })?;
         let record = ImportRecord {
             halves: self.halves,

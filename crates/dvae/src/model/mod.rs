@@ -78,14 +78,16 @@ impl Network {
         let encoder = Encoder::new(m, f.encoder_channels(m), &mut rng, device);
         let decoder = Decoder::new(m, f.latent_channels(m), &mut rng, device);
         let bottleneck = f.init(m, &mut rng, device);
-        Self {
+        let network = Self {
             encoder,
             decoder: f.init_decoder(decoder, seed),
             bottleneck,
             config: m.clone(),
             family: family.clone(),
             engine,
-        }
+        };
+        // Ids by position, not drawn at random: a checkpoint stores them.
+        crate::reproducible::number_params(network)
     }
 
     /// The family's behaviour.

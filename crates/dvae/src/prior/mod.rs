@@ -27,12 +27,14 @@ impl PriorConfig {
     pub fn init(&self, seed: u64, device: &Device) -> Result<TokenPrior> {
         self.validate()?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        Ok(match self.kind {
+        let prior = match self.kind {
             PriorKind::Transformer => {
                 TokenPrior::Transformer(Transformer::new(self, &mut rng, device))
             }
             PriorKind::Pixelcnn => TokenPrior::PixelCnn(PixelCnn::new(self, &mut rng, device)),
-        })
+        };
+        // Ids by position, not drawn at random: a checkpoint stores them.
+        Ok(crate::reproducible::number_params(prior))
     }
 }
 

@@ -138,10 +138,7 @@ impl PriorDir {
                 .valid()
                 .save_file(&p)
                 .map_err(|e| Error::run(&p, format!("cannot write checkpoint: {e}")))?;
-            let p = tmp.join(OPTIM);
-            optim
-                .save(&p)
-                .map_err(|e| Error::run(&p, format!("cannot write checkpoint: {e}")))?;
+            crate::reproducible::save_optimizer(optim, &tmp.join(OPTIM))?;
             checkpoint::write_state(tmp, &TrainState::at(step))
         })
     }

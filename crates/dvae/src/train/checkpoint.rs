@@ -149,11 +149,11 @@ fn write_files(
 ) -> Result<()> {
     let p = dir.join(WEIGHTS);
     model.valid().save_file(&p).map_err(|e| record_err(&p, e))?;
-    let p = dir.join(OPTIM);
-    optim.save(&p).map_err(|e| record_err(&p, e))?;
+    crate::reproducible::save_optimizer(optim, &dir.join(OPTIM))?;
     let p = dir.join(EMA);
     let mut store = SafetensorsStore::from_file(&p).overwrite(true);
     ema.save_into(&mut store).map_err(|e| record_err(&p, e))?;
+    crate::reproducible::sort_safetensors_metadata(&p)?;
     write_state(dir, state)
 }
 

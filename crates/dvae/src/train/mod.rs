@@ -14,7 +14,7 @@ pub mod step;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burn::prelude::*;
 use serde::Serialize;
@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::kernels::engine::Engine;
 use crate::pipeline::EvalReport;
 use crate::run_config::RunConfig;
+use crate::run_lock::RunLock;
 use crate::{metrics, schedule};
 use checkpoint::TrainState;
 pub use evaluate::{EVAL_IMAGES, GRID_IMAGES};
@@ -120,6 +121,10 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Set from outside (e.g. on Ctrl-C) to stop after writing a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Also write a checkpoint (the training state only: no evaluation, no log line) after
+    /// the first step that ends this long after the last checkpoint; the weights are those
+    /// of a run without it (unless a non-finite step rolls the run back to such a one).
+    pub checkpoint_interval: Option<Duration>,
     /// The engine the layers run on (`None`: [`Engine::resolve`] for the device).
     pub engine: Option<Engine>,
     /// Fault injection for tests of [`train`]: the loss of each of these steps (1-based) is
@@ -141,9 +146,11 @@ pub struct TrainSummary {
 
 /// Trains the tokenizer of `config` on `data`, writing into `run`.
 ///
-/// Writes `config.json` first (or, with `resume`, requires it to exist and match), then
-/// checkpoints, `model.safetensors`, `log.jsonl` and `recon.png` every `checkpoint_every`
-/// steps and at the end.
+/// Holds the run directory's lock ([`RunLock`]) while it runs: a run another process is
+/// training is refused. Writes `config.json` first (or, with `resume`, requires it to exist
+/// and match, except for `steps`, which a resumed run may extend), then checkpoints,
+/// `model.safetensors`, `log.jsonl` and `recon.png` every `checkpoint_every` steps and at
+/// the end.
 pub fn train<'a>(
     run: &RunDir,
     config: &RunConfig,
@@ -158,6 +165,7 @@ pub fn train<'a>(
     let ad = device.clone().autodiff();
     // The data is checked before the run directory is touched.
     let mut feed = Feed::open(data, config)?;
+    let _lock = RunLock::acquire(&run.root)?;
     let (mut t, mut state) = open_run(run, config, &ad, engine, opts.resume)?;
     feed.seek(&state);
     let start = state.step;
@@ -178,6 +186,7 @@ pub fn train<'a>(
     let mut last_eval = None;
     let mut inject = opts.inject_nan.clone();
     let mut step = start;
+    let mut last_checkpoint = Instant::now();
     while step < c.steps {
         if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
             state.step = step;
@@ -248,6 +257,16 @@ pub fn train<'a>(
             checkpoint::save(run, &state, &t.0, &t.1, &t.2)?;
             crate::report::write_curves_png(run)?;
             observer(Event::Checkpoint { step: done });
+            last_checkpoint = Instant::now();
+        } else if opts
+            .checkpoint_interval
+            .is_some_and(|i| last_checkpoint.elapsed() >= i)
+        {
+            state.step = done;
+            state.stream = feed.pos();
+            checkpoint::save(run, &state, &t.0, &t.1, &t.2)?;
+            observer(Event::Checkpoint { step: done });
+            last_checkpoint = Instant::now();
         }
         step = done;
     }
@@ -273,13 +292,16 @@ fn open_run(
         let _ = std::fs::remove_file(run.log());
         return Ok((initial(config, ad, engine), TrainState::at(0)));
     }
-    let saved = run.read_config()?;
+    let mut saved = run.read_config()?;
+    saved.train.steps = config.train.steps;
     if &saved != config {
         return Err(Error::run(
             run.config(),
             "config.json differs from the configuration to resume with",
         ));
     }
+    // The run's steps as extended, in the current format (a format-1 run is rewritten).
+    run.write_config(config)?;
     // Leftovers of writes a kill interrupted (never a complete file: those are renamed).
     for dir in [run.root.clone(), run.checkpoints(), run.root.join("grids")] {
         crate::atomic::remove_temporaries(&dir);
