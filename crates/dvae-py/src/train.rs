@@ -41,10 +41,12 @@ enum Msg {
 /// strict: stop at the first unreadable file of a data folder instead of skipping it.
 /// on_step: called with a dict of each logged step (every ``log_every`` steps, the first
 ///     and the last): step, loss, recon, kl, tau, beta, lr, usage, grad_norm,
-///     enc_grad_norm, dec_grad_norm, img_s. An exception it raises stops the run after a
-///     checkpoint and is raised here.
+///     enc_grad_norm, dec_grad_norm, img_s, step_s, data_wait_s. An exception it raises
+///     stops the run after a checkpoint and is raised here.
 /// **config: the flags of ``dvae train`` with ``_`` for ``-``: preset ("small"), data
-///     ("default", a folder, "mnist:PATH", "cifar10:PATH"), steps, batch, seed, recipe,
+///     ("default", a folder, "mnist:PATH", "cifar10:PATH", tar shards such as
+///     "shards/train-{000000..000009}.tar", streamed), eval_data, stream, shuffle_buffer,
+///     crop_scale ([lo, hi]), hflip, steps, batch, seed, recipe,
 ///     family, loss, lr, image_size, …, and each family's own (tau_start, commitment, …).
 ///
 /// Sets the process's allocator as ``retain_freed_memory`` does, as ``dvae train`` does.
