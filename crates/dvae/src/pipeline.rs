@@ -15,7 +15,7 @@ use crate::model::Network;
 use crate::model::family::api::Encoded;
 use crate::model::host_ops::HostOps;
 use crate::model::latent::DecoderInput;
-use crate::model::pixels::{map_pixels, output_to_pixels};
+use crate::model::pixels::map_pixels;
 use crate::run_config::RunConfig;
 use crate::tokens::TokenGrids;
 use crate::weights::{self, Halves, check_halves};
@@ -241,8 +241,9 @@ impl Tokenizer {
                 "tokens are {h}x{w} but model decodes {g}x{g} grids"
             )));
         }
-        let out = self.decode_input(self.model.token_input(tokens));
-        Ok(output_to_pixels(out, self.config.model.input_channels))
+        let input = self.model.token_input(tokens);
+        let c = self.config.model.input_channels;
+        Ok(on_engine!(self, ops => self.model.decode_pixels_with(ops, input, c)))
     }
 
     /// Tokens, entropy and decoder input of mapped pixels, on the model's engine.

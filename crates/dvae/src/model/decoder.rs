@@ -69,11 +69,29 @@ impl Decoder {
     /// # Shapes
     /// tokens `[B, s, s]` or vectors `[B, in, s, s]` → `[B, out_channels, S, S]` (NCHW)
     pub fn forward<O: Ops>(&self, ops: &O, input: DecoderInput) -> Tensor<4> {
+        ops.output(self.last_map(ops, input))
+    }
+
+    /// The decoder's output for `input` as pixels in [0, 1] (`unmap(sigmoid(μ))` of the
+    /// first `channels` output channels), what a decoded image is.
+    ///
+    /// # Shapes
+    /// tokens `[B, s, s]` or vectors `[B, in, s, s]` → `[B, channels, S, S]` (NCHW)
+    pub fn forward_pixels<O: Ops>(
+        &self,
+        ops: &O,
+        input: DecoderInput,
+        channels: usize,
+    ) -> Tensor<4> {
+        ops.pixels(self.last_map(ops, input), channels)
+    }
+
+    fn last_map<O: Ops>(&self, ops: &O, input: DecoderInput) -> O::Map {
         let h = match input {
             DecoderInput::Lookup(tokens) => ops.lookup(&self.input, tokens),
             DecoderInput::Dense(z) => ops.conv(&self.input, &ops.input(z), Fuse::plain()),
         };
-        ops.output(self.forward_embedded(ops, h))
+        self.forward_embedded(ops, h)
     }
 
     /// The decoder with its codebook (the input weight) redrawn from N(0, std²) with

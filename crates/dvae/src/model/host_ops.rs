@@ -158,6 +158,29 @@ impl Ops for HostOps {
         m.built().to_nchw(&self.device)
     }
 
+    fn pixels(&self, m: HostMap, channels: usize) -> Tensor<4> {
+        use rayon::prelude::*;
+        let a = m.built();
+        let (plane, c) = (a.h * a.w, a.c);
+        let eps = super::pixels::LOGIT_LAPLACE_EPS as f32;
+        let scale = (1.0 - 2.0 * super::pixels::LOGIT_LAPLACE_EPS) as f32;
+        // One pass from the channels-last map to NCHW pixels, instead of a transpose of
+        // every channel, a narrow, a sigmoid and the unmapping over Burn tensors.
+        let mut px = vec![0f32; a.n * channels * plane];
+        px.par_chunks_mut(channels * plane)
+            .zip(a.data.par_chunks(plane * c))
+            .for_each(|(dst, src)| {
+                for (p, cell) in src.chunks_exact(c).enumerate() {
+                    for (ch, &mu) in cell[..channels].iter().enumerate() {
+                        let s = 1.0 / (1.0 + (-mu).exp());
+                        dst[ch * plane + p] = ((s - eps) / scale).clamp(0.0, 1.0);
+                    }
+                }
+            });
+        let shape = [a.n, channels, a.h, a.w];
+        Tensor::from_data(burn::tensor::TensorData::new(px, shape), &self.device)
+    }
+
     fn conv(&self, layer: &Conv2d, x: &HostMap, f: Fuse<'_, HostMap>) -> HostMap {
         let conv = self.conv_of(layer, f.scale);
         let residual = f.residual.map(HostMap::read);

@@ -187,6 +187,20 @@ impl Network {
         self.decoder.forward(ops, input)
     }
 
+    /// The decoder's images (pixels in [0, 1], the first `channels` output channels) for
+    /// `input`, on `ops`.
+    ///
+    /// # Shapes
+    /// → `[B, channels, S, S]`
+    pub fn decode_pixels_with<O: Ops>(
+        &self,
+        ops: &O,
+        input: DecoderInput,
+        channels: usize,
+    ) -> Tensor<4> {
+        self.decoder.forward_pixels(ops, input, channels)
+    }
+
     /// Tokens of mapped pixels on Burn tensors (this network's engine).
     ///
     /// # Shapes

@@ -67,6 +67,15 @@ pub trait Ops {
     fn input(&self, x: Tensor<4>) -> Self::Map;
     /// A map as an NCHW tensor.
     fn output(&self, m: Self::Map) -> Tensor<4>;
+    /// The decoder's last map as pixels in [0, 1]: `unmap(sigmoid(μ))` of its first
+    /// `channels` channels, what [`super::pixels::output_to_pixels`] makes of
+    /// [`Ops::output`] (an engine may do it in one pass).
+    ///
+    /// # Shapes
+    /// → `[B, channels, S, S]`
+    fn pixels(&self, m: Self::Map, channels: usize) -> Tensor<4> {
+        super::pixels::output_to_pixels(self.output(m), channels)
+    }
     /// A convolution with its fused epilogue.
     fn conv(&self, layer: &Conv2d, x: &Self::Map, f: Fuse<'_, Self::Map>) -> Self::Map;
     /// A transposed convolution with its fused epilogue.

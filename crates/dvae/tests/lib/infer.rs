@@ -369,11 +369,35 @@ fn dalle_network_on_the_kernels_matches_burn() {
         .map(|i| (i * 37 % c.vocab_size) as i64)
         .collect();
     let spread = Tensor::<1, Int>::from_ints(spread.as_slice(), &device).reshape([2, g, g]);
+    let want_out = m.decode_with(&GENERIC, m.token_input(spread.clone()));
     let d = max_rel_diff(
         &values(m.decode_with(&host, m.token_input(spread.clone()))),
-        &values(m.decode_with(&GENERIC, m.token_input(spread))),
+        &values(want_out.clone()),
     );
     assert!(d < 1e-4, "decoded: relative difference {d}");
+    // The images: the kernels map the last layer to pixels in one pass; Burn's engine
+    // runs output_to_pixels. Both agree with output_to_pixels of the generic output.
+    let want_px = values(dvae::model::pixels::output_to_pixels(want_out, 3));
+    for (engine, px) in [
+        (
+            "kernels",
+            m.decode_pixels_with(&host, m.token_input(spread.clone()), 3),
+        ),
+        (
+            "generic",
+            m.decode_pixels_with(&GENERIC, m.token_input(spread.clone()), 3),
+        ),
+    ] {
+        assert_eq!(px.dims(), [2, 3, 32, 32]);
+        let px = values(px);
+        let worst = px
+            .iter()
+            .zip(&want_px)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{engine} pixels differ by {worst}");
+        assert!(px.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
     // The inference path used every parameter of the encoder and decoder: no layer of the
     // one definition is left out of it.
     assert_eq!(
