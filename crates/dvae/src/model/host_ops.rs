@@ -172,7 +172,14 @@ impl Ops for HostOps {
             .for_each(|(dst, src)| {
                 for (p, cell) in src.chunks_exact(c).enumerate() {
                     for (ch, &mu) in cell[..channels].iter().enumerate() {
-                        let s = 1.0 / (1.0 + (-mu).exp());
+                        // Burn's flex sigmoid, step for step, so both engines give the
+                        // same bits.
+                        let s = if mu >= 0.0 {
+                            1.0 / (1.0 + (-mu).exp())
+                        } else {
+                            let e = mu.exp();
+                            e / (1.0 + e)
+                        };
                         dst[ch * plane + p] = ((s - eps) / scale).clamp(0.0, 1.0);
                     }
                 }
