@@ -1,12 +1,13 @@
 //! [`ShardedSet`]: a data set opened for streaming: its shards (or a folder's files), its
 //! evaluation images (a separate set, or a part held out of training) and how its stream
-//! is read.
+//! is read; and shards decoded into memory ([`ImageSet::from_shards`]).
 
 use std::path::{Path, PathBuf};
 
 use super::augment::Augment;
 use super::loader::{StreamSpec, count_items};
 use super::shards::shard_paths;
+use super::tar_samples::{Item, read_shard};
 use super::{ImageSet, Split, image_io};
 use crate::error::{Error, Result};
 
@@ -145,6 +146,75 @@ impl ShardedSet {
             held_out: self.held_out,
             augment,
         }
+    }
+}
+
+/// Shards decoded into memory, for evaluation and tokenizing (training streams them).
+impl ImageSet {
+    /// Every sample of the shards `spec` names, decoded into memory (for evaluation and
+    /// tokenizing; training streams shards instead). Unreadable samples, damaged and empty
+    /// shards are skipped and listed, unless `strict`.
+    pub fn from_shards(spec: &str, size: usize, strict: bool) -> Result<Self> {
+        Self::from_shard_items(&shard_paths(spec)?, size, strict, usize::MAX)
+    }
+
+    /// The first `limit` items (samples and problems, in order) of the shards `paths`,
+    /// decoded as [`ImageSet::from_shards`] does.
+    pub fn from_shard_items(
+        paths: &[PathBuf],
+        size: usize,
+        strict: bool,
+        limit: usize,
+    ) -> Result<Self> {
+        use std::ops::ControlFlow;
+        let mut seen = 0usize;
+        let mut pixels = Vec::new();
+        let mut names = Vec::new();
+        let mut skipped = Vec::new();
+        let mut failed = None;
+        for p in paths {
+            read_shard(p, |item| {
+                seen += 1;
+                let more = if seen < limit {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                };
+                let problem = match item {
+                    Item::Sample(s) => match image_io::decode(Path::new(&s.name), &s.bytes) {
+                        Ok(img) => {
+                            pixels.extend(image_io::fit_square(&img, size));
+                            names.push(s.name);
+                            return more;
+                        }
+                        Err(e) => (s.name, e.to_string()),
+                    },
+                    Item::Bad { name, reason } => (name, reason),
+                };
+                if strict {
+                    failed = Some(Error::data(problem.0, problem.1));
+                    return ControlFlow::Break(());
+                }
+                skipped.push((PathBuf::from(problem.0), problem.1));
+                more
+            })?;
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
+            if seen >= limit {
+                break;
+            }
+        }
+        if names.is_empty() {
+            let first = paths.first().map_or(Path::new(""), |p| p.as_path());
+            return Err(Error::data(
+                first,
+                format!("no readable images ({} skipped)", skipped.len()),
+            ));
+        }
+        let mut set = Self::from_pixels(pixels, names, size)?;
+        set.skipped = skipped;
+        Ok(set)
     }
 }
 
