@@ -108,20 +108,7 @@ fn sigkill_at_random_moments_never_costs_the_run() {
 #[test]
 fn sigkill_on_a_sharded_stream_never_costs_the_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let pngs = tmp.path().join("pngs");
-    write_pngs(&pngs, 20, 32);
-    let shards = tmp.path().join("shards");
-    let o = dvae(&[
-        "pack",
-        pngs.to_str().unwrap(),
-        "--out",
-        shards.to_str().unwrap(),
-        "--shard-size",
-        "7",
-        "--format",
-        "jpeg",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    jpeg_shards(tmp.path(), 20, 32, 7);
     let spec = tmp.path().join("shards/train-{000000..000002}.tar");
     survives_sigkills(tmp.path(), &spec, 6);
 }

@@ -146,6 +146,57 @@ pub fn write_pngs(dir: &Path, n: usize, size: usize) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `n` PNGs of `size`×`size` written to `dir/pngs` and packed by `dvae pack` into JPEG
+/// shards of `shard_size` samples in `dir/shards`; returns that folder.
+pub fn jpeg_shards(dir: &Path, n: usize, size: usize, shard_size: usize) -> PathBuf {
+    let pngs = dir.join("pngs");
+    write_pngs(&pngs, n, size);
+    let shards = dir.join("shards");
+    let o = dvae(&[
+        "pack",
+        pngs.to_str().unwrap(),
+        "--out",
+        shards.to_str().unwrap(),
+        "--shard-size",
+        &shard_size.to_string(),
+        "--format",
+        "jpeg",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    shards
+}
+
+/// Starts `dvae args` (a training run writing `run`), waits until its log has `lines`
+/// lines, sends SIGINT, and asserts it stopped after a checkpoint with status 130;
+/// returns its output.
+pub fn interrupt_after(args: &[&str], run: &Path, lines: usize) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_dvae"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = run.join("log.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |l| l.lines().count() < lines) {
+        assert!(t0.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Flags for a very small model that trains in seconds.
 pub const SMALL: &[&str] = &[
     "--preset",

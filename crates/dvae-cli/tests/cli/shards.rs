@@ -88,22 +88,9 @@ fn pack_validates_every_image_and_writes_webdataset_shards() {
 #[test]
 fn trains_on_a_stream_with_a_separate_eval_set_and_augmentation() {
     let tmp = tempfile::tempdir().unwrap();
-    let pngs = tmp.path().join("pngs");
-    write_pngs(&pngs, 16, 32);
+    let shards = jpeg_shards(tmp.path(), 16, 32, 6);
     let heldout = tmp.path().join("heldout");
     write_pngs(&heldout, 3, 32);
-    let shards = tmp.path().join("shards");
-    let o = dvae(&[
-        "pack",
-        pngs.to_str().unwrap(),
-        "--out",
-        shards.to_str().unwrap(),
-        "--shard-size",
-        "6",
-        "--format",
-        "jpeg",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let flags = [
         "--eval-data",
         heldout.to_str().unwrap(),
@@ -197,30 +184,7 @@ fn a_streamed_folder_resumes_exactly_and_holds_out_what_memory_holds_out() {
     ];
     args.extend_from_slice(&flags);
     args.extend_from_slice(SMALL);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dvae"))
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = parts.join("log.jsonl");
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&log).map_or(true, |l| l.lines().count() < 5) {
-        assert!(t0.elapsed().as_secs() < 120, "training did not start");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let ok = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    interrupt_after(&args, &parts, 5);
     let latest = std::fs::read_to_string(parts.join("checkpoint/LATEST")).unwrap();
     let state = std::fs::read_to_string(
         parts

@@ -140,31 +140,8 @@ fn ctrl_c_stops_after_a_checkpoint_and_the_run_resumes() {
         "1",
     ];
     args.extend_from_slice(SMALL);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dvae"))
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until training is under way, then send SIGINT.
-    let log = run.join("log.jsonl");
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&log).map_or(true, |l| l.lines().count() < 3) {
-        assert!(t0.elapsed().as_secs() < 120, "training did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let ok = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Once training is under way, SIGINT.
+    let out = interrupt_after(&args, &run, 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
     let latest = std::fs::read_to_string(run.join("checkpoint/LATEST")).unwrap();
     let step: usize = latest.trim().trim_start_matches("step-").parse().unwrap();
