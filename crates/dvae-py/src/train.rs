@@ -111,6 +111,7 @@ pub fn train<'py>(
             stop: Some(stop.clone()),
             checkpoint_interval,
             engine: None,
+            devices: Vec::new(),
             inject_nan: Vec::new(),
         };
         let (tx, mut rx) = channel();

@@ -3,7 +3,8 @@
 //! change anything else in config.json is refused, naming the flag and the run's value (the
 //! same value as the run's is accepted: a job script may repeat its whole command line);
 //! the flags that do not change the run's configuration (`--out`, `--strict`,
-//! `--data-workers`, `--checkpoint-every-minutes`, `--device`) are taken as given.
+//! `--data-workers`, `--checkpoint-every-minutes`, `--device`, `--devices`) are taken as
+//! given.
 
 use anyhow::{Result, bail};
 use dvae::run_config::RunConfig;
@@ -17,8 +18,8 @@ Resume: --resume continues the run in --out as its config.json describes it. --s
 extends it (or shortens it) to that many steps and is recorded in config.json. Any other \
 flag that is part of the run's configuration (--lr, --batch, --preset, --data, a family's \
 option, ...) is refused unless it has the run's value, with a message naming the flag and \
-that value; --strict, --data-workers, --checkpoint-every-minutes and --device apply to the \
-resumed process (on another device than the run's the numbers are no longer bit-identical).";
+that value; --strict, --data-workers, --checkpoint-every-minutes, --device and --devices apply \
+to the resumed process (on another device than the run's the numbers are no longer bit-identical).";
 
 /// A flag's value as JSON, or nothing when the flag was not given.
 macro_rules! j {

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use dvae::artifact::RunDir;
+use dvae::kernels::device::DeviceSpec;
 use dvae::train::{self, Event, RunData, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -61,7 +62,12 @@ pub fn run(args: Args) -> Result<()> {
         }
         args.flags.resolve()?
     };
-    let device = args.flags.device.device()?;
+    let (device, devices) = if args.flags.devices.is_empty() {
+        (args.flags.device.device()?, Vec::new())
+    } else {
+        let devices = DeviceSpec::data_parallel(&args.flags.devices)?;
+        (devices[0].clone(), devices)
+    };
     let mut data = RunData::open(&config, args.flags.strict)
         .with_context(|| format!("loading data {:?}", config.data))?;
     if let Some(w) = args.flags.data_workers {
@@ -90,6 +96,7 @@ pub fn run(args: Args) -> Result<()> {
             .checkpoint_every_minutes
             .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
         engine: None,
+        devices,
         inject_nan: injected_faults()?,
     };
     let result = train::train(

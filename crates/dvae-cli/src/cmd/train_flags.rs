@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use dvae::config::{ModelConfig, Recipe, ReconLoss, TrainConfig};
+use dvae::kernels::device::DeviceSpec;
 use dvae::model::family::FamilyConfig;
 use dvae::run_config::{FORMAT_VERSION, RunConfig};
 
@@ -132,6 +133,12 @@ pub struct Flags {
     pub family_flags: FamilyFlags,
     #[command(flatten)]
     pub device: super::DeviceArg,
+    /// Data-parallel training over these devices, comma-separated and of one kind
+    /// (wgpu:0,wgpu:1 or cuda:0,cuda:1; cpu,cpu runs two replicas on the CPU): each takes an
+    /// equal share of every batch, and the gradients are averaged on the first, which
+    /// applies the update. Not with --device.
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
+    pub devices: Vec<DeviceSpec>,
 }
 
 /// A positive, finite number of minutes.

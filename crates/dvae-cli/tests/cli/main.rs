@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod bench;
+mod devices;
 mod errors;
 mod families;
 mod faults;

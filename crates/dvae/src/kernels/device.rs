@@ -84,6 +84,22 @@ impl DeviceSpec {
         }
     }
 
+    /// The devices of data-parallel training (`--devices`): at least one, all of one kind
+    /// (the engine is chosen once, for the first), each a device of this build.
+    pub fn data_parallel(specs: &[DeviceSpec]) -> Result<Vec<Device>> {
+        let Some(first) = specs.first() else {
+            return Err(Error::config("devices", "no device given"));
+        };
+        let kind = std::mem::discriminant(first);
+        if let Some(other) = specs.iter().find(|d| std::mem::discriminant(*d) != kind) {
+            return Err(Error::config(
+                "devices",
+                format!("{first} and {other}: data-parallel devices must be of one kind"),
+            ));
+        }
+        specs.iter().map(|d| d.device()).collect()
+    }
+
     /// The Burn device; a backend this build was compiled without is an error saying how
     /// to build it.
     pub fn device(self) -> Result<Device> {
@@ -155,5 +171,19 @@ mod tests {
             let e = DeviceSpec::Cuda(0).device().unwrap_err().to_string();
             assert!(e.contains("--features cuda"), "{e}");
         }
+    }
+
+    #[test]
+    fn data_parallel_devices_are_of_one_kind() {
+        let cpu2 = DeviceSpec::data_parallel(&[DeviceSpec::Cpu, DeviceSpec::Cpu]).unwrap();
+        assert_eq!(cpu2, vec![Device::flex(), Device::flex()]);
+        let mixed = [DeviceSpec::Cpu, DeviceSpec::Wgpu(WgpuAdapter::Discrete(0))];
+        let e = DeviceSpec::data_parallel(&mixed).unwrap_err().to_string();
+        assert!(
+            e.contains("cpu and wgpu:0") && e.contains("one kind"),
+            "{e}"
+        );
+        let e = DeviceSpec::data_parallel(&[]).unwrap_err().to_string();
+        assert!(e.contains("no device"), "{e}");
     }
 }

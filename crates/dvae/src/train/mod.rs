@@ -5,6 +5,7 @@
 //! optimizer state in a checkpoint, a resumed run continues exactly as an uninterrupted one.
 
 pub mod checkpoint;
+pub mod data_parallel;
 mod evaluate;
 mod feed;
 pub mod params;
@@ -127,6 +128,10 @@ pub struct TrainOptions {
     pub checkpoint_interval: Option<Duration>,
     /// The engine the layers run on (`None`: [`Engine::resolve`] for the device).
     pub engine: Option<Engine>,
+    /// Data-parallel training: the devices each batch is split over, the device given to
+    /// [`train`] first (see [`data_parallel`]); empty or one device trains on that device
+    /// alone. The same device may appear more than once (replicas on one device).
+    pub devices: Vec<Device>,
     /// Fault injection for tests of [`train`]: the loss of each of these steps (1-based) is
     /// multiplied by NaN the first time the step runs in this call.
     #[doc(hidden)]
@@ -163,6 +168,13 @@ pub fn train<'a>(
     config.validate()?;
     let engine = opts.engine.unwrap_or_else(|| Engine::resolve(device));
     let ad = device.clone().autodiff();
+    if opts.devices.first().is_some_and(|d| d != device) {
+        return Err(Error::config(
+            "devices",
+            "the first data-parallel device must be the device training runs on",
+        ));
+    }
+    let replicas: Vec<Device> = opts.devices.iter().map(|d| d.clone().autodiff()).collect();
     // The data is checked before the run directory is touched.
     let mut feed = Feed::open(data, config)?;
     let _lock = RunLock::acquire(&run.root)?;
@@ -208,7 +220,7 @@ pub fn train<'a>(
         };
         let batch = feed.next(step, config, &ad)?;
         let outcome;
-        (t, outcome) = run_step(t, config, batch, step, flags);
+        (t, outcome) = run_step(t, config, batch, step, flags, &replicas);
         match outcome {
             Outcome::Applied(Some(entry)) => {
                 write_log(&mut log, run, "step", &entry)?;
@@ -329,14 +341,16 @@ struct StepFlags {
     log_now: bool,
 }
 
-/// Step `step` (0-based) on the autodiff device `ad`: forward, backward, update, the
-/// family's work and the weight EMA.
+/// Step `step` (0-based): forward, backward, update, the family's work and the weight
+/// EMA, on the batch's autodiff device or, with two or more `devices`, data-parallel over
+/// them.
 fn run_step(
     (model, ema, mut optim): Trainable,
     config: &RunConfig,
     batch: StepBatch,
     step: usize,
     flags: StepFlags,
+    devices: &[Device],
 ) -> (Trainable, Outcome) {
     let c = &config.train;
     let t0 = Instant::now();
@@ -344,7 +358,14 @@ fn run_step(
     let lr = schedule::lr(c, step) * flags.lr_scale;
     let StepBatch { x, n, wait_s } = batch;
     let mut rng = step::step_rng(c.seed, step);
-    let (model, mut f) = step::forward(model, config, x, step, &mut rng);
+    let (model, mut f, parallel_grads) = if devices.len() > 1 {
+        let (model, f, grads) =
+            data_parallel::forward_backward(model, config, x, step, &mut rng, devices);
+        (model, f, Some(grads))
+    } else {
+        let (model, f) = step::forward(model, config, x, step, &mut rng);
+        (model, f, None)
+    };
     if flags.poison {
         f.total = f.total * f64::NAN;
     }
@@ -352,7 +373,13 @@ fn run_step(
     if !loss_value.is_finite() {
         return ((model, ema, optim), Outcome::NonFinite("loss"));
     }
-    let (grads, grad_norm) = step::gradients(&model, f.total.clone());
+    let (grads, grad_norm) = match parallel_grads {
+        Some(grads) => {
+            let norm = params::grad_norm(&model, &grads);
+            (grads, norm)
+        }
+        None => step::gradients(&model, f.total.clone()),
+    };
     if !grad_norm.is_finite() {
         return ((model, ema, optim), Outcome::NonFinite("gradient norm"));
     }

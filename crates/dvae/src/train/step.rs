@@ -46,37 +46,64 @@ pub struct Forward {
 /// # Shapes
 /// x `[B, C, S, S]`
 pub fn forward(
-    mut model: Network,
+    model: Network,
     config: &RunConfig,
     x: Tensor<4>,
     step: usize,
     rng: &mut ChaCha8Rng,
 ) -> (Network, Forward) {
-    let m = &config.model;
+    let (model, xm, noise) = prepare(model, config, &x, step, rng);
+    let f = losses(&model, config, x, xm, step, noise);
+    (model, f)
+}
+
+/// What step `step` does before its forward pass, on the whole batch `x`: the family's
+/// first-step work (at step 0) and its noise; returns the model, the mapped pixels and the
+/// noise.
+pub fn prepare(
+    mut model: Network,
+    config: &RunConfig,
+    x: &Tensor<4>,
+    step: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Network, Tensor<4>, Option<Tensor<4>>) {
     let family = config.bottleneck.family();
     let xm = map_pixels(x.clone());
     if step == 0 {
         let params = model.bottleneck.take();
         model.bottleneck = family.first_step(params, &|| model.encode(xm.clone()), rng);
     }
-    let noise = family.noise(m, x.dims()[0], rng, &x.device());
+    let noise = family.noise(&config.model, x.dims()[0], rng, &x.device());
+    (model, xm, noise)
+}
+
+/// Encoder, bottleneck, decoder and the losses of step `step` on pixels `x`, mapped pixels
+/// `xm` and the family's `noise` for them.
+pub fn losses(
+    model: &Network,
+    config: &RunConfig,
+    x: Tensor<4>,
+    xm: Tensor<4>,
+    step: usize,
+    noise: Option<Tensor<4>>,
+) -> Forward {
+    let m = &config.model;
     let (z_e, q, out) = model.forward_train(xm.clone(), step, noise);
     let recon = match m.recon_loss {
         ReconLoss::LogitLaplace => loss::logit_laplace_nll(out, xm),
         ReconLoss::Mse => loss::mse_from_logits(out, x),
     };
-    let total = match family.latent_term(m, step, &z_e, &q) {
+    let total = match config.bottleneck.family().latent_term(m, step, &z_e, &q) {
         Some(t) => recon.clone() + t,
         None => recon.clone(),
     };
-    let f = Forward {
+    Forward {
         total,
         recon,
         latent: q.latent_loss,
         z_e,
         indices: q.indices,
-    };
-    (model, f)
+    }
 }
 
 /// The gradients of `total` for `model`'s parameters, and their global norm (non-finite

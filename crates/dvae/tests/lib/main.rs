@@ -1,6 +1,7 @@
 //! Library tests that pin numbers to independent references and exercise whole paths.
 
 mod common;
+mod data_parallel;
 mod families;
 mod fuzz_seeds;
 mod gradcheck;
