@@ -14,6 +14,7 @@ mod report;
 mod same_bytes;
 mod shards;
 mod token_shards;
+mod wgpu;
 mod workflow;
 
 use std::path::{Path, PathBuf};
