@@ -1,7 +1,7 @@
 //! `--devices`: data-parallel training from the command line (two replicas on the CPU, the
 //! one kind of device every build has), and the devices it refuses.
 
-use crate::{assert_clean_error, dvae, small_run, write_pngs};
+use crate::{assert_clean_error, dvae, resume, small_run, write_pngs};
 
 #[test]
 fn two_cpu_replicas_train_a_run_that_resumes() {
@@ -11,16 +11,7 @@ fn two_cpu_replicas_train_a_run_that_resumes() {
     let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
     assert!(log.contains("\"step\":2"), "{log}");
     // --devices is the process's, not the run's: a resume may use it or not.
-    let o = dvae(&[
-        "train",
-        "--out",
-        run.to_str().unwrap(),
-        "--resume",
-        "--steps",
-        "3",
-        "--devices",
-        "cpu,cpu",
-    ]);
+    let o = resume(&run, &["--steps", "3", "--devices", "cpu,cpu"]);
     assert!(o.status.success(), "{}", crate::stderr(&o));
     let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
     assert!(log.contains("\"step\":3"), "{log}");

@@ -248,8 +248,7 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_checkpoint() {
     // Both runs: 2 steps, then resumed to 4 (the reference without a fault).
     let reference = tmp.path().join("reference");
     assert!(train(&reference, &data, 2, 2).status().unwrap().success());
-    let ref_s = reference.to_str().unwrap();
-    let o = dvae(&["train", "--resume", "--out", ref_s, "--steps", "4"]);
+    let o = resume(&reference, &["--steps", "4"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let run = tmp.path().join("run");
     assert!(train(&run, &data, 2, 2).status().unwrap().success());
@@ -296,7 +295,7 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_checkpoint() {
     }
 
     // With space again, the run resumes from it and ends as an uninterrupted run.
-    let o = dvae(&["train", "--resume", "--out", run_s, "--steps", "4"]);
+    let o = resume(&run, &["--steps", "4"]);
     assert!(o.status.success(), "{}", stderr(&o));
     same_weights(
         &reference.join("model.safetensors"),

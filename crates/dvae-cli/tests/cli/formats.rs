@@ -41,14 +41,7 @@ fn format_1_runs_load_and_resume_bit_identically() {
         ]);
         assert!(o.status.success(), "{family}: encode: {}", stderr(&o));
         // And it resumes to step 8 with the weights the format-1 binary gave.
-        let o = dvae(&[
-            "train",
-            "--out",
-            run.to_str().unwrap(),
-            "--resume",
-            "--steps",
-            "8",
-        ]);
+        let o = resume(&run, &["--steps", "8"]);
         assert!(o.status.success(), "{family}: resume: {}", stderr(&o));
         let want = tensors(&fixtures.join(format!("{family}-resumed-to-8.safetensors")));
         let got = tensors(&run.join("model.safetensors"));

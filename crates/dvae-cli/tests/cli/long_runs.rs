@@ -16,13 +16,6 @@ fn train(run: &Path, data: &Path, flags: &[&str]) -> Command {
     c
 }
 
-/// `dvae train --out RUN --resume` with `flags`.
-fn resume(run: &Path, flags: &[&str]) -> std::process::Output {
-    let mut args = vec!["train", "--out", run.to_str().unwrap(), "--resume"];
-    args.extend_from_slice(flags);
-    dvae(&args)
-}
-
 /// Waits until `done` holds, failing if `child` ends first or after two minutes.
 fn wait_for(child: &mut Child, what: &str, done: impl Fn() -> bool) {
     let t0 = Instant::now();

@@ -28,6 +28,13 @@ pub fn dvae(args: &[&str]) -> Output {
         .expect("run dvae")
 }
 
+/// `dvae train --out RUN --resume` with `flags`.
+pub fn resume(run: &Path, flags: &[&str]) -> Output {
+    let mut args = vec!["train", "--out", run.to_str().unwrap(), "--resume"];
+    args.extend_from_slice(flags);
+    dvae(&args)
+}
+
 /// Asserts the one-line error of bad input: status 2, `needle` named, no panic.
 pub fn assert_clean_error(o: &Output, needle: &str) {
     let err = stderr(o);

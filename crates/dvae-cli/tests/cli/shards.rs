@@ -194,7 +194,7 @@ fn a_streamed_folder_resumes_exactly_and_holds_out_what_memory_holds_out() {
     )
     .unwrap();
     assert!(state.contains("\"stream\""), "{state}");
-    let o = dvae(&["train", "--out", parts.to_str().unwrap(), "--resume"]);
+    let o = resume(&parts, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     same_weights(
         &whole.join("model.safetensors"),

@@ -60,7 +60,7 @@ fn train_encode_decode_reconstruct_eval() {
     assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
 
     // Resume to a longer total.
-    let o = dvae(&["train", "--out", run_s, "--resume", "--steps", "6"]);
+    let o = resume(&run, &["--steps", "6"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
     assert!(log.lines().any(|l| l.contains("\"step\":6")), "{log}");
@@ -148,14 +148,7 @@ fn ctrl_c_stops_after_a_checkpoint_and_the_run_resumes() {
     assert!(step >= 3, "{latest}");
     // Resume to a total just past the stop.
     let total = (step + 2).to_string();
-    let o = dvae(&[
-        "train",
-        "--out",
-        run.to_str().unwrap(),
-        "--resume",
-        "--steps",
-        &total,
-    ]);
+    let o = resume(&run, &["--steps", &total]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains(&format!("done: {total} steps")),

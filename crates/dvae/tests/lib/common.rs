@@ -107,3 +107,38 @@ pub fn dvae_family() -> dvae::model::family::FamilyConfig {
 pub fn dvae_family_for(recipe: dvae::config::Recipe) -> dvae::model::family::FamilyConfig {
     dvae::model::family::FamilyConfig::of("dvae", recipe, 100).unwrap()
 }
+
+/// The small backbone of the training tests: `tiny` at 32×32 with n_hid 8, 64 codes and
+/// n_init 16.
+pub fn small_model() -> dvae::config::ModelConfig {
+    let mut model = dvae::config::ModelConfig::preset("tiny").unwrap();
+    model.image_size = 32;
+    model.n_hid = 8;
+    model.vocab_size = 64;
+    model.n_init = 16;
+    model
+}
+
+/// A run of `family` on [`small_model`]: `steps` steps of `batch` images (the default
+/// recipe), a checkpoint every `every` steps, a log line every step, seed `seed`.
+pub fn small_run(
+    family: dvae::model::family::FamilyConfig,
+    steps: usize,
+    batch: usize,
+    every: usize,
+    seed: u64,
+) -> dvae::run_config::RunConfig {
+    let mut t = dvae::config::TrainConfig::recipe(dvae::config::Recipe::Default, steps);
+    t.batch = batch;
+    t.checkpoint_every = every;
+    t.log_every = 1;
+    t.seed = seed;
+    dvae::run_config::RunConfig {
+        format_version: dvae::run_config::FORMAT_VERSION,
+        preset: "tiny".into(),
+        bottleneck: family,
+        model: small_model(),
+        train: t,
+        data: "default".into(),
+    }
+}

@@ -5,33 +5,16 @@
 
 use burn::prelude::*;
 use dvae::artifact::RunDir;
-use dvae::config::{ModelConfig, Recipe, TrainConfig};
+use dvae::config::Recipe;
 use dvae::data::ImageSet;
 use dvae::model::family::FamilyConfig;
-use dvae::run_config::{FORMAT_VERSION, RunConfig};
+use dvae::run_config::RunConfig;
 use dvae::train::{Event, TrainOptions, train};
 
 const STEPS: usize = 8;
 
 fn run_of(family: FamilyConfig, batch: usize) -> RunConfig {
-    let mut model = ModelConfig::preset("tiny").unwrap();
-    model.image_size = 32;
-    model.n_hid = 8;
-    model.vocab_size = 64;
-    model.n_init = 16;
-    let mut t = TrainConfig::recipe(Recipe::Default, STEPS);
-    t.batch = batch;
-    t.checkpoint_every = STEPS;
-    t.log_every = 1;
-    t.seed = 5;
-    RunConfig {
-        format_version: FORMAT_VERSION,
-        preset: "tiny".into(),
-        bottleneck: family,
-        model,
-        train: t,
-        data: "default".into(),
-    }
+    crate::common::small_run(family, STEPS, batch, STEPS, 5)
 }
 
 /// (loss, grad norm, usage) of every step, and the final weights.
@@ -91,7 +74,7 @@ fn compare(config: &RunConfig, devices: usize) -> (f64, f64) {
 fn two_replicas_train_as_one_device_for_per_image_losses() {
     // The dVAE without its batch-statistics term, and the VQ-VAE, whose EMA codebook and
     // dead-code restarts after each step must see the whole batch.
-    let mut dvae = dvae::model::family::FamilyConfig::of("dvae", Recipe::Default, 100).unwrap();
+    let mut dvae = FamilyConfig::of("dvae", Recipe::Default, 100).unwrap();
     if let FamilyConfig::Dvae(o) = &mut dvae {
         o.diversity_weight = 0.0;
     }

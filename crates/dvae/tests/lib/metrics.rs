@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use dvae::Tokenizer;
-use dvae::config::{ModelConfig, Recipe, TrainConfig};
+use dvae::config::{Recipe, TrainConfig};
 use dvae::data::stream::{ImageStream, to_tensor};
 use dvae::data::{DataSource, ImageSet};
 use dvae::metrics::{self, SsimWindow, bits};
@@ -101,11 +101,8 @@ fn discretised_logit_laplace_matches_mpmath() {
 
 fn untrained(vocab: usize) -> Tokenizer {
     let device = Device::flex();
-    let mut model = ModelConfig::preset("tiny").unwrap();
-    model.image_size = 32;
-    model.n_hid = 8;
+    let mut model = crate::common::small_model();
     model.vocab_size = vocab;
-    model.n_init = 16;
     let config = RunConfig {
         format_version: FORMAT_VERSION,
         preset: "tiny".into(),

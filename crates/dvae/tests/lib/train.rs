@@ -14,24 +14,8 @@ use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::train::{Event, TrainOptions, train};
 
 fn small_run(steps: usize, every: usize) -> RunConfig {
-    let mut model = ModelConfig::preset("tiny").unwrap();
-    model.image_size = 32;
-    model.n_hid = 8;
-    model.vocab_size = 64;
-    model.n_init = 16;
-    let mut t = TrainConfig::recipe(Recipe::Default, steps);
-    t.batch = 4;
-    t.checkpoint_every = every;
-    t.log_every = 1;
-    t.seed = 11;
-    RunConfig {
-        format_version: FORMAT_VERSION,
-        preset: "tiny".into(),
-        bottleneck: crate::common::dvae_family_for(Recipe::Default),
-        model,
-        train: t,
-        data: "default".into(),
-    }
+    let family = crate::common::dvae_family_for(Recipe::Default);
+    crate::common::small_run(family, steps, 4, every, 11)
 }
 
 /// Asserts two safetensors files hold bit-identical tensors; names the first that differs.
