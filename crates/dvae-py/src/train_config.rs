@@ -34,7 +34,7 @@ enum Kind {
 }
 
 /// (family, keyword, `config.json` key, kind) of every family's own keyword.
-const FAMILY_KEYS: [(&str, &str, &str, Kind); 29] = [
+const FAMILY_KEYS: [(&str, &str, &str, Kind); 31] = [
     ("dvae", "tau_start", "tau_start", Kind::F64),
     ("dvae", "tau_end", "tau_end", Kind::F64),
     ("dvae", "tau_schedule", "tau_schedule", Kind::Tau),
@@ -52,6 +52,13 @@ const FAMILY_KEYS: [(&str, &str, &str, Kind); 29] = [
     ("dvae", "hard", "hard", Kind::Bool),
     ("dvae", "gumbel_scale", "gumbel_scale", Kind::F64),
     ("dvae", "codebook_std", "codebook_std", Kind::F64OrNone),
+    ("dvae", "logit_scale_end", "logit_scale_end", Kind::F64),
+    (
+        "dvae",
+        "soft_codebook_grad",
+        "soft_codebook_grad",
+        Kind::Bool,
+    ),
     ("vqvae", "vq_cosine", "cosine", Kind::Bool),
     ("vqvae", "commitment", "commitment", Kind::F64),
     ("vqvae", "vq_ema", "ema", Kind::Bool),

@@ -46,6 +46,14 @@ pub struct FamilyFlags {
     /// dvae: initial std of the codebook (0 keeps DALL·E's 1/sqrt(vocab_size)).
     #[arg(long)]
     codebook_std: Option<f64>,
+    /// dvae: factor on the logits at the end of the τ schedule, from 1 (sampler and
+    /// regularisers see softmax(a·logits)).
+    #[arg(long)]
+    logit_scale_end: Option<f64>,
+    /// dvae: with --hard, the codebook's gradient is the soft sample's, so every code
+    /// learns, not only the one drawn (IBQ's full-softmax update; true/false).
+    #[arg(long)]
+    soft_codebook_grad: Option<bool>,
     /// vqvae: compare codes by cosine similarity (l2-normalised).
     #[arg(long)]
     vq_cosine: Option<bool>,
@@ -155,6 +163,18 @@ impl FamilyFlags {
                 "codebook-std",
                 "codebook_std",
                 self.codebook_std.map(some_or_null),
+            ),
+            f(
+                "dvae",
+                "logit-scale-end",
+                "logit_scale_end",
+                j(self.logit_scale_end),
+            ),
+            f(
+                "dvae",
+                "soft-codebook-grad",
+                "soft_codebook_grad",
+                j(self.soft_codebook_grad),
             ),
             f("vqvae", "vq-cosine", "cosine", j(self.vq_cosine)),
             f("vqvae", "commitment", "commitment", j(self.commitment)),

@@ -131,6 +131,8 @@ def train(
     hard: Optional[bool] = None,
     gumbel_scale: Optional[float] = None,
     codebook_std: Optional[float] = None,
+    logit_scale_end: Optional[float] = None,
+    soft_codebook_grad: Optional[bool] = None,
     vq_cosine: Optional[bool] = None,
     commitment: Optional[float] = None,
     vq_ema: Optional[bool] = None,

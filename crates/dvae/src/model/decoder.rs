@@ -90,6 +90,11 @@ impl Decoder {
         let h = match input {
             DecoderInput::Lookup(tokens) => ops.lookup(&self.input, tokens),
             DecoderInput::Dense(z) => ops.conv(&self.input, &ops.input(z), Fuse::plain()),
+            DecoderInput::StraightThrough { tokens, soft } => {
+                let soft = ops.output(ops.conv(&self.input, &ops.input(soft), Fuse::plain()));
+                let hard = ops.output(ops.lookup(&self.input, tokens));
+                ops.input(soft.clone() + (hard - soft).detach())
+            }
         };
         self.forward_embedded(ops, h)
     }

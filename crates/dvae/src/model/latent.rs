@@ -10,4 +10,13 @@ pub enum DecoderInput {
     Lookup(Tensor<3, Int>),
     /// Vectors `[B, D, h, w]` the decoder's input convolution takes as they are.
     Dense(Tensor<4>),
+    /// Tokens `[B, h, w]` looked up in the forward pass, with the gradient of the input
+    /// convolution applied to `soft` `[B, K, h, w]` (its weight's gradient weighted by
+    /// `soft`, not by the one-hot of the tokens).
+    StraightThrough {
+        /// The drawn codes.
+        tokens: Tensor<3, Int>,
+        /// The soft sample the gradient goes through.
+        soft: Tensor<4>,
+    },
 }

@@ -137,7 +137,14 @@ impl Network {
         let q = self
             .family()
             .quantize(s, self.bottleneck.as_ref(), z_e.clone(), noise);
-        let out = self.decode(DecoderInput::Dense(q.z_q.clone()));
+        let input = match &q.hard_tokens {
+            Some(tokens) => DecoderInput::StraightThrough {
+                tokens: tokens.clone(),
+                soft: q.z_q.clone(),
+            },
+            None => DecoderInput::Dense(q.z_q.clone()),
+        };
+        let out = self.decode(input);
         (z_e, q, out)
     }
 

@@ -150,6 +150,8 @@ impl RunConfigV1 {
                 gumbel_scale: t.gumbel_scale,
                 codebook_std: t.codebook_std,
                 cell_entropy_weight: 0.0,
+                logit_scale_end: 1.0,
+                soft_codebook_grad: false,
             }),
         };
         RunConfig {

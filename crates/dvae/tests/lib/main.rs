@@ -2,6 +2,7 @@
 
 mod common;
 mod data_parallel;
+mod dvae_recipe;
 mod families;
 mod fuzz_seeds;
 mod gradcheck;

@@ -46,6 +46,7 @@ impl Family for AeOptions {
     ) -> QuantizerOutput {
         let device = z_e.device();
         QuantizerOutput {
+            hard_tokens: None,
             z_q: z_e,
             latent_loss: Tensor::zeros([1], &device),
             indices: None,

@@ -30,6 +30,11 @@ pub struct QuantizerOutput {
     pub latent_loss: Tensor<1>,
     /// Token ids `[B, h, w]` for the discrete families.
     pub indices: Option<Tensor<3, Int>>,
+    /// Where set, the decoder's codebook looks these tokens up in the forward pass and
+    /// takes its gradient from `z_q` (a soft sample), so that every code with probability
+    /// mass learns, not only the one drawn (IBQ's full-softmax update; the dVAE's
+    /// `soft_codebook_grad`).
+    pub hard_tokens: Option<Tensor<3, Int>>,
 }
 
 /// The encoder's output as a family reads it at inference, from whichever engine ran the

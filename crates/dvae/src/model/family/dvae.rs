@@ -52,10 +52,25 @@ pub struct DvaeOptions {
     /// Standard deviation of the codebook's initial values (none: DALL·E's
     /// 1/sqrt(vocab_size)).
     pub codebook_std: Option<f64>,
+    /// Factor on the logits at the end of the τ schedule, reached from 1 with τ's shape
+    /// over `tau_steps`: the sampler and every regulariser see `a·logits`, so
+    /// q(z|x) = softmax(a·logits) is both what is drawn and what is regularised, and grows
+    /// sure as `a` grows (the argmax is the same for every `a`).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub logit_scale_end: f64,
+    /// With `hard`: the codebook's gradient is the soft sample's, so every code with
+    /// probability mass learns, not only the one drawn (IBQ's full-softmax update); the
+    /// forward pass and the logits' gradient are the straight-through estimator's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soft_codebook_grad: bool,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 impl DvaeOptions {
@@ -74,6 +89,8 @@ impl DvaeOptions {
             hard: false,
             gumbel_scale: 1.0,
             codebook_std: None,
+            logit_scale_end: 1.0,
+            soft_codebook_grad: false,
         };
         match recipe {
             Recipe::Dalle => dalle,
@@ -131,6 +148,25 @@ impl DvaeOptions {
         )
     }
 
+    /// The factor `a` on the logits at `step` (see `logit_scale_end`).
+    pub fn logit_scale(&self, step: usize) -> f64 {
+        if self.logit_scale_end == 1.0 {
+            return 1.0;
+        }
+        schedule::tau(
+            self.tau_schedule,
+            [1.0, self.logit_scale_end],
+            self.tau_steps,
+            step,
+        )
+    }
+
+    /// The logits the sampler and the regularisers see at `step`: `a·logits`.
+    fn scaled(&self, step: usize, logits: Tensor<4>) -> Tensor<4> {
+        let a = self.logit_scale(step);
+        if a == 1.0 { logits } else { logits * a }
+    }
+
     /// KL weight β at `step`.
     pub fn beta(&self, step: usize) -> f64 {
         schedule::beta(self.beta_schedule, self.kl_weight, self.beta_steps, step)
@@ -149,6 +185,13 @@ impl Family for DvaeOptions {
         non_negative("diversity_weight", self.diversity_weight)?;
         non_negative("cell_entropy_weight", self.cell_entropy_weight)?;
         non_negative("kl_weight", self.kl_weight)?;
+        positive("logit_scale_end", self.logit_scale_end)?;
+        if self.soft_codebook_grad && !self.hard {
+            return Err(crate::error::Error::config(
+                "soft_codebook_grad",
+                "needs hard = true: the soft sample is the decoder's input already",
+            ));
+        }
         if let Some(c) = self.codebook_std {
             positive("codebook_std", c)?;
         }
@@ -205,11 +248,25 @@ impl Family for DvaeOptions {
         z_e: Tensor<4>,
         noise: Option<Tensor<4>>,
     ) -> QuantizerOutput {
+        let z_e = self.scaled(s.step, z_e);
         let latent_loss = crate::loss::kl_to_uniform(s.engine, z_e.clone());
         let indices = Some(gumbel::argmax_tokens(z_e.clone()));
         let noise = noise.expect("the dVAE draws Gumbel noise every step");
+        let tau = self.tau(s.step);
+        if self.soft_codebook_grad {
+            // The decoder looks the drawn codes up and takes the codebook's gradient, and
+            // the logits', through the soft sample.
+            let soft = gumbel::gumbel_softmax(s.engine, z_e, noise, tau, false);
+            return QuantizerOutput {
+                hard_tokens: Some(gumbel::argmax_tokens(soft.clone())),
+                z_q: soft,
+                latent_loss,
+                indices,
+            };
+        }
         QuantizerOutput {
-            z_q: gumbel::gumbel_softmax(s.engine, z_e, noise, self.tau(s.step), self.hard),
+            hard_tokens: None,
+            z_q: gumbel::gumbel_softmax(s.engine, z_e, noise, tau, self.hard),
             latent_loss,
             indices,
         }
@@ -228,7 +285,8 @@ impl Family for DvaeOptions {
         let dims = (m.input_channels * m.image_size * m.image_size) as f64;
         let mut t = q.latent_loss.clone() * (self.beta(step) * cells / dims);
         if self.diversity_weight > 0.0 {
-            t = t + crate::loss::marginal_kl_to_uniform(z_e.clone()) * self.diversity_weight;
+            let z = self.scaled(step, z_e.clone());
+            t = t + crate::loss::marginal_kl_to_uniform(z) * self.diversity_weight;
         }
         if self.cell_entropy_weight > 0.0 {
             let ln_k = (m.vocab_size as f64).ln();
@@ -250,10 +308,11 @@ impl Family for DvaeOptions {
         Some(head.argmax())
     }
 
-    /// The argmax, and the entropy of q(z|x) = softmax(logits).
+    /// The argmax, and the entropy of q(z|x) = softmax(a·logits), `a` at the end of
+    /// training.
     fn encode(&self, _: Option<&FamilyParams>, head: &dyn Head) -> Encoded {
         let logits = head.z_e();
-        let log_q = log_softmax(logits.clone(), 1);
+        let log_q = log_softmax(self.scaled(usize::MAX, logits.clone()), 1);
         let entropy = (log_q.clone().exp() * log_q).sum().neg();
         let tokens = gumbel::argmax_tokens(logits);
         Encoded {

@@ -101,6 +101,7 @@ fn reparameterize(z_e: Tensor<4>, noise: Option<Tensor<4>>) -> QuantizerOutput {
         None => mu,
     };
     QuantizerOutput {
+        hard_tokens: None,
         z_q,
         latent_loss,
         indices: None,
