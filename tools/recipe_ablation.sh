@@ -26,10 +26,15 @@ print(f"| {sys.argv[1]} | {r['psnr']:.2f} | {r['ssim']:.3f} | {100 * r['usage']:
       f"| {r['perplexity']:.0f} | {r['cell_entropy']:.2f} bits | {sys.argv[3]} s |")
 PY
 }
-old=(--gumbel-scale 0.3 --diversity-weight 0.3 --cell-entropy-weight 0)
+old=(--gumbel-scale 0.3 --diversity-weight 0.3 --cell-entropy-weight 0 --logit-scale-end 1)
 row previous-default "${old[@]}"
-row previous-cell-entropy-0.3 --gumbel-scale 0.3 --diversity-weight 0.3 --cell-entropy-weight 0.3
-row noise-1 --gumbel-scale 1 --diversity-weight 0.3 --cell-entropy-weight 0
-row noise-1-diversity-1 --gumbel-scale 1 --diversity-weight 1 --cell-entropy-weight 0
+row previous-cell-entropy-0.3 --gumbel-scale 0.3 --diversity-weight 0.3 --cell-entropy-weight 0.3 --logit-scale-end 1
+row noise-1 --gumbel-scale 1 --diversity-weight 0.3 --cell-entropy-weight 0 --logit-scale-end 1
+row noise-1-diversity-1 --gumbel-scale 1 --diversity-weight 1 --cell-entropy-weight 0 --logit-scale-end 1
+row cell-entropy-0.1 --logit-scale-end 1
+row cell-entropy-0.3 --cell-entropy-weight 0.3 --logit-scale-end 1
+row soft-codebook-grad --logit-scale-end 1 --soft-codebook-grad true
+row mse --logit-scale-end 1 --loss mse
 row default
-row default-cell-entropy-0.3 --cell-entropy-weight 0.3
+row logit-scale-4 --logit-scale-end 4
+row logit-scale-30 --logit-scale-end 30

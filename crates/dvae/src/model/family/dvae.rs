@@ -95,9 +95,11 @@ impl DvaeOptions {
         match recipe {
             Recipe::Dalle => dalle,
             // See the README's "Recipes" for the runs behind each choice.
-            // Every regulariser is on q = softmax(logits), the distribution the
+            // Every regulariser is on q = softmax(a·logits), the distribution the
             // unscaled Gumbel noise samples from: the batch-mean q spread over the codes
-            // (diversity) and each cell's q confident (cell entropy), LFQ's penalty.
+            // (diversity) and each cell's q confident (cell entropy), LFQ's penalty; `a`
+            // grows from 1 to 10 with τ's schedule, so q grows sure and the training draw
+            // becomes the inference argmax.
             Recipe::Default => Self {
                 hard: true,
                 tau_start: 1.0,
@@ -108,6 +110,7 @@ impl DvaeOptions {
                 diversity_weight: 1.0,
                 cell_entropy_weight: 0.1,
                 codebook_std: Some(1.0),
+                logit_scale_end: 10.0,
                 ..dalle
             },
         }
