@@ -91,7 +91,7 @@ impl Decoder {
             DecoderInput::Lookup(tokens) => ops.lookup(&self.input, tokens),
             DecoderInput::Dense(z) => ops.conv(&self.input, &ops.input(z), Fuse::plain()),
             DecoderInput::StraightThrough { tokens, soft } => {
-                let soft = ops.output(ops.conv(&self.input, &ops.input(soft), Fuse::plain()));
+                let soft = ops.output(ops.conv(&self.input, &ops.input(*soft), Fuse::plain()));
                 let hard = ops.output(ops.lookup(&self.input, tokens));
                 ops.input(soft.clone() + (hard - soft).detach())
             }

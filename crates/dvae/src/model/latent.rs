@@ -16,7 +16,8 @@ pub enum DecoderInput {
     StraightThrough {
         /// The drawn codes.
         tokens: Tensor<3, Int>,
-        /// The soft sample the gradient goes through.
-        soft: Tensor<4>,
+        /// The soft sample the gradient goes through (boxed: the variant would be twice
+        /// the others' size).
+        soft: Box<Tensor<4>>,
     },
 }

@@ -140,7 +140,7 @@ impl Network {
         let input = match &q.hard_tokens {
             Some(tokens) => DecoderInput::StraightThrough {
                 tokens: tokens.clone(),
-                soft: q.z_q.clone(),
+                soft: Box::new(q.z_q.clone()),
             },
             None => DecoderInput::Dense(q.z_q.clone()),
         };
