@@ -202,11 +202,16 @@ impl Family for DvaeOptions {
     }
 
     fn describe(&self) -> String {
-        if self.tau_start == self.tau_end {
+        let tau = if self.tau_start == self.tau_end {
             format!("τ fixed at {}", self.tau_start)
         } else {
             let shape = self.tau_schedule.name();
             format!("τ {} → {} ({shape})", self.tau_start, self.tau_end)
+        };
+        if self.logit_scale_end == 1.0 {
+            tau
+        } else {
+            format!("{tau}, logit scale 1 → {}", self.logit_scale_end)
         }
     }
 
