@@ -108,6 +108,21 @@ pub fn dvae_family_for(recipe: dvae::config::Recipe) -> dvae::model::family::Fam
     dvae::model::family::FamilyConfig::of("dvae", recipe, 100).unwrap()
 }
 
+/// The smallest backbone: 8×8 images, a 4×4 grid of 8 codes, widths 8 and 16.
+pub fn micro_model() -> dvae::config::ModelConfig {
+    dvae::config::ModelConfig {
+        image_size: 8,
+        input_channels: 3,
+        group_count: 2,
+        n_hid: 8,
+        n_blk_per_group: 1,
+        vocab_size: 8,
+        n_init: 4,
+        recon_loss: dvae::config::ReconLoss::LogitLaplace,
+        code_dim: 64,
+    }
+}
+
 /// The small backbone of the training tests: `tiny` at 32×32 with n_hid 8, 64 codes and
 /// n_init 16.
 pub fn small_model() -> dvae::config::ModelConfig {

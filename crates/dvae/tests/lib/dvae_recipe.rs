@@ -2,7 +2,7 @@
 //! the straight-through estimator whose codebook gradient is the soft sample's.
 
 use burn::prelude::*;
-use dvae::config::{ModelConfig, Recipe, ReconLoss};
+use dvae::config::{ModelConfig, Recipe};
 use dvae::kernels::engine::Engine;
 use dvae::loss;
 use dvae::model::family::FamilyConfig;
@@ -17,15 +17,8 @@ use crate::common::values;
 /// 8×8 images, a 4×4 grid of 32 codes: one image draws at most 16 of them.
 fn config() -> ModelConfig {
     ModelConfig {
-        image_size: 8,
-        input_channels: 3,
-        group_count: 2,
-        n_hid: 8,
-        n_blk_per_group: 1,
         vocab_size: 32,
-        n_init: 8,
-        recon_loss: ReconLoss::LogitLaplace,
-        code_dim: 8,
+        ..crate::common::micro_model()
     }
 }
 
@@ -89,7 +82,8 @@ fn soft_codebook_gradient_moves_every_code_and_keeps_the_forward_pass() {
     close(&enc_soft, &enc_st, "encoder gradient");
 
     // The codebook weight is [n_init, K, 1, 1]: code k's vector is column k.
-    let (n_init, k) = (8, 32);
+    let c = config();
+    let (n_init, k) = (c.n_init, c.vocab_size);
     let column = |g: &[f32], code: usize| (0..n_init).map(|c| g[c * k + code]).collect::<Vec<_>>();
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let undrawn: Vec<usize> = (0..k)

@@ -7,7 +7,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use dvae::config::{ModelConfig, Recipe, ReconLoss};
+use dvae::config::Recipe;
 use dvae::kernels::engine::Engine;
 use dvae::loss;
 use dvae::model::family::FamilyConfig;
@@ -38,25 +38,11 @@ fn vq_quantize(vq: &VectorQuantizer, z: Tensor<4>, beta: f64, ema: bool) -> Quan
     o.quantize(STEP0, Some(&FamilyParams::Codebook(vq.clone())), z, None)
 }
 
-fn config() -> ModelConfig {
-    ModelConfig {
-        image_size: 8,
-        input_channels: 3,
-        group_count: 2,
-        n_hid: 8,
-        n_blk_per_group: 1,
-        vocab_size: 8,
-        n_init: 4,
-        recon_loss: ReconLoss::LogitLaplace,
-        code_dim: 64,
-    }
-}
-
 #[test]
 fn gradients_match_finite_differences() {
     let plain = Device::flex();
     let device = plain.clone().autodiff();
-    let c = config();
+    let c = crate::common::micro_model();
     // The soft Gumbel-softmax at a fixed τ = 0.8.
     let family = FamilyConfig::Dvae(DvaeOptions {
         tau_start: 0.8,
