@@ -12,6 +12,11 @@ Sources (all shipped inside the scikit-image package, no download needed):
                     gravel, brick, coins, clock
   also (colour): china, flower (scikit-learn's sample images), grace_hopper
                     (matplotlib's sample data), when those packages are present
+  --extra-dir DIR: every .jpg/.jpeg/.png/.webp in DIR, training split only (e.g. the
+                    22 photos tools/fetch_wallpaper_photos.sh copies from Debian's
+                    wallpaper packages), each first resized so that its short side is
+                    --extra-short-side pixels (480: the scale of the bundled photos, whose
+                    crops the test split is)
 Splits by photo (--split): "train" is every colour photo but chelsea, coffee and
 flower, which are "test"; crops of one photo never land in both, so a model
 scored on "test" is scored on photos it never saw (not on other crops of them).
@@ -25,7 +30,8 @@ position for it; flip horizontally with probability 1/2; resize to SxS with
 PIL's LANCZOS filter (antialiased when downscaling).  Everything is driven by
 numpy.random.default_rng(--seed), so the output is deterministic.
 
-Usage (held out by photo, as the README's quality figures are measured):
+Usage (held out by photo, as the README's quality figures are measured; add
+`--extra-dir /work/data/wallpapers` to the first for 30 training photos instead of 8):
     /work/venv-ref/bin/python tools/make_photo_crops.py --split train \\
         --out /work/data/photos-train --n 3000 --size 64 --seed 0
     /work/venv-ref/bin/python tools/make_photo_crops.py --split test \\
@@ -106,6 +112,28 @@ def load_sources(names, size):
     return sources
 
 
+def load_extra(folder: str, short_side: int):
+    """(name, image) for each photo file in `folder`, sorted by name, resized so that
+    the short side is `short_side` (LANCZOS; never enlarged)."""
+    out = []
+    files = sorted(f for f in os.listdir(folder)
+                   if f.lower().endswith((".jpg", ".jpeg", ".png", ".webp")))
+    if not files:
+        raise SystemExit(f"{folder}: no .jpg/.jpeg/.png/.webp files")
+    for f in files:
+        path = os.path.join(folder, f)
+        try:
+            img = Image.open(path).convert("RGB")
+        except Exception as e:
+            raise SystemExit(f"{path}: not a readable image: {e}")
+        w, h = img.size
+        scale = short_side / min(w, h)
+        if scale < 1:
+            img = img.resize((round(w * scale), round(h * scale)), Image.Resampling.LANCZOS)
+        out.append((os.path.splitext(f)[0], img))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="output directory")
@@ -117,7 +145,12 @@ def main() -> int:
     ap.add_argument("--split", choices=["all", "train", "test"], default="all",
                     help="train: every colour photo but the test ones; test: "
                          + ", ".join(TEST_SOURCES) + " (default: the original 8, no split)")
+    ap.add_argument("--extra-dir", help="a folder of more photos for the training split")
+    ap.add_argument("--extra-short-side", type=int, default=480,
+                    help="resize --extra-dir photos to this short side first (default 480)")
     args = ap.parse_args()
+    if args.extra_dir and args.split != "train":
+        ap.error("--extra-dir adds training photos: use it with --split train")
     if args.n < 0 or args.size < 1:
         ap.error("--n must be >= 0 and --size >= 1")
 
@@ -127,6 +160,9 @@ def main() -> int:
         every = COLOUR_SOURCES + EXTRA_SOURCES
         names = [n for n in every if (n in TEST_SOURCES) == (args.split == "test")]
     sources = load_sources(names, args.size)
+    if args.extra_dir:
+        sources += [(n, im) for n, im in load_extra(args.extra_dir, args.extra_short_side)
+                    if min(im.size) >= args.size]
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
 
