@@ -94,6 +94,15 @@ def load_source(name: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr), mode="RGB")
 
 
+def big_enough(name: str, img: Image.Image, size: int) -> bool:
+    """Whether a SxS crop fits in `img`; says on stderr when it does not."""
+    w, h = img.size
+    if min(w, h) < size:
+        print(f"skipping {name}: {w}x{h} is smaller than {size}", file=sys.stderr)
+        return False
+    return True
+
+
 def load_sources(names, size):
     sources = []
     for name in names:
@@ -102,11 +111,8 @@ def load_sources(names, size):
         except Exception as e:  # e.g. needs pooch / network
             print(f"skipping {name}: {type(e).__name__}: {e}", file=sys.stderr)
             continue
-        w, h = img.size
-        if min(w, h) < size:
-            print(f"skipping {name}: {w}x{h} is smaller than {size}", file=sys.stderr)
-            continue
-        sources.append((name, img))
+        if big_enough(name, img, size):
+            sources.append((name, img))
     if not sources:
         raise SystemExit("no usable source photos")
     return sources
@@ -162,7 +168,7 @@ def main() -> int:
     sources = load_sources(names, args.size)
     if args.extra_dir:
         sources += [(n, im) for n, im in load_extra(args.extra_dir, args.extra_short_side)
-                    if min(im.size) >= args.size]
+                    if big_enough(n, im, args.size)]
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
 
