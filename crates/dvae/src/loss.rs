@@ -45,6 +45,23 @@ pub fn kl_to_uniform(engine: Engine, logits: Tensor<4>) -> Tensor<1> {
     kl_to_uniform_cells(engine, Layout::Nchw, logits).mean()
 }
 
+/// The dVAE's two regularisers of `q = softmax(a·logits)`, `[mean per-cell KL(q ‖ U),
+/// KL(q̄ ‖ U)]` in nats: [`kl_to_uniform`] and [`marginal_kl_to_uniform`] of `a·logits`, as
+/// one fused operation with one backward pass on the kernels' engine.
+///
+/// # Shapes
+/// logits `[B, K, h, w]` → `[2]`
+pub fn dvae_regularisers(engine: Engine, logits: Tensor<4>, a: f64) -> Tensor<1> {
+    if engine.is_kernels() {
+        return crate::kernels::ops::regularisers::regularisers(logits, a);
+    }
+    let z = if a == 1.0 { logits } else { logits * a };
+    Tensor::cat(
+        vec![kl_to_uniform(engine, z.clone()), marginal_kl_to_uniform(z)],
+        0,
+    )
+}
+
 /// KL(q̄ ‖ uniform over K) in nats, where `q̄` is `softmax(logits)` averaged over every cell
 /// of the batch: the codebook-diversity penalty of wav2vec 2.0. It is zero when the batch
 /// uses all codes equally, whatever each cell's own confidence, so it fights codebook

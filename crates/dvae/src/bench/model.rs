@@ -202,7 +202,7 @@ impl BenchModel {
         let x = ops.input(x);
         let h = self.features(&ops, &x);
         let logits = ops.unwrap(ops.conv(&self.enc_out, &h, Fuse::plain()));
-        let soft = softmax::gumbel_softmax(engine, layout, logits.clone(), gumbel, tau);
+        let soft = softmax::gumbel_softmax(engine, layout, logits.clone(), gumbel, [1.0, tau]);
         let e = ops.conv(&self.codebook, &ops.wrap(soft), Fuse::plain());
         let out = ops.unwrap(self.decode_embedded(&ops, e));
         let mse = (out - ops.unwrap(x)).powi_scalar(2).mean();

@@ -20,6 +20,7 @@ pub mod maps;
 pub mod math;
 pub mod ops;
 mod pool;
+pub mod regularisers;
 pub mod softmax;
 pub mod winograd;
 mod winograd_transforms;

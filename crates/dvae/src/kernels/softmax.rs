@@ -10,33 +10,8 @@ use super::math::{exp, ln};
 /// Positions per block.
 const BLOCK: usize = 64;
 
-/// Per block of positions `p0..p0+len` of one image (`x` is `[K, HW]`): the maximum and
-/// `Σ exp(x − max)` of each position.
-fn max_and_sum(
-    x: &[f32],
-    k: usize,
-    hw: usize,
-    p0: usize,
-    len: usize,
-) -> ([f32; BLOCK], [f32; BLOCK]) {
-    let mut max = [f32::NEG_INFINITY; BLOCK];
-    for c in 0..k {
-        let row = &x[c * hw + p0..c * hw + p0 + len];
-        for (m, &v) in max.iter_mut().zip(row) {
-            *m = m.max(v);
-        }
-    }
-    let mut sum = [0.0f32; BLOCK];
-    for c in 0..k {
-        let row = &x[c * hw + p0..c * hw + p0 + len];
-        for ((s, &v), &m) in sum.iter_mut().zip(row).zip(&max) {
-            *s += exp(v - m);
-        }
-    }
-    (max, sum)
-}
-
-/// [`max_and_sum`] and, in the same pass over `exp`, the mean of `x` under the softmax
+/// Per block of positions `p0..p0+len` of one image (`x` is `[K, HW]`): the maximum,
+/// `Σ exp(x − max)` and, in the same pass over `exp`, the mean of `x` under the softmax
 /// `Σ_c q_c x_c` of each position.
 fn max_sum_mean(
     x: &[f32],
@@ -73,42 +48,60 @@ fn blocks(hw: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |p0| (p0, BLOCK.min(hw - p0)))
 }
 
-/// `y = (x + noise) · scale` over one chunk (`noise` its matching values, if any).
-fn add_scaled(y: &mut [f32], x: &[f32], noise: Option<&[f32]>, scale: f32) {
+/// `y = (a·x + noise) · scale` over one chunk (`noise` its matching values, if any).
+fn add_scaled(y: &mut [f32], x: &[f32], noise: Option<&[f32]>, [a, scale]: [f32; 2]) {
     match noise {
         Some(g) => {
             for ((y, &v), &g) in y.iter_mut().zip(x).zip(g) {
-                *y = (v + g) * scale;
+                *y = (a * v + g) * scale;
             }
         }
         None => {
             for (y, &v) in y.iter_mut().zip(x) {
-                *y = v * scale;
+                *y = a * v * scale;
             }
         }
     }
 }
 
-/// `softmax((x + noise) · scale, dim 1)`: with Gumbel noise and scale 1/τ, the
-/// Gumbel-softmax sample.
+/// `softmax((a·x + noise) · scale, dim 1)` for `scales = [a, scale]`: with Gumbel noise and
+/// scale 1/τ, the Gumbel-softmax sample of `softmax(a·x)`.
 ///
 /// # Shapes
 /// `[N, K, HW]` values (and noise) → the same
-pub fn softmax(x: &[f32], noise: Option<&[f32]>, scale: f32, [n, k, hw]: [usize; 3]) -> Vec<f32> {
+pub fn softmax(
+    x: &[f32],
+    noise: Option<&[f32]>,
+    scales: [f32; 2],
+    [n, k, hw]: [usize; 3],
+) -> Vec<f32> {
     assert_eq!(x.len(), n * k * hw, "softmax: values");
     let mut y = vec![0.0; x.len()];
     y.par_chunks_mut(k * hw)
         .zip(x.par_chunks(k * hw))
         .enumerate()
         .for_each(|(i, (y, x))| {
-            add_scaled(y, x, noise.map(|g| &g[i * k * hw..][..x.len()]), scale);
+            add_scaled(y, x, noise.map(|g| &g[i * k * hw..][..x.len()]), scales);
             for (p0, len) in blocks(hw) {
-                let (max, sum) = max_and_sum(y, k, hw, p0, len);
-                let inv = sum.map(|s| 1.0 / s);
+                let mut max = [f32::NEG_INFINITY; BLOCK];
+                for c in 0..k {
+                    for (m, &v) in max.iter_mut().zip(&y[c * hw + p0..][..len]) {
+                        *m = m.max(v);
+                    }
+                }
+                // exp once, kept in place, then normalised.
+                let mut sum = [0.0f32; BLOCK];
                 for c in 0..k {
                     let yr = &mut y[c * hw + p0..][..len];
-                    for ((y, &m), &i) in yr.iter_mut().zip(&max).zip(&inv) {
-                        *y = exp(*y - m) * i;
+                    for ((y, &m), s) in yr.iter_mut().zip(&max).zip(sum.iter_mut()) {
+                        *y = exp(*y - m);
+                        *s += *y;
+                    }
+                }
+                let inv = sum.map(|s| 1.0 / s);
+                for c in 0..k {
+                    for (y, &i) in y[c * hw + p0..][..len].iter_mut().zip(&inv) {
+                        *y *= i;
                     }
                 }
             }
@@ -239,7 +232,7 @@ fn row_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 }
 
 /// [`softmax`] over the last dimension of `[rows, k]` values (channels-last logits).
-pub fn softmax_rows(x: &[f32], noise: Option<&[f32]>, scale: f32, k: usize) -> Vec<f32> {
+pub fn softmax_rows(x: &[f32], noise: Option<&[f32]>, scales: [f32; 2], k: usize) -> Vec<f32> {
     assert!(x.len().is_multiple_of(k), "softmax_rows: values");
     if let Some(g) = noise {
         assert_eq!(g.len(), x.len(), "softmax_rows: noise");
@@ -249,7 +242,7 @@ pub fn softmax_rows(x: &[f32], noise: Option<&[f32]>, scale: f32, k: usize) -> V
         .zip(x.par_chunks(ROWS * k))
         .enumerate()
         .for_each(|(i, (y, x))| {
-            add_scaled(y, x, noise.map(|g| &g[i * ROWS * k..][..x.len()]), scale);
+            add_scaled(y, x, noise.map(|g| &g[i * ROWS * k..][..x.len()]), scales);
             for row in y.chunks_exact_mut(k) {
                 let m = row_max(row);
                 for v in row.iter_mut() {
@@ -376,8 +369,8 @@ mod tests {
         let dkl: Vec<f32> = (0..n * hw).map(|i| val(i, 0.53)).collect();
         let (xr, gr, dyr) = (rows_of(&x, dims), rows_of(&g, dims), rows_of(&dy, dims));
 
-        let y = softmax(&x, Some(&g), 0.5, dims);
-        let yr = softmax_rows(&xr, Some(&gr), 0.5, k);
+        let y = softmax(&x, Some(&g), [1.3, 0.5], dims);
+        let yr = softmax_rows(&xr, Some(&gr), [1.3, 0.5], k);
         close(&yr, &rows_of(&y, dims), 1e-6);
         for row in yr.chunks_exact(k) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);

@@ -90,10 +90,17 @@ impl Decoder {
         let h = match input {
             DecoderInput::Lookup(tokens) => ops.lookup(&self.input, tokens),
             DecoderInput::Dense(z) => ops.conv(&self.input, &ops.input(z), Fuse::plain()),
-            DecoderInput::StraightThrough { tokens, soft } => {
+            DecoderInput::StraightThrough {
+                tokens,
+                soft,
+                soft_codebook_grad: true,
+            } => {
                 let soft = ops.output(ops.conv(&self.input, &ops.input(*soft), Fuse::plain()));
                 let hard = ops.output(ops.lookup(&self.input, tokens));
                 ops.input(soft.clone() + (hard - soft).detach())
+            }
+            DecoderInput::StraightThrough { tokens, soft, .. } => {
+                ops.straight_through(&self.input, tokens, *soft)
             }
         };
         self.forward_embedded(ops, h)

@@ -66,7 +66,22 @@ pub fn gumbel_softmax(
     tau: f64,
     hard: bool,
 ) -> Tensor<4> {
-    let soft = softmax::gumbel_softmax(engine, Layout::Nchw, logits, gumbel, tau);
+    gumbel_softmax_scaled(engine, logits, gumbel, [1.0, tau], hard)
+}
+
+/// [`gumbel_softmax`] of `a·logits` for `[a, tau]`, the factor taken in the same pass:
+/// `softmax((a·logits + g) / τ)`, a relaxed sample of `softmax(a·logits)`.
+///
+/// # Shapes
+/// logits, gumbel `[B, K, h, w]` → `[B, K, h, w]`
+pub fn gumbel_softmax_scaled(
+    engine: Engine,
+    logits: Tensor<4>,
+    gumbel: Tensor<4>,
+    scale_tau: [f64; 2],
+    hard: bool,
+) -> Tensor<4> {
+    let soft = softmax::gumbel_softmax(engine, Layout::Nchw, logits, gumbel, scale_tau);
     if !hard {
         return soft;
     }

@@ -11,13 +11,15 @@ pub enum DecoderInput {
     /// Vectors `[B, D, h, w]` the decoder's input convolution takes as they are.
     Dense(Tensor<4>),
     /// Tokens `[B, h, w]` looked up in the forward pass, with the gradient of the input
-    /// convolution applied to `soft` `[B, K, h, w]` (its weight's gradient weighted by
-    /// `soft`, not by the one-hot of the tokens).
+    /// convolution applied to `soft` `[B, K, h, w]` going into `soft`.
     StraightThrough {
         /// The drawn codes.
         tokens: Tensor<3, Int>,
         /// The soft sample the gradient goes through (boxed: the variant would be twice
         /// the others' size).
         soft: Box<Tensor<4>>,
+        /// The weight's gradient weighted by `soft` (IBQ's) instead of by the one-hot of
+        /// the tokens (the straight-through estimator's).
+        soft_codebook_grad: bool,
     },
 }

@@ -137,10 +137,11 @@ impl Network {
         let q = self
             .family()
             .quantize(s, self.bottleneck.as_ref(), z_e.clone(), noise);
-        let input = match &q.hard_tokens {
-            Some(tokens) => DecoderInput::StraightThrough {
-                tokens: tokens.clone(),
+        let input = match &q.hard {
+            Some(hard) => DecoderInput::StraightThrough {
+                tokens: hard.tokens.clone(),
                 soft: Box::new(q.z_q.clone()),
+                soft_codebook_grad: hard.soft_codebook_grad,
             },
             None => DecoderInput::Dense(q.z_q.clone()),
         };

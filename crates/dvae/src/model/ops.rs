@@ -90,6 +90,19 @@ pub trait Ops {
     fn conv_argmax(&self, layer: &Conv2d, x: &Self::Map, input_relu: bool) -> Tensor<3, Int>;
     /// The 1×1 convolution `layer` applied to the one-hot of `tokens` (a row lookup).
     fn lookup(&self, layer: &Conv2d, tokens: Tensor<3, Int>) -> Self::Map;
+    /// The straight-through estimator's input to `layer` (pointwise): the lookup of
+    /// `tokens` forward, the gradient of `layer` applied to `soft` `[B, K, h, w]` into `soft`
+    /// backward, the weight's gradient the lookup's. Engines that do not train take the
+    /// lookup.
+    fn straight_through(
+        &self,
+        layer: &Conv2d,
+        tokens: Tensor<3, Int>,
+        soft: Tensor<4>,
+    ) -> Self::Map {
+        let _ = soft;
+        self.lookup(layer, tokens)
+    }
     /// 2×2 max pooling with stride 2.
     fn max_pool2(&self, x: Self::Map) -> Self::Map;
     /// Nearest-neighbour ×2 upsampling (an engine may defer it into the next layer).

@@ -11,7 +11,7 @@ use burn::tensor::activation::relu;
 use super::gumbel::argmax_tokens;
 use super::ops::{Fuse, Ops};
 use crate::kernels::engine::Engine;
-use crate::kernels::ops::{conv, conv1x1};
+use crate::kernels::ops::{conv, conv1x1, straight_through};
 
 /// A map in the engine's layout, with a ReLU of its values still to be taken by the layer
 /// that reads it (so that a convolution that reads it takes the ReLU in the same pass).
@@ -117,6 +117,16 @@ impl Ops for TensorOps {
 
     fn lookup(&self, layer: &Conv2d, tokens: Tensor<3, Int>) -> TensorMap {
         self.input(conv1x1::one_hot_forward(layer, tokens))
+    }
+
+    fn straight_through(
+        &self,
+        layer: &Conv2d,
+        tokens: Tensor<3, Int>,
+        soft: Tensor<4>,
+    ) -> TensorMap {
+        let st = straight_through::straight_through(self.engine, layer, soft);
+        self.input(conv1x1::one_hot_forward(layer, tokens) + st)
     }
 
     fn max_pool2(&self, x: TensorMap) -> TensorMap {

@@ -49,8 +49,8 @@ fn run(o: DvaeOptions, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<i64>) {
     let g = gumbel::gumbel_noise([1, 32, 4, 4], &mut rng, &device);
     let (_, q, out) = model.forward_train(x.clone(), 0, Some(g));
     let tokens = q.indices.clone().unwrap();
-    let drawn = match &q.hard_tokens {
-        Some(t) => t.clone(),
+    let drawn = match &q.hard {
+        Some(h) => h.tokens.clone(),
         None => q.z_q.clone().argmax(1).squeeze_dim::<3>(1),
     };
     assert_eq!(values(tokens.float()).len(), 16);

@@ -579,7 +579,8 @@ fn fused_softmax_and_kl_match_burn() {
         let grads = (y.clone() * r).sum().backward();
         (values(y.inner()), values(logits.grad(&grads).unwrap()))
     };
-    for (tau, layout) in [1.0, 0.25]
+    // (τ, the logit scale a): softmax((a·logits + g) / τ).
+    for ((tau, a), layout) in [(1.0, 1.0), (0.25, 1.7)]
         .into_iter()
         .flat_map(|t| [Layout::Nchw, Layout::Nhwc].map(|l| (t, l)))
     {
@@ -588,11 +589,11 @@ fn fused_softmax_and_kl_match_burn() {
             layout,
             layout.from_nchw(logits.clone()),
             layout.from_nchw(noise.clone()),
-            tau,
+            [a, tau],
         );
         let fast = grad_of(layout.to_nchw(y), r.clone());
         let want = grad_of(
-            softmax((logits.clone() + noise.clone()) / tau, 1),
+            softmax((logits.clone() * a + noise.clone()) / tau, 1),
             r.clone(),
         );
         for (what, a, b) in [("sample", &fast.0, &want.0), ("gradient", &fast.1, &want.1)] {

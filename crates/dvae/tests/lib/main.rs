@@ -4,6 +4,7 @@ mod common;
 mod data_parallel;
 mod dvae_recipe;
 mod families;
+mod fused_latent;
 mod fuzz_seeds;
 mod gradcheck;
 mod gumbel;

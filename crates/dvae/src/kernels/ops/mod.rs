@@ -9,4 +9,6 @@ pub mod conv1x1;
 mod conv_backward;
 mod conv_flex;
 pub mod layout;
+pub mod regularisers;
 pub mod softmax;
+pub mod straight_through;

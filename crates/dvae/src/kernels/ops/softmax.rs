@@ -25,11 +25,12 @@ use crate::kernels::softmax as host;
 /// of channels-last `[N, H, W, K]` ones (dimension 3), and the per-cell KL to uniform.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuSoftmaxBackend: Backend {
-    /// `softmax((x + noise) · scale)` over the codes; differentiable in `x` only.
+    /// `softmax((a·x + noise) · scale)` over the codes (`scales = [a, scale]`);
+    /// differentiable in `x` only.
     fn cl_softmax1(
         x: FloatTensor<Self>,
         noise: FloatTensor<Self>,
-        scale: f32,
+        scales: [f32; 2],
         cl: bool,
     ) -> FloatTensor<Self>;
 
@@ -60,12 +61,12 @@ fn strided([n, k, h, w]: [usize; 4]) -> [usize; 3] {
 }
 
 impl CpuSoftmaxBackend for Flex {
-    fn cl_softmax1(x: FlexTensor, noise: FlexTensor, scale: f32, cl: bool) -> FlexTensor {
+    fn cl_softmax1(x: FlexTensor, noise: FlexTensor, scales: [f32; 2], cl: bool) -> FlexTensor {
         let ((x, d), (g, _)) = (values(x), values(noise));
         let y = if cl {
-            host::softmax_rows(&x, Some(&g), scale, d[3])
+            host::softmax_rows(&x, Some(&g), scales, d[3])
         } else {
-            host::softmax(&x, Some(&g), scale, strided(d))
+            host::softmax(&x, Some(&g), scales, strided(d))
         };
         flex(y, d)
     }
@@ -147,7 +148,7 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
     fn cl_softmax1(
         x: FloatTensor<Self>,
         noise: FloatTensor<Self>,
-        scale: f32,
+        scales: [f32; 2],
         cl: bool,
     ) -> FloatTensor<Self> {
         let (x_node, x, g) = (x.node(), x.into_primitive(), noise.into_primitive());
@@ -157,10 +158,10 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let y = Flex::cl_softmax1(x, g, scale, cl);
-                prep.finish((y.clone(), scale, cl), y)
+                let y = Flex::cl_softmax1(x, g, scales, cl);
+                prep.finish((y.clone(), scales[0] * scales[1], cl), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::cl_softmax1(x, g, scale, cl)),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::cl_softmax1(x, g, scales, cl)),
         }
     }
 
@@ -175,8 +176,8 @@ impl<C: CheckpointStrategy> CpuSoftmaxBackend for Autodiff<Flex, C> {
     }
 }
 
-/// The Gumbel-softmax sample `softmax((logits + gumbel) / τ)` over the code dimension of
-/// `layout`.
+/// The Gumbel-softmax sample `softmax((a·logits + gumbel) / τ)` of `softmax(a·logits)`
+/// over the code dimension of `layout`.
 ///
 /// # Shapes
 /// logits, gumbel `[B, K, h, w]` (or `[B, h, w, K]`) → the same
@@ -185,15 +186,16 @@ pub fn gumbel_softmax(
     layout: Layout,
     logits: Tensor<4>,
     gumbel: Tensor<4>,
-    tau: f64,
+    [a, tau]: [f64; 2],
 ) -> Tensor<4> {
     if !engine.is_kernels() {
+        let logits = if a == 1.0 { logits } else { logits * a };
         return softmax((logits + gumbel) / tau, layout.channel_dim());
     }
     Tensor::from_dispatch(Dispatch::cl_softmax1(
         logits.into_dispatch(),
         gumbel.into_dispatch(),
-        (1.0 / tau) as f32,
+        [a as f32, (1.0 / tau) as f32],
         layout.is_channels_last(),
     ))
 }

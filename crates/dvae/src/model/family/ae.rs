@@ -46,7 +46,8 @@ impl Family for AeOptions {
     ) -> QuantizerOutput {
         let device = z_e.device();
         QuantizerOutput {
-            hard_tokens: None,
+            hard: None,
+            regularisers: None,
             z_q: z_e,
             latent_loss: Tensor::zeros([1], &device),
             indices: None,

@@ -30,11 +30,23 @@ pub struct QuantizerOutput {
     pub latent_loss: Tensor<1>,
     /// Token ids `[B, h, w]` for the discrete families.
     pub indices: Option<Tensor<3, Int>>,
-    /// Where set, the decoder's codebook looks these tokens up in the forward pass and
-    /// takes its gradient from `z_q` (a soft sample), so that every code with probability
+    /// Where set, a straight-through sample: `z_q` is the soft sample the gradient goes
+    /// through, and the decoder looks the drawn codes up in the forward pass.
+    pub hard: Option<HardSample>,
+    /// Further differentiable terms the family computed with its latent loss, for its
+    /// [`Family::latent_term`] (the dVAE's `[per-cell KL, batch-mean KL]`).
+    pub regularisers: Option<Tensor<1>>,
+}
+
+/// The drawn codes of a straight-through sample.
+#[derive(Debug, Clone)]
+pub struct HardSample {
+    /// Token ids `[B, h, w]`, looked up in the decoder's codebook in the forward pass.
+    pub tokens: Tensor<3, Int>,
+    /// The codebook's gradient from the soft sample, so that every code with probability
     /// mass learns, not only the one drawn (IBQ's full-softmax update; the dVAE's
-    /// `soft_codebook_grad`).
-    pub hard_tokens: Option<Tensor<3, Int>>,
+    /// `soft_codebook_grad`); otherwise from the drawn codes, as the one-hot's would be.
+    pub soft_codebook_grad: bool,
 }
 
 /// The encoder's output as a family reads it at inference, from whichever engine ran the

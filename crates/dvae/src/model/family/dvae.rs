@@ -8,7 +8,7 @@ use burn::tensor::activation::log_softmax;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
+use super::api::{Encoded, Family, FamilyParams, HardSample, Head, QuantizerOutput, Step};
 use crate::config::check::{non_negative, positive};
 use crate::config::{ModelConfig, Recipe};
 use crate::error::Result;
@@ -248,7 +248,8 @@ impl Family for DvaeOptions {
         })
     }
 
-    /// Latent loss: the mean per-cell KL(q ‖ uniform), nats.
+    /// Latent loss: the mean per-cell KL(q ‖ uniform), nats, computed with the batch-mean
+    /// q's KL in one pass (both of `q = softmax(a·logits)`).
     fn quantize(
         &self,
         s: Step,
@@ -256,27 +257,26 @@ impl Family for DvaeOptions {
         z_e: Tensor<4>,
         noise: Option<Tensor<4>>,
     ) -> QuantizerOutput {
-        let z_e = self.scaled(s.step, z_e);
-        let latent_loss = crate::loss::kl_to_uniform(s.engine, z_e.clone());
+        let a = self.logit_scale(s.step);
+        let regularisers = crate::loss::dvae_regularisers(s.engine, z_e.clone(), a);
+        let latent_loss = regularisers.clone().narrow(0, 0, 1);
+        // The argmax of a·logits is the logits' own (a > 0).
         let indices = Some(gumbel::argmax_tokens(z_e.clone()));
         let noise = noise.expect("the dVAE draws Gumbel noise every step");
-        let tau = self.tau(s.step);
-        if self.soft_codebook_grad {
-            // The decoder looks the drawn codes up and takes the codebook's gradient, and
-            // the logits', through the soft sample.
-            let soft = gumbel::gumbel_softmax(s.engine, z_e, noise, tau, false);
-            return QuantizerOutput {
-                hard_tokens: Some(gumbel::argmax_tokens(soft.clone())),
-                z_q: soft,
-                latent_loss,
-                indices,
-            };
-        }
+        let soft =
+            gumbel::gumbel_softmax_scaled(s.engine, z_e, noise, [a, self.tau(s.step)], false);
+        // Straight-through: the decoder looks the drawn codes up, the gradient goes
+        // through the soft sample.
+        let hard = self.hard.then(|| HardSample {
+            tokens: gumbel::argmax_tokens(soft.clone()),
+            soft_codebook_grad: self.soft_codebook_grad,
+        });
         QuantizerOutput {
-            hard_tokens: None,
-            z_q: gumbel::gumbel_softmax(s.engine, z_e, noise, tau, self.hard),
+            z_q: soft,
             latent_loss,
             indices,
+            hard,
+            regularisers: Some(regularisers),
         }
     }
 
@@ -285,7 +285,7 @@ impl Family for DvaeOptions {
         &self,
         m: &ModelConfig,
         step: usize,
-        z_e: &Tensor<4>,
+        _: &Tensor<4>,
         q: &QuantizerOutput,
     ) -> Option<Tensor<1>> {
         let g = m.grid_size();
@@ -293,8 +293,11 @@ impl Family for DvaeOptions {
         let dims = (m.input_channels * m.image_size * m.image_size) as f64;
         let mut t = q.latent_loss.clone() * (self.beta(step) * cells / dims);
         if self.diversity_weight > 0.0 {
-            let z = self.scaled(step, z_e.clone());
-            t = t + crate::loss::marginal_kl_to_uniform(z) * self.diversity_weight;
+            let pair = q
+                .regularisers
+                .clone()
+                .expect("the dVAE's quantize computes both");
+            t = t + pair.narrow(0, 1, 1) * self.diversity_weight;
         }
         if self.cell_entropy_weight > 0.0 {
             let ln_k = (m.vocab_size as f64).ln();

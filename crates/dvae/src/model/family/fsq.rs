@@ -222,7 +222,8 @@ impl Family for FsqOptions {
         let (hat, half_width) = self.rounded(z_e);
         let indices = self.indices(hat.clone(), half_width.clone());
         QuantizerOutput {
-            hard_tokens: None,
+            hard: None,
+            regularisers: None,
             z_q: hat / half_width,
             latent_loss: Tensor::zeros([1], &device),
             indices: Some(indices),

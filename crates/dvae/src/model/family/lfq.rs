@@ -234,7 +234,8 @@ impl Family for LfqOptions {
         let indices = Self::indices(x.clone());
         let latent_loss = self.aux_loss(&self.loss_parts(x.clone(), q.clone()));
         QuantizerOutput {
-            hard_tokens: None,
+            hard: None,
+            regularisers: None,
             z_q: x.clone() + (q - x).detach(),
             latent_loss,
             indices: Some(indices),

@@ -101,7 +101,8 @@ fn reparameterize(z_e: Tensor<4>, noise: Option<Tensor<4>>) -> QuantizerOutput {
         None => mu,
     };
     QuantizerOutput {
-        hard_tokens: None,
+        hard: None,
+        regularisers: None,
         z_q,
         latent_loss,
         indices: None,

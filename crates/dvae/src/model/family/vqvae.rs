@@ -243,7 +243,8 @@ impl Family for VqOptions {
             z.clone() + (e - z).detach()
         };
         QuantizerOutput {
-            hard_tokens: None,
+            hard: None,
+            regularisers: None,
             z_q: z_q.reshape([b, h, w, d]).permute([0, 3, 1, 2]),
             latent_loss,
             indices: Some(idx.reshape([b, h, w])),
