@@ -47,19 +47,22 @@ pub fn kl_to_uniform(engine: Engine, logits: Tensor<4>) -> Tensor<1> {
 
 /// The dVAE's two regularisers of `q = softmax(a·logits)`, `[mean per-cell KL(q ‖ U),
 /// KL(q̄ ‖ U)]` in nats: [`kl_to_uniform`] and [`marginal_kl_to_uniform`] of `a·logits`, as
-/// one fused operation with one backward pass on the kernels' engine.
+/// one fused operation with one backward pass on the kernels' engine. Elsewhere, without
+/// `marginal` the second value is 0 and is not computed.
 ///
 /// # Shapes
 /// logits `[B, K, h, w]` → `[2]`
-pub fn dvae_regularisers(engine: Engine, logits: Tensor<4>, a: f64) -> Tensor<1> {
+pub fn dvae_regularisers(engine: Engine, logits: Tensor<4>, a: f64, marginal: bool) -> Tensor<1> {
     if engine.is_kernels() {
         return crate::kernels::ops::regularisers::regularisers(logits, a);
     }
     let z = if a == 1.0 { logits } else { logits * a };
-    Tensor::cat(
-        vec![kl_to_uniform(engine, z.clone()), marginal_kl_to_uniform(z)],
-        0,
-    )
+    let second = if marginal {
+        marginal_kl_to_uniform(z.clone())
+    } else {
+        Tensor::zeros([1], &z.device())
+    };
+    Tensor::cat(vec![kl_to_uniform(engine, z), second], 0)
 }
 
 /// KL(q̄ ‖ uniform over K) in nats, where `q̄` is `softmax(logits)` averaged over every cell

@@ -47,7 +47,7 @@ fn fused_regularisers_match_burn() {
     for (a, w) in [(1.0, [1.0, 0.0]), (3.0, [0.4, 1.3])] {
         let run = |engine: Engine| {
             let x = logits.clone().require_grad();
-            let pair = loss::dvae_regularisers(engine, x.clone(), a);
+            let pair = loss::dvae_regularisers(engine, x.clone(), a, true);
             let weights = Tensor::<1>::from_floats(w.as_slice(), &device);
             let g = (pair.clone() * weights).sum().backward();
             (values(pair.inner()), values(x.grad(&g).unwrap()))

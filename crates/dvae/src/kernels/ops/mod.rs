@@ -8,6 +8,7 @@ pub mod conv;
 pub mod conv1x1;
 mod conv_backward;
 mod conv_flex;
+mod flex_values;
 pub mod layout;
 pub mod regularisers;
 pub mod softmax;

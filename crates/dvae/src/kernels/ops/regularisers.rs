@@ -9,11 +9,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
+use super::flex_values::{dims4, floats, with_f32};
 use crate::kernels::regularisers as host;
 
 /// The two regularisers of NCHW logits `[N, K, H, W]` → `[2]`.
@@ -23,21 +24,14 @@ pub trait CpuRegularisersBackend: Backend {
     fn cl_regularisers(x: FloatTensor<Self>, a: f32) -> FloatTensor<Self>;
 }
 
-/// Contiguous f32 values and the `[N, K, H·W]` view of NCHW dimensions.
-fn values(t: FlexTensor) -> (Vec<f32>, [usize; 4]) {
-    let s = t.shape();
-    let d = [s[0], s[1], s[2], s[3]];
-    (floats(t), d)
-}
-
 fn strided([n, k, h, w]: [usize; 4]) -> [usize; 3] {
     [n, k, h * w]
 }
 
 /// The forward pass: the pair as a tensor, and `q̄`.
-fn forward(x: FlexTensor, a: f32) -> (FlexTensor, Vec<f32>) {
-    let (x, d) = values(x);
-    let (pair, q_bar) = host::forward(&x, a, strided(d));
+fn forward(x: &FlexTensor, a: f32) -> (FlexTensor, Vec<f32>) {
+    let d = dims4(x);
+    let (pair, q_bar) = with_f32(x, |x| host::forward(x, a, strided(d)));
     (
         FlexTensor::from_data(TensorData::new(pair.to_vec(), [2])),
         q_bar,
@@ -46,7 +40,7 @@ fn forward(x: FlexTensor, a: f32) -> (FlexTensor, Vec<f32>) {
 
 impl CpuRegularisersBackend for Flex {
     fn cl_regularisers(x: FlexTensor, a: f32) -> FlexTensor {
-        forward(x, a).0
+        forward(&x, a).0
     }
 }
 
@@ -68,17 +62,13 @@ impl Backward<Flex, 1> for RegularisersGrad {
         let (x_state, a, q_bar) = ops.state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         if let Some(node) = node_x {
-            let (x, dims) = values(x);
-            let dx = host::backward(&x, a, &q_bar, [d[0], d[1]], strided(dims));
+            let dims = dims4(&x);
+            let dx = with_f32(&x, |x| {
+                host::backward(x, a, &q_bar, [d[0], d[1]], strided(dims))
+            });
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, dims)));
         }
     }
-}
-
-/// The values of the pair's gradient.
-fn floats(t: FlexTensor) -> Vec<f32> {
-    let data = t.into_data().convert::<f32>();
-    data.try_into_vec::<f32>().unwrap_or_default()
 }
 
 impl<C: CheckpointStrategy> CpuRegularisersBackend for Autodiff<Flex, C> {
@@ -90,10 +80,10 @@ impl<C: CheckpointStrategy> CpuRegularisersBackend for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let state = prep.checkpoint(&x);
-                let (pair, q_bar) = forward(x.into_primitive(), a);
+                let (pair, q_bar) = forward(&x.into_primitive(), a);
                 prep.finish((state, a, q_bar), pair)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), a).0),
+            OpsKind::UnTracked(prep) => prep.finish(forward(&x.into_primitive(), a).0),
         }
     }
 }

@@ -11,12 +11,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn_flex::FlexTensor;
 
+use super::flex_values::{dims4, with_f32};
 use super::layout::Layout;
 use crate::kernels::engine::Engine;
 use crate::kernels::softmax as host;
@@ -39,18 +40,6 @@ pub trait CpuSoftmaxBackend: Backend {
     fn cl_kl_uniform1(x: FloatTensor<Self>, cl: bool) -> FloatTensor<Self>;
 }
 
-fn dims(t: &FlexTensor) -> [usize; 4] {
-    let s = t.shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
-/// Contiguous f32 values; Burn's training tensors are f32, and other dtypes convert.
-fn values(t: FlexTensor) -> (Vec<f32>, [usize; 4]) {
-    let d = dims(&t);
-    let data = t.into_data().convert::<f32>();
-    (data.try_into_vec::<f32>().unwrap_or_default(), d)
-}
-
 fn flex(v: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
@@ -62,44 +51,58 @@ fn strided([n, k, h, w]: [usize; 4]) -> [usize; 3] {
 
 impl CpuSoftmaxBackend for Flex {
     fn cl_softmax1(x: FlexTensor, noise: FlexTensor, scales: [f32; 2], cl: bool) -> FlexTensor {
-        let ((x, d), (g, _)) = (values(x), values(noise));
-        let y = if cl {
-            host::softmax_rows(&x, Some(&g), scales, d[3])
-        } else {
-            host::softmax(&x, Some(&g), scales, strided(d))
-        };
+        let d = dims4(&x);
+        let y = with_f32(&x, |x| {
+            with_f32(&noise, |g| {
+                if cl {
+                    host::softmax_rows(x, Some(g), scales, d[3])
+                } else {
+                    host::softmax(x, Some(g), scales, strided(d))
+                }
+            })
+        });
         flex(y, d)
     }
 
     fn cl_kl_uniform1(x: FlexTensor, cl: bool) -> FlexTensor {
-        let (x, d @ [n, a, b, c]) = values(x);
-        if cl {
-            flex(host::kl_uniform_rows(&x, c), [n, a, b, 1])
-        } else {
-            flex(host::kl_uniform(&x, strided(d)), [n, 1, b, c])
-        }
+        let d @ [n, a, b, c] = dims4(&x);
+        with_f32(&x, |x| {
+            if cl {
+                flex(host::kl_uniform_rows(x, c), [n, a, b, 1])
+            } else {
+                flex(host::kl_uniform(x, strided(d)), [n, 1, b, c])
+            }
+        })
     }
 }
 
 /// The gradient of `x` for `cl_softmax1`'s output `y` and its gradient `dy`.
 fn softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32, cl: bool) -> FlexTensor {
-    let ((y, d), (dy, _)) = (values(y), values(dy));
-    let dx = if cl {
-        host::softmax_backward_rows(&y, &dy, scale, d[3])
-    } else {
-        host::softmax_backward(&y, &dy, scale, strided(d))
-    };
+    let d = dims4(&y);
+    let dx = with_f32(&y, |y| {
+        with_f32(&dy, |dy| {
+            if cl {
+                host::softmax_backward_rows(y, dy, scale, d[3])
+            } else {
+                host::softmax_backward(y, dy, scale, strided(d))
+            }
+        })
+    });
     flex(dx, d)
 }
 
 /// The gradient of `x` for the per-cell KL's gradient `dkl`.
 fn kl_backward(x: FlexTensor, dkl: FlexTensor, cl: bool) -> FlexTensor {
-    let ((x, d), (g, _)) = (values(x), values(dkl));
-    let dx = if cl {
-        host::kl_uniform_backward_rows(&x, &g, d[3])
-    } else {
-        host::kl_uniform_backward(&x, &g, strided(d))
-    };
+    let d = dims4(&x);
+    let dx = with_f32(&x, |x| {
+        with_f32(&dkl, |g| {
+            if cl {
+                host::kl_uniform_backward_rows(x, g, d[3])
+            } else {
+                host::kl_uniform_backward(x, g, strided(d))
+            }
+        })
+    });
     flex(dx, d)
 }
 

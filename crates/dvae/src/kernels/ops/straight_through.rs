@@ -19,6 +19,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::conv1x1::conv1x1;
+use super::flex_values::{dims4, floats, with_f32};
 use crate::kernels::engine::Engine;
 use crate::kernels::gemm::gemm_at_b;
 
@@ -29,11 +30,6 @@ pub trait CpuStraightThroughBackend: Backend {
     /// Zeros of the convolution's output shape.
     fn cl_straight_through(soft: FloatTensor<Self>, weight: FloatTensor<Self>)
     -> FloatTensor<Self>;
-}
-
-fn floats(t: FlexTensor) -> Vec<f32> {
-    let data = t.into_data().convert::<f32>();
-    data.try_into_vec::<f32>().unwrap_or_default()
 }
 
 /// The output's shape, and the `[B, K, h·w]` and `[Co, K]` dimensions behind it.
@@ -72,12 +68,15 @@ impl Backward<Flex, 1> for StraightThroughGrad {
         let [b, k, h, w] = soft_shape;
         let hw = h * w;
         let co = weight.shape()[0];
-        let weight = floats(weight);
         // Per image: dsoft[K, hw] = Wᵀ[K, Co] · dy[Co, hw].
         let mut dx = vec![0.0f32; b * k * hw];
-        dx.par_chunks_mut(k * hw)
-            .zip(dy.par_chunks(co * hw))
-            .for_each(|(dx, dy)| gemm_at_b(dx, &weight, dy, [k, co, hw], gemm::Parallelism::None));
+        with_f32(&weight, |weight| {
+            dx.par_chunks_mut(k * hw)
+                .zip(dy.par_chunks(co * hw))
+                .for_each(|(dx, dy)| {
+                    gemm_at_b(dx, weight, dy, [k, co, hw], gemm::Parallelism::None)
+                })
+        });
         grads.register::<Flex>(
             node.id,
             FlexTensor::from_data(TensorData::new(dx, soft_shape)),
@@ -93,10 +92,7 @@ impl<C: CheckpointStrategy> CpuStraightThroughBackend for Autodiff<Flex, C> {
         let node = soft.node();
         let (soft, weight) = (soft.into_primitive(), weight.into_primitive());
         let (out, _) = shapes(&soft, &weight);
-        let soft_shape = {
-            let s = soft.shape();
-            [s[0], s[1], s[2], s[3]]
-        };
+        let soft_shape = dims4(&soft);
         match StraightThroughGrad
             .prepare::<C>([node])
             .compute_bound()

@@ -258,7 +258,8 @@ impl Family for DvaeOptions {
         noise: Option<Tensor<4>>,
     ) -> QuantizerOutput {
         let a = self.logit_scale(s.step);
-        let regularisers = crate::loss::dvae_regularisers(s.engine, z_e.clone(), a);
+        let marginal = self.diversity_weight > 0.0;
+        let regularisers = crate::loss::dvae_regularisers(s.engine, z_e.clone(), a, marginal);
         let latent_loss = regularisers.clone().narrow(0, 0, 1);
         // The argmax of a·logits is the logits' own (a > 0).
         let indices = Some(gumbel::argmax_tokens(z_e.clone()));
