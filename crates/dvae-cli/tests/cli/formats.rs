@@ -1,6 +1,7 @@
 //! Run directories of format 1 (before the families had their own options) load and resume
 //! with this build: the committed fixtures were written by the format-1 binary, with the
-//! weights it gave when it resumed them to step 8.
+//! weights it gave when it resumed them to step 8 (this build's dVAE matches them to
+//! rounding: its training operations have been fused since).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,8 +21,26 @@ fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Little-endian f32 values.
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The VQ-VAE resumes bit-identically; the dVAE, whose training operations were fused
+/// since, within 1e-6 of every weight (the two resumed steps move them by more than 1e-4).
 #[test]
-fn format_1_runs_load_and_resume_bit_identically() {
+fn format_1_runs_load_and_resume_to_format_1s_weights() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-v1");
     for family in ["dvae", "vqvae"] {
         let tmp = tempfile::tempdir().unwrap();
@@ -44,16 +63,37 @@ fn format_1_runs_load_and_resume_bit_identically() {
         let o = resume(&run, &["--steps", "8"]);
         assert!(o.status.success(), "{family}: resume: {}", stderr(&o));
         let want = tensors(&fixtures.join(format!("{family}-resumed-to-8.safetensors")));
+        let mut moved = 0f32;
         let got = tensors(&run.join("model.safetensors"));
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
             want.keys().collect::<Vec<_>>(),
             "{family}"
         );
+        let before = tensors(&fixtures.join(family).join("model.safetensors"));
         for (name, bytes) in &want {
+            if family == "vqvae" {
+                assert!(
+                    got[name] == *bytes,
+                    "{family}: {name} differs from format 1's resume"
+                );
+                continue;
+            }
+            // The dVAE's regularisers and straight-through input became fused operations
+            // after format 1, which sum in another order: the weights agree to rounding,
+            // far inside what the two resumed steps moved them.
+            let (g, w, b) = (floats(&got[name]), floats(bytes), floats(&before[name]));
+            let diff = max_abs_diff(&g, &w);
             assert!(
-                got[name] == *bytes,
-                "{family}: {name} differs from format 1's resume"
+                diff < 1e-6,
+                "{family}: {name} is {diff} from format 1's resume"
+            );
+            moved = moved.max(max_abs_diff(&w, &b));
+        }
+        if family == "dvae" {
+            assert!(
+                moved > 1e-4,
+                "the resumed steps moved the weights by {moved}"
             );
         }
         // The resumed run's config.json is written in the current format.
