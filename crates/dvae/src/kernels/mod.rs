@@ -20,6 +20,7 @@ pub mod maps;
 pub mod math;
 pub mod ops;
 mod pool;
+mod position_blocks;
 pub mod regularisers;
 pub mod softmax;
 pub mod winograd;

@@ -6,47 +6,7 @@
 use rayon::prelude::*;
 
 use super::math::{exp, ln};
-
-/// Positions per block.
-const BLOCK: usize = 64;
-
-/// Per block of positions `p0..p0+len` of one image (`x` is `[K, HW]`): the maximum,
-/// `Σ exp(x − max)` and, in the same pass over `exp`, the mean of `x` under the softmax
-/// `Σ_c q_c x_c` of each position.
-fn max_sum_mean(
-    x: &[f32],
-    k: usize,
-    hw: usize,
-    p0: usize,
-    len: usize,
-) -> ([f32; BLOCK], [f32; BLOCK], [f32; BLOCK]) {
-    let mut max = [f32::NEG_INFINITY; BLOCK];
-    for c in 0..k {
-        let row = &x[c * hw + p0..c * hw + p0 + len];
-        for (m, &v) in max.iter_mut().zip(row) {
-            *m = m.max(v);
-        }
-    }
-    let (mut sum, mut ex) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
-    for c in 0..k {
-        let row = &x[c * hw + p0..c * hw + p0 + len];
-        for (((s, a), &v), &m) in sum.iter_mut().zip(ex.iter_mut()).zip(row).zip(&max) {
-            let e = exp(v - m);
-            *s += e;
-            *a += e * v;
-        }
-    }
-    for (a, &s) in ex.iter_mut().zip(&sum) {
-        *a /= s;
-    }
-    (max, sum, ex)
-}
-
-fn blocks(hw: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..hw)
-        .step_by(BLOCK)
-        .map(move |p0| (p0, BLOCK.min(hw - p0)))
-}
+use super::position_blocks::{BLOCK, block_stats, blocks};
 
 /// `y = (a·x + noise) · scale` over one chunk (`noise` its matching values, if any).
 fn add_scaled(y: &mut [f32], x: &[f32], noise: Option<&[f32]>, [a, scale]: [f32; 2]) {
@@ -151,8 +111,9 @@ pub fn kl_uniform(x: &[f32], [n, k, hw]: [usize; 3]) -> Vec<f32> {
     kl.par_chunks_mut(hw)
         .zip(x.par_chunks(k * hw))
         .for_each(|(kl, x)| {
+            let mut e = vec![0.0f32; k * BLOCK];
             for (p0, len) in blocks(hw) {
-                let (max, sum, mean) = max_sum_mean(x, k, hw, p0, len);
+                let (max, sum, mean) = block_stats(x, 1.0, k, hw, p0, len, &mut e);
                 for (j, out) in kl[p0..p0 + len].iter_mut().enumerate() {
                     *out = mean[j] - max[j] - ln(sum[j]) + ln_k;
                 }
@@ -172,8 +133,9 @@ pub fn kl_uniform_backward(x: &[f32], dkl: &[f32], [n, k, hw]: [usize; 3]) -> Ve
     dx.par_chunks_mut(k * hw)
         .zip(x.par_chunks(k * hw).zip(dkl.par_chunks(hw)))
         .for_each(|(dx, (x, dkl))| {
+            let mut e = vec![0.0f32; k * BLOCK];
             for (p0, len) in blocks(hw) {
-                let (max, sum, mean) = max_sum_mean(x, k, hw, p0, len);
+                let (_, sum, mean) = block_stats(x, 1.0, k, hw, p0, len, &mut e);
                 let mut scale = [0.0f32; BLOCK];
                 for j in 0..len {
                     scale[j] = dkl[p0 + j] / sum[j];
@@ -182,10 +144,11 @@ pub fn kl_uniform_backward(x: &[f32], dkl: &[f32], [n, k, hw]: [usize; 3]) -> Ve
                     let i = c * hw + p0;
                     let xr = &x[i..][..len];
                     let out = &mut dx[i..][..len];
-                    for ((((o, &v), &m), &mu), &s) in
-                        out.iter_mut().zip(xr).zip(&max).zip(&mean).zip(&scale)
+                    let er = &e[c * len..][..len];
+                    for ((((o, &v), &t), &mu), &s) in
+                        out.iter_mut().zip(xr).zip(er).zip(&mean).zip(&scale)
                     {
-                        *o = s * exp(v - m) * (v - mu);
+                        *o = s * t * (v - mu);
                     }
                 }
             }

@@ -11,10 +11,9 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
-use super::flex_values::{dims4, floats, with_f32};
+use super::flex_values::{dims4, flex, floats, strided, with_f32};
 use crate::kernels::regularisers as host;
 
 /// The two regularisers of NCHW logits `[N, K, H, W]` → `[2]`.
@@ -24,18 +23,11 @@ pub trait CpuRegularisersBackend: Backend {
     fn cl_regularisers(x: FloatTensor<Self>, a: f32) -> FloatTensor<Self>;
 }
 
-fn strided([n, k, h, w]: [usize; 4]) -> [usize; 3] {
-    [n, k, h * w]
-}
-
 /// The forward pass: the pair as a tensor, and `q̄`.
 fn forward(x: &FlexTensor, a: f32) -> (FlexTensor, Vec<f32>) {
     let d = dims4(x);
     let (pair, q_bar) = with_f32(x, |x| host::forward(x, a, strided(d)));
-    (
-        FlexTensor::from_data(TensorData::new(pair.to_vec(), [2])),
-        q_bar,
-    )
+    (flex(pair.to_vec(), [2]), q_bar)
 }
 
 impl CpuRegularisersBackend for Flex {
@@ -66,7 +58,7 @@ impl Backward<Flex, 1> for RegularisersGrad {
             let dx = with_f32(&x, |x| {
                 host::backward(x, a, &q_bar, [d[0], d[1]], strided(dims))
             });
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, dims)));
+            grads.register::<Flex>(node.id, flex(dx, dims));
         }
     }
 }

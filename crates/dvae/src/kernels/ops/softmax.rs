@@ -13,11 +13,10 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn_flex::FlexTensor;
 
-use super::flex_values::{dims4, with_f32};
+use super::flex_values::{dims4, flex, strided, with_f32};
 use super::layout::Layout;
 use crate::kernels::engine::Engine;
 use crate::kernels::softmax as host;
@@ -38,15 +37,6 @@ pub trait CpuSoftmaxBackend: Backend {
     /// `KL(softmax(x) ‖ uniform)` per cell: `[N, K, H, W]` → `[N, 1, H, W]` (or
     /// `[N, H, W, K]` → `[N, H, W, 1]`).
     fn cl_kl_uniform1(x: FloatTensor<Self>, cl: bool) -> FloatTensor<Self>;
-}
-
-fn flex(v: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
-}
-
-/// `[N, K, H·W]`: the strided functions' view of NCHW dimensions.
-fn strided([n, k, h, w]: [usize; 4]) -> [usize; 3] {
-    [n, k, h * w]
 }
 
 impl CpuSoftmaxBackend for Flex {

@@ -14,12 +14,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::conv1x1::conv1x1;
-use super::flex_values::{dims4, floats, with_f32};
+use super::flex_values::{dims4, flex, floats, with_f32};
 use crate::kernels::engine::Engine;
 use crate::kernels::gemm::gemm_at_b;
 
@@ -32,24 +31,21 @@ pub trait CpuStraightThroughBackend: Backend {
     -> FloatTensor<Self>;
 }
 
-/// The output's shape, and the `[B, K, h·w]` and `[Co, K]` dimensions behind it.
-fn shapes(soft: &FlexTensor, weight: &FlexTensor) -> ([usize; 4], [usize; 4]) {
+/// Zeros of the convolution's output shape `[B, Co, h, w]`.
+fn zeros_out(soft: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
     let (s, w) = (soft.shape(), weight.shape());
     assert_eq!(
         s[1], w[1],
         "straight_through: the weight takes {} channels",
         w[1]
     );
-    ([s[0], w[0], s[2], s[3]], [s[0], s[1], s[2] * s[3], w[0]])
-}
-
-fn zeros(shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(vec![0.0f32; shape.iter().product()], shape))
+    let shape = [s[0], w[0], s[2], s[3]];
+    flex(vec![0.0f32; shape.iter().product()], shape)
 }
 
 impl CpuStraightThroughBackend for Flex {
     fn cl_straight_through(soft: FlexTensor, weight: FlexTensor) -> FlexTensor {
-        zeros(shapes(&soft, &weight).0)
+        zeros_out(&soft, &weight)
     }
 }
 
@@ -77,10 +73,7 @@ impl Backward<Flex, 1> for StraightThroughGrad {
                     gemm_at_b(dx, weight, dy, [k, co, hw], gemm::Parallelism::None)
                 })
         });
-        grads.register::<Flex>(
-            node.id,
-            FlexTensor::from_data(TensorData::new(dx, soft_shape)),
-        );
+        grads.register::<Flex>(node.id, flex(dx, soft_shape));
     }
 }
 
@@ -91,15 +84,15 @@ impl<C: CheckpointStrategy> CpuStraightThroughBackend for Autodiff<Flex, C> {
     ) -> FloatTensor<Self> {
         let node = soft.node();
         let (soft, weight) = (soft.into_primitive(), weight.into_primitive());
-        let (out, _) = shapes(&soft, &weight);
+        let out = zeros_out(&soft, &weight);
         let soft_shape = dims4(&soft);
         match StraightThroughGrad
             .prepare::<C>([node])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((weight, soft_shape), zeros(out)),
-            OpsKind::UnTracked(prep) => prep.finish(zeros(out)),
+            OpsKind::Tracked(prep) => prep.finish((weight, soft_shape), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 }
