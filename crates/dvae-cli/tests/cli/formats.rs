@@ -1,7 +1,8 @@
 //! Run directories of format 1 (before the families had their own options) load and resume
 //! with this build: the committed fixtures were written by the format-1 binary, with the
-//! weights it gave when it resumed them to step 8 (this build's dVAE matches them to
-//! rounding: its training operations have been fused since).
+//! weights it gave when it resumed them to step 8 (this build matches them to rounding:
+//! the dVAE's training operations have been fused since, and other CPUs sum in another
+//! order).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,8 +38,9 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The VQ-VAE resumes bit-identically; the dVAE, whose training operations were fused
-/// since, within 1e-6 of every weight (the two resumed steps move them by more than 1e-4).
+/// Both families resume to within 1e-6 of every weight format 1 gave (the two resumed steps
+/// move them by more than 1e-4): the dVAE's training operations were fused since, and on
+/// another CPU than the fixtures' the `gemm` crate's kernels sum in another order.
 #[test]
 fn format_1_runs_load_and_resume_to_format_1s_weights() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-v1");
@@ -71,31 +73,27 @@ fn format_1_runs_load_and_resume_to_format_1s_weights() {
             "{family}"
         );
         let before = tensors(&fixtures.join(family).join("model.safetensors"));
+        let mut worst = 0f32;
         for (name, bytes) in &want {
-            if family == "vqvae" {
-                assert!(
-                    got[name] == *bytes,
-                    "{family}: {name} differs from format 1's resume"
-                );
-                continue;
-            }
-            // The dVAE's regularisers and straight-through input became fused operations
-            // after format 1, which sum in another order: the weights agree to rounding,
-            // far inside what the two resumed steps moved them.
+            // The weights agree to rounding, far inside what the two resumed steps moved
+            // them: the dVAE's regularisers and straight-through input became fused
+            // operations after format 1, which sum in another order, and the `gemm` crate
+            // picks its kernels by CPU, so on another CPU than the fixtures' every family
+            // sums in another order.
             let (g, w, b) = (floats(&got[name]), floats(bytes), floats(&before[name]));
             let diff = max_abs_diff(&g, &w);
             assert!(
                 diff < 1e-6,
                 "{family}: {name} is {diff} from format 1's resume"
             );
+            worst = worst.max(diff);
             moved = moved.max(max_abs_diff(&w, &b));
         }
-        if family == "dvae" {
-            assert!(
-                moved > 1e-4,
-                "the resumed steps moved the weights by {moved}"
-            );
-        }
+        eprintln!("{family}: resumed weights within {worst:e} of format 1's, moved by {moved:e}");
+        assert!(
+            moved > 1e-4,
+            "{family}: the resumed steps moved the weights by {moved}"
+        );
         // The resumed run's config.json is written in the current format.
         let config = std::fs::read_to_string(run.join("config.json")).unwrap();
         assert!(config.contains("\"format_version\": 2"), "{config}");
