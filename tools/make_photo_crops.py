@@ -12,7 +12,7 @@ Sources (all shipped inside the scikit-image package, no download needed):
                     gravel, brick, coins, clock
   also (colour): china, flower (scikit-learn's sample images), grace_hopper
                     (matplotlib's sample data), when those packages are present
-  --extra-dir DIR: every .jpg/.jpeg/.png/.webp in DIR, training split only (e.g. the
+  --extra-dir DIR: every .jpg/.jpeg/.png/.webp in DIR, in the training split (e.g. the
                     22 photos tools/fetch_wallpaper_photos.sh copies from Debian's
                     wallpaper packages), each first resized so that its short side is
                     --extra-short-side pixels (480: the scale of the bundled photos, whose
@@ -161,7 +161,8 @@ def main() -> int:
     ap.add_argument("--split", choices=["all", "train", "test"], default="all",
                     help="train: every colour photo but the test ones; test: "
                          + ", ".join(TEST_SOURCES) + " (default: the original 8, no split)")
-    ap.add_argument("--extra-dir", help="a folder of more photos for the training split")
+    ap.add_argument("--extra-dir", help="a folder of more photos for the training split "
+                                        "(and for the test split with --extra-test-every)")
     ap.add_argument("--extra-short-side", type=int, default=480,
                     help="resize --extra-dir photos to this short side first (default 480)")
     ap.add_argument("--extra-test-every", type=int, default=0, metavar="N",
@@ -187,10 +188,10 @@ def main() -> int:
         names = [n for n in every if (n in TEST_SOURCES) == (args.split == "test")]
     sources = load_sources(names, args.size)
     if args.extra_dir:
-        every = args.extra_test_every
+        test_every = args.extra_test_every
         extra = load_extra(args.extra_dir, args.extra_short_side)
         sources += [(n, im) for i, (n, im) in enumerate(extra)
-                    if (every > 0 and i % every == 0) == (args.split == "test")
+                    if (test_every > 0 and i % test_every == 0) == (args.split == "test")
                     and big_enough(n, im, args.size)]
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)

@@ -39,8 +39,10 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Both families resume to within 1e-6 of every weight format 1 gave (the two resumed steps
-/// move them by more than 1e-4): the dVAE's training operations were fused since, and on
-/// another CPU than the fixtures' the `gemm` crate's kernels sum in another order.
+/// move them by more than 1e-4): the dVAE's regularisers and straight-through input became
+/// fused operations after format 1, which sum in another order, and the `gemm` crate picks
+/// its kernels by CPU, so on another CPU than the fixtures' every family sums in another
+/// order.
 #[test]
 fn format_1_runs_load_and_resume_to_format_1s_weights() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-v1");
@@ -75,11 +77,7 @@ fn format_1_runs_load_and_resume_to_format_1s_weights() {
         let before = tensors(&fixtures.join(family).join("model.safetensors"));
         let mut worst = 0f32;
         for (name, bytes) in &want {
-            // The weights agree to rounding, far inside what the two resumed steps moved
-            // them: the dVAE's regularisers and straight-through input became fused
-            // operations after format 1, which sum in another order, and the `gemm` crate
-            // picks its kernels by CPU, so on another CPU than the fixtures' every family
-            // sums in another order.
+            // To rounding (see the test's comment), far inside what the steps moved them.
             let (g, w, b) = (floats(&got[name]), floats(bytes), floats(&before[name]));
             let diff = max_abs_diff(&g, &w);
             assert!(
