@@ -212,19 +212,18 @@ impl Tokenizer {
     /// pixels in [0, 1] `[B, C, S, S]` → logits `[B, K, h, w]`
     pub fn logits(&self, images: Tensor<4>) -> Result<Tensor<4>> {
         self.require(Halves::Encoder, "compute logits")?;
-        if !self.model.family().has_logits() {
-            return Err(Error::run(
+        self.check_images(&images)?;
+        let x = map_pixels(images);
+        on_engine!(self, ops => self.model.logits_with(ops, x)).ok_or_else(|| {
+            Error::run(
                 self.root.clone().unwrap_or_default(),
                 format!(
                     "is a {} model: its encoder's output is not logits over codes, so it \
                      has no logits",
                     self.model.family
                 ),
-            ));
-        }
-        self.check_images(&images)?;
-        let x = map_pixels(images);
-        Ok(on_engine!(self, ops => self.model.encoder_output_with(ops, x)))
+            )
+        })
     }
 
     /// Images from tokens.

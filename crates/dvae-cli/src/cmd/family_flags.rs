@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use dvae::model::family::FamilyConfig;
+use dvae::model::family::dvae::CodeLogits;
 use dvae::schedule::{BetaSchedule, TauSchedule};
 use serde_json::{Value, json};
 
@@ -54,6 +55,10 @@ pub struct FamilyFlags {
     /// learns, not only the one drawn (IBQ's full-softmax update; true/false).
     #[arg(long)]
     soft_codebook_grad: Option<bool>,
+    /// dvae: where the logits come from: head (the encoder's K channels, DALL·E's), dot
+    /// (IBQ's z·c/√D against a codebook the decoder shares) or distance (−‖z−c‖²/√D).
+    #[arg(long)]
+    logits: Option<CodeLogits>,
     /// vqvae: compare codes by cosine similarity (l2-normalised).
     #[arg(long)]
     vq_cosine: Option<bool>,
@@ -175,6 +180,12 @@ impl FamilyFlags {
                 "soft-codebook-grad",
                 "soft_codebook_grad",
                 j(self.soft_codebook_grad),
+            ),
+            f(
+                "dvae",
+                "logits",
+                "logits",
+                self.logits.map(|s| json!(s.name())),
             ),
             f("vqvae", "vq-cosine", "cosine", j(self.vq_cosine)),
             f("vqvae", "commitment", "commitment", j(self.commitment)),

@@ -175,6 +175,15 @@ impl Network {
         self.features(ops, x).z_e()
     }
 
+    /// The logits of q(z|x) of mapped pixels through `ops` (`None`: the family has none).
+    ///
+    /// # Shapes
+    /// mapped pixels `[B, C, S, S]` → `[B, K, h, w]`
+    pub fn logits_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Option<Tensor<4>> {
+        self.family()
+            .logits(self.bottleneck.as_ref(), &self.features(ops, x))
+    }
+
     /// Tokens, entropy and the deterministic decoder input of mapped pixels through `ops`.
     pub fn encode_with<O: Ops>(&self, ops: &O, x: Tensor<4>) -> Encoded {
         self.family()

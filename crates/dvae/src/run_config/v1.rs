@@ -152,6 +152,7 @@ impl RunConfigV1 {
                 cell_entropy_weight: 0.0,
                 logit_scale_end: 1.0,
                 soft_codebook_grad: false,
+                logits: crate::model::family::dvae::CodeLogits::Head,
             }),
         };
         RunConfig {

@@ -1,13 +1,15 @@
-//! The dVAE's recipe options: the logit scale the sampler and the regularisers see, and
-//! the straight-through estimator whose codebook gradient is the soft sample's.
+//! The dVAE's recipe options: the logit scale the sampler and the regularisers see, the
+//! straight-through estimator whose codebook gradient is the soft sample's, and logits
+//! computed against a codebook the decoder shares.
 
 use burn::prelude::*;
 use dvae::config::{ModelConfig, Recipe};
 use dvae::kernels::engine::Engine;
 use dvae::loss;
 use dvae::model::family::FamilyConfig;
-use dvae::model::family::api::{Family, Step};
-use dvae::model::family::dvae::DvaeOptions;
+use dvae::model::family::api::{Family, FamilyParams, Step};
+use dvae::model::family::dvae::{CodeLogits, DvaeOptions};
+use dvae::model::latent::DecoderInput;
 use dvae::model::{Network, gumbel, pixels::map_pixels};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -175,4 +177,156 @@ fn the_new_options_are_checked_and_absent_from_old_configs() {
         e.contains("soft_codebook_grad") && e.contains("hard"),
         "{e}"
     );
+}
+
+/// A dVAE whose logits are computed against a codebook (`logits = dot | distance`).
+fn tied(kind: CodeLogits) -> (ModelConfig, FamilyConfig) {
+    let c = ModelConfig {
+        code_dim: 6,
+        ..config()
+    };
+    let o = DvaeOptions {
+        logits: kind,
+        ..options(DvaeOptions::recipe(Recipe::Default, 10))
+    };
+    (c, FamilyConfig::Dvae(o))
+}
+
+fn codebook(model: &Network) -> Tensor<2> {
+    match &model.bottleneck {
+        Some(FamilyParams::Codebook(vq)) => vq.codebook.val(),
+        None => panic!("a tied dVAE has a codebook"),
+    }
+}
+
+#[test]
+fn logits_against_the_codebook_are_scaled_dot_products_and_distances() {
+    let device = Device::flex();
+    for kind in [CodeLogits::Dot, CodeLogits::Distance] {
+        let (c, f) = tied(kind);
+        let model = crate::common::net_of(&c, &f, 3, &device);
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let x = map_pixels(gumbel::uniform_noise([2, 3, 8, 8], &mut rng, &device));
+        let ops = model.tensor_ops();
+        let z = values(model.encoder_output_with(&ops, x.clone())); // [2, 6, 4, 4]
+        let codes = values(codebook(&model)); // [32, 6]
+        let logits = values(model.logits_with(&ops, x.clone()).unwrap()); // [2, 32, 4, 4]
+        assert_eq!((z.len(), codes.len(), logits.len()), (192, 192, 1024));
+        let (d, k, cells) = (6, 32, 16);
+        let mut want = vec![0f32; logits.len()];
+        for b in 0..2 {
+            for cell in 0..cells {
+                let zc: Vec<f32> = (0..d).map(|i| z[(b * d + i) * cells + cell]).collect();
+                for code in 0..k {
+                    let e = &codes[code * d..(code + 1) * d];
+                    let v: f32 = match kind {
+                        CodeLogits::Dot => zc.iter().zip(e).map(|(a, b)| a * b).sum(),
+                        _ => -zc
+                            .iter()
+                            .zip(e)
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum::<f32>(),
+                    };
+                    want[(b * k + code) * cells + cell] = v / (d as f32).sqrt();
+                }
+            }
+        }
+        let diff = crate::common::max_rel_diff(&logits, &want);
+        assert!(diff < 1e-5, "{kind}: {diff}");
+        // The tokens are the logits' argmax, and they decode to the codes' vectors.
+        let tokens = model.tokens_with(&ops, x).unwrap();
+        let argmax = Tensor::<1>::from_floats(logits.as_slice(), &device)
+            .reshape([2, 32, 4, 4])
+            .argmax(1)
+            .squeeze_dim::<3>(1);
+        assert_eq!(
+            values(tokens.clone().float()),
+            values(argmax.float()),
+            "{kind}"
+        );
+        let ids: Vec<usize> = values(tokens.clone().float())
+            .iter()
+            .map(|&t| t as usize)
+            .collect();
+        match model.token_input(tokens) {
+            DecoderInput::Dense(v) => {
+                let v = values(v); // [2, 6, 4, 4]
+                for (n, &id) in ids.iter().enumerate() {
+                    let (b, cell) = (n / cells, n % cells);
+                    for i in 0..d {
+                        assert_eq!(v[(b * d + i) * cells + cell], codes[id * d + i]);
+                    }
+                }
+            }
+            _ => panic!("{kind}: the decoder takes the codes' vectors"),
+        }
+    }
+}
+
+#[test]
+fn the_tied_straight_through_sample_is_the_drawn_code_and_trains_encoder_and_codebook() {
+    let device = Device::flex().autodiff();
+    let (c, f) = tied(CodeLogits::Dot);
+    let model: Network = crate::common::net_of(&c, &f, 3, &device);
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let x = map_pixels(gumbel::uniform_noise([1, 3, 8, 8], &mut rng, &device));
+    let g = gumbel::gumbel_noise([1, 32, 4, 4], &mut rng, &device);
+    let (_, q, out) = model.forward_train(x.clone(), 0, Some(g.clone()));
+    assert!(
+        q.hard.is_none(),
+        "the codes are looked up inside the family"
+    );
+    // The decoder's input is the code of the Gumbel-Max draw from softmax(a·logits), a = 1
+    // at step 0.
+    let logits = model.logits_with(&model.tensor_ops(), x.clone()).unwrap();
+    let drawn = gumbel::gumbel_max(logits, g);
+    let codes = values(codebook(&model));
+    let z_q = values(q.z_q.clone());
+    for (cell, &id) in values(drawn.float()).iter().enumerate() {
+        for i in 0..6 {
+            let (got, want) = (z_q[i * 16 + cell], codes[id as usize * 6 + i]);
+            assert!((got - want).abs() < 1e-5, "cell {cell}: {got} vs {want}");
+        }
+    }
+    let grads = loss::logit_laplace_nll(out, x).backward();
+    let norm = |v: Vec<f32>| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let g_enc = norm(values(
+        model.encoder.input.weight.val().grad(&grads).unwrap(),
+    ));
+    let Some(FamilyParams::Codebook(vq)) = &model.bottleneck else {
+        unreachable!()
+    };
+    let g_cb = norm(values(vq.codebook.val().grad(&grads).unwrap()));
+    assert!(
+        g_enc > 1e-6 && g_cb > 1e-6,
+        "encoder {g_enc}, codebook {g_cb}"
+    );
+}
+
+#[test]
+fn the_logits_option_is_named_checked_and_absent_from_old_configs() {
+    let head = DvaeOptions::recipe(Recipe::Default, 10);
+    let json = serde_json::to_value(&head).unwrap();
+    assert!(json.get("logits").is_none(), "{json}");
+    let dot = DvaeOptions {
+        logits: CodeLogits::Dot,
+        ..head.clone()
+    };
+    let json = serde_json::to_value(&dot).unwrap();
+    assert_eq!(json["logits"], "dot");
+    assert_eq!(serde_json::from_value::<DvaeOptions>(json).unwrap(), dot);
+    assert_eq!(
+        "distance".parse::<CodeLogits>().unwrap(),
+        CodeLogits::Distance
+    );
+    let e = "dots".parse::<CodeLogits>().unwrap_err().to_string();
+    assert!(e.contains("logits") && e.contains("head"), "{e}");
+    let e = DvaeOptions {
+        soft_codebook_grad: true,
+        ..dot
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("soft_codebook_grad") && e.contains("dot"), "{e}");
 }

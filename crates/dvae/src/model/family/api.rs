@@ -111,11 +111,6 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     }
     /// Codes per cell when the latent is a grid of tokens (`None`: continuous).
     fn vocab(&self, m: &ModelConfig) -> Option<usize>;
-    /// Whether the encoder's output is the logits of q(z|x) over the codes (the dVAE's),
-    /// which [`Tokenizer::logits`](crate::Tokenizer::logits) returns.
-    fn has_logits(&self) -> bool {
-        false
-    }
 
     /// The family's own parameters, drawn from `rng` after the encoder's and decoder's.
     fn init(
@@ -190,6 +185,11 @@ pub trait Family: std::fmt::Debug + Send + Sync {
         params
     }
 
+    /// The logits of q(z|x) over the codes `[B, K, h, w]`, for a family that has them (the
+    /// dVAE's), which [`Tokenizer::logits`](crate::Tokenizer::logits) returns.
+    fn logits(&self, _params: Option<&FamilyParams>, _head: &dyn Head) -> Option<Tensor<4>> {
+        None
+    }
     /// The tokens of an image (`None`: continuous), as cheaply as the family can.
     fn tokens(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>>;
     /// Tokens, entropy and the deterministic decoder input, for scoring and reconstruction.

@@ -129,6 +129,18 @@ impl VectorQuantizer {
         }
     }
 
+    /// K codes of dimension D drawn from N(0, std²), trained by gradient (the dVAE's codebook
+    /// when its logits are computed against one); the EMA state is unused.
+    pub fn normal(k: usize, d: usize, std: f64, rng: &mut impl Rng, device: &Device) -> Self {
+        let normal =
+            rand_distr::Normal::new(0.0f32, std as f32).expect("std is finite and positive");
+        let codes: Vec<f32> = (0..k * d).map(|_| rng.sample(normal)).collect();
+        let mut vq = Self::new(k, d, rng, device);
+        let t = Tensor::<1>::from_floats(codes.as_slice(), device).reshape([k, d]);
+        vq.codebook = Param::from_tensor(t);
+        vq
+    }
+
     /// SimVQ's codebook (Zhu et al. 2024): K frozen codes drawn from N(0, 1/D) seen through
     /// a learned `W [D, D]` drawn as PyTorch's `nn.Linear(D, D, bias=False)` is,
     /// U(−1/√D, 1/√D).

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, HardSample, Head, QuantizerOutput, Step};
+use super::codebook::{VectorQuantizer, flatten_cells, lookup};
 use crate::config::check::{non_negative, positive};
 use crate::config::{ModelConfig, Recipe};
 use crate::error::Result;
@@ -16,6 +17,68 @@ use crate::model::decoder::Decoder;
 use crate::model::gumbel;
 use crate::model::latent::DecoderInput;
 use crate::schedule::{self, BetaSchedule, TauSchedule};
+
+/// Where the dVAE's K logits per cell come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeLogits {
+    /// DALL·E's: the encoder's last layer outputs the K logits, and the codebook is the
+    /// decoder's 1×1 input convolution, apart from them.
+    #[default]
+    Head,
+    /// IBQ's (Shi et al. 2024): the encoder outputs a `code_dim` vector z per cell, and the
+    /// logits are z·cₖ/√D against a codebook of K vectors cₖ, the ones the decoder takes
+    /// as its input: the logits and the decoder share the codes, so codes near the drawn
+    /// one are the likely ones.
+    Dot,
+    /// −‖z − cₖ‖²/√D against the same codebook: a Gumbel-softmax over the VQ-VAE's distances.
+    Distance,
+}
+
+crate::names::kebab_from_str!(CodeLogits, "logits", [Head => "head", Dot => "dot", Distance => "distance"]);
+
+impl CodeLogits {
+    fn is_head(&self) -> bool {
+        *self == Self::Head
+    }
+}
+
+/// The codes `[K, D]` of a dVAE whose logits are computed against a codebook.
+fn codes(params: Option<&FamilyParams>) -> Tensor<2> {
+    match params {
+        Some(FamilyParams::Codebook(vq)) => vq.codebook.val(),
+        None => panic!("a dVAE with logits against a codebook has one"),
+    }
+}
+
+/// `[B, K, h, w]` of rows `[B·h·w, K]` in raster order.
+fn unflatten_cells(rows: Tensor<2>, [b, h, w]: [usize; 3]) -> Tensor<4> {
+    let k = rows.dims()[1];
+    rows.reshape([b, h, w, k]).permute([0, 3, 1, 2])
+}
+
+/// The logits `[B, K, h, w]` of encoder vectors `z_e [B, D, h, w]` against `codes [K, D]`.
+fn code_logits(kind: CodeLogits, z_e: Tensor<4>, codes: Tensor<2>) -> Tensor<4> {
+    let [b, d, h, w] = z_e.dims();
+    let z = flatten_cells(z_e);
+    let dot = z.clone().matmul(codes.clone().transpose());
+    let logits = match kind {
+        CodeLogits::Head => unreachable!("the head's logits are the encoder's output"),
+        CodeLogits::Dot => dot,
+        CodeLogits::Distance => {
+            let c2 = codes.powi_scalar(2).sum_dim(1).transpose(); // [1, K]
+            let z2 = z.powi_scalar(2).sum_dim(1); // [N, 1]
+            dot * 2.0 - c2 - z2
+        }
+    };
+    unflatten_cells(logits / (d as f64).sqrt(), [b, h, w])
+}
+
+/// The probability-weighted codes `[B, D, h, w]` of `soft [B, K, h, w]`.
+fn weighted_codes(soft: Tensor<4>, codes: Tensor<2>) -> Tensor<4> {
+    let [b, _, h, w] = soft.dims();
+    unflatten_cells(flatten_cells(soft).matmul(codes), [b, h, w])
+}
 
 /// The dVAE's options: its temperature and KL schedules and the Gumbel sampler's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,6 +126,10 @@ pub struct DvaeOptions {
     /// forward pass and the logits' gradient are the straight-through estimator's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub soft_codebook_grad: bool,
+    /// Where the logits come from: the encoder's K-channel head (DALL·E's), or a
+    /// `code_dim` vector per cell against a codebook the decoder shares (see [`CodeLogits`]).
+    #[serde(default, skip_serializing_if = "CodeLogits::is_head")]
+    pub logits: CodeLogits,
 }
 
 fn one() -> f64 {
@@ -91,6 +158,7 @@ impl DvaeOptions {
             codebook_std: None,
             logit_scale_end: 1.0,
             soft_codebook_grad: false,
+            logits: CodeLogits::Head,
         };
         match recipe {
             Recipe::Dalle => dalle,
@@ -117,7 +185,7 @@ impl DvaeOptions {
     }
 
     /// The comparison's variants: τ as the recipe anneals it, fixed at 1, and annealed
-    /// exponentially to 1/16.
+    /// exponentially to 1/16; and the logits against a codebook (dot products, distances).
     pub fn comparison(&self) -> Vec<(&'static str, Self)> {
         vec![
             ("dvae", self.clone()),
@@ -135,6 +203,22 @@ impl DvaeOptions {
                     tau_start: 1.0,
                     tau_end: 1.0 / 16.0,
                     tau_schedule: TauSchedule::Exponential,
+                    ..self.clone()
+                },
+            ),
+            (
+                "dvae-dot",
+                Self {
+                    logits: CodeLogits::Dot,
+                    soft_codebook_grad: false,
+                    ..self.clone()
+                },
+            ),
+            (
+                "dvae-distance",
+                Self {
+                    logits: CodeLogits::Distance,
+                    soft_codebook_grad: false,
                     ..self.clone()
                 },
             ),
@@ -170,6 +254,33 @@ impl DvaeOptions {
         if a == 1.0 { logits } else { logits * a }
     }
 
+    /// Whether the logits are computed against a codebook of the family's own.
+    fn tied(&self) -> bool {
+        !self.logits.is_head()
+    }
+
+    /// The logits of the encoder's output: itself, or against the codebook.
+    fn logits_of(&self, params: Option<&FamilyParams>, z_e: Tensor<4>) -> Tensor<4> {
+        if self.tied() {
+            code_logits(self.logits, z_e, codes(params))
+        } else {
+            z_e
+        }
+    }
+
+    /// The decoder's input for tokens: columns of its input weight, or the codes' vectors.
+    fn token_input_of(
+        &self,
+        params: Option<&FamilyParams>,
+        tokens: Tensor<3, Int>,
+    ) -> DecoderInput {
+        if self.tied() {
+            DecoderInput::Dense(lookup(codes(params), tokens))
+        } else {
+            DecoderInput::Lookup(tokens)
+        }
+    }
+
     /// KL weight β at `step`.
     pub fn beta(&self, step: usize) -> f64 {
         schedule::beta(self.beta_schedule, self.kl_weight, self.beta_steps, step)
@@ -195,6 +306,16 @@ impl Family for DvaeOptions {
                 "needs hard = true: the soft sample is the decoder's input already",
             ));
         }
+        if self.soft_codebook_grad && self.tied() {
+            return Err(crate::error::Error::config(
+                "soft_codebook_grad",
+                format!(
+                    "is for logits = head; with logits = {} the codebook learns from the \
+                     drawn codes and from the logits",
+                    self.logits
+                ),
+            ));
+        }
         if let Some(c) = self.codebook_std {
             positive("codebook_std", c)?;
         }
@@ -208,15 +329,44 @@ impl Family for DvaeOptions {
             let shape = self.tau_schedule.name();
             format!("τ {} → {} ({shape})", self.tau_start, self.tau_end)
         };
-        if self.logit_scale_end == 1.0 {
+        let tau = if self.logit_scale_end == 1.0 {
             tau
         } else {
             format!("{tau}, logit scale 1 → {}", self.logit_scale_end)
+        };
+        if self.tied() {
+            format!("{tau}, logits {} against the codebook", self.logits)
+        } else {
+            tau
         }
     }
 
+    /// K one-hot channels (the decoder's input weight is the codebook), or the codes'
+    /// `code_dim` vectors.
     fn latent_channels(&self, m: &ModelConfig) -> usize {
-        m.vocab_size
+        if self.tied() {
+            m.code_dim
+        } else {
+            m.vocab_size
+        }
+    }
+
+    /// The codebook the logits are computed against: K vectors of `code_dim` drawn from
+    /// N(0, codebook_std²) (DALL·E's 1/sqrt(K) without it).
+    fn init(&self, m: &ModelConfig, rng: &mut ChaCha8Rng, device: &Device) -> Option<FamilyParams> {
+        if !self.tied() {
+            return None;
+        }
+        let std = self
+            .codebook_std
+            .unwrap_or(1.0 / (m.vocab_size as f64).sqrt());
+        Some(FamilyParams::Codebook(VectorQuantizer::normal(
+            m.vocab_size,
+            m.code_dim,
+            std,
+            rng,
+            device,
+        )))
     }
 
     fn vocab(&self, m: &ModelConfig) -> Option<usize> {
@@ -226,8 +376,8 @@ impl Family for DvaeOptions {
     /// The codebook (the decoder's input weight) redrawn from N(0, codebook_std²).
     fn init_decoder(&self, decoder: Decoder, seed: u64) -> Decoder {
         match self.codebook_std {
-            Some(std) => decoder.with_codebook_std(std, seed),
-            None => decoder,
+            Some(std) if !self.tied() => decoder.with_codebook_std(std, seed),
+            _ => decoder,
         }
     }
 
@@ -253,19 +403,40 @@ impl Family for DvaeOptions {
     fn quantize(
         &self,
         s: Step,
-        _: Option<&FamilyParams>,
+        params: Option<&FamilyParams>,
         z_e: Tensor<4>,
         noise: Option<Tensor<4>>,
     ) -> QuantizerOutput {
         let a = self.logit_scale(s.step);
         let marginal = self.diversity_weight > 0.0;
-        let regularisers = crate::loss::dvae_regularisers(s.engine, z_e.clone(), a, marginal);
+        let logits = self.logits_of(params, z_e);
+        let regularisers = crate::loss::dvae_regularisers(s.engine, logits.clone(), a, marginal);
         let latent_loss = regularisers.clone().narrow(0, 0, 1);
         // The argmax of a·logits is the logits' own (a > 0).
-        let indices = Some(gumbel::argmax_tokens(z_e.clone()));
+        let indices = Some(gumbel::argmax_tokens(logits.clone()));
         let noise = noise.expect("the dVAE draws Gumbel noise every step");
         let soft =
-            gumbel::gumbel_softmax_scaled(s.engine, z_e, noise, [a, self.tau(s.step)], false);
+            gumbel::gumbel_softmax_scaled(s.engine, logits, noise, [a, self.tau(s.step)], false);
+        if self.tied() {
+            // The decoder takes codes: the drawn one's (its gradient to the codebook),
+            // with the soft sample's gradient going to the logits (straight-through);
+            // or, soft, the probability-weighted codes.
+            let codes = codes(params);
+            let z_q = if self.hard {
+                let tokens = gumbel::argmax_tokens(soft.clone());
+                let through = weighted_codes(soft, codes.clone().detach());
+                lookup(codes, tokens) + through.clone() - through.detach()
+            } else {
+                weighted_codes(soft, codes)
+            };
+            return QuantizerOutput {
+                z_q,
+                latent_loss,
+                indices,
+                hard: None,
+                regularisers: Some(regularisers),
+            };
+        }
         // Straight-through: the decoder looks the drawn codes up, the gradient goes
         // through the soft sample.
         let hard = self.hard.then(|| HardSample {
@@ -311,24 +482,27 @@ impl Family for DvaeOptions {
         (self.tau(step), self.beta(step))
     }
 
-    fn has_logits(&self) -> bool {
-        true
+    fn logits(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<4>> {
+        Some(self.logits_of(params, head.z_e()))
     }
 
     /// The argmax per cell, fused with the encoder's last layer where the engine can.
-    fn tokens(&self, _: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {
+    fn tokens(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {
+        if self.tied() {
+            return Some(gumbel::argmax_tokens(self.logits_of(params, head.z_e())));
+        }
         Some(head.argmax())
     }
 
     /// The argmax, and the entropy of q(z|x) = softmax(a·logits), `a` at the end of
     /// training.
-    fn encode(&self, _: Option<&FamilyParams>, head: &dyn Head) -> Encoded {
-        let logits = head.z_e();
+    fn encode(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Encoded {
+        let logits = self.logits_of(params, head.z_e());
         let log_q = log_softmax(self.scaled(usize::MAX, logits.clone()), 1);
         let entropy = (log_q.clone().exp() * log_q).sum().neg();
         let tokens = gumbel::argmax_tokens(logits);
         Encoded {
-            input: DecoderInput::Lookup(tokens.clone()),
+            input: self.token_input_of(params, tokens.clone()),
             tokens: Some(tokens),
             entropy: entropy.into_scalar::<f32>() as f64,
         }
@@ -337,10 +511,10 @@ impl Family for DvaeOptions {
     fn token_input(
         &self,
         _: &ModelConfig,
-        _: Option<&FamilyParams>,
+        params: Option<&FamilyParams>,
         tokens: Tensor<3, Int>,
     ) -> DecoderInput {
-        DecoderInput::Lookup(tokens)
+        self.token_input_of(params, tokens)
     }
 
     fn bits_per_cell(&self, m: &ModelConfig, _: f64) -> f64 {
