@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use dvae::config::{ModelConfig, Recipe, ReconLoss, TrainConfig};
 use dvae::model::family::FamilyConfig;
+use dvae::model::family::dvae::CodeLogits;
 use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::schedule::{BetaSchedule, TauSchedule};
 use pyo3::exceptions::PyTypeError;
@@ -25,6 +26,8 @@ enum Kind {
     Bool,
     Tau,
     Beta,
+    /// The dVAE's source of logits (`head`, `dot`, `distance`).
+    Logits,
     /// A positive number, or 0 for `null` (none).
     F64OrNone,
     /// A positive count, or 0 for `null` (never).
@@ -34,7 +37,7 @@ enum Kind {
 }
 
 /// (family, keyword, `config.json` key, kind) of every family's own keyword.
-const FAMILY_KEYS: [(&str, &str, &str, Kind); 31] = [
+const FAMILY_KEYS: [(&str, &str, &str, Kind); 32] = [
     ("dvae", "tau_start", "tau_start", Kind::F64),
     ("dvae", "tau_end", "tau_end", Kind::F64),
     ("dvae", "tau_schedule", "tau_schedule", Kind::Tau),
@@ -59,6 +62,7 @@ const FAMILY_KEYS: [(&str, &str, &str, Kind); 31] = [
         "soft_codebook_grad",
         Kind::Bool,
     ),
+    ("dvae", "logits", "logits", Kind::Logits),
     ("vqvae", "vq_cosine", "cosine", Kind::Bool),
     ("vqvae", "commitment", "commitment", Kind::F64),
     ("vqvae", "vq_ema", "ema", Kind::Bool),
@@ -289,6 +293,9 @@ impl<'a, 'py> Given<'a, 'py> {
                 .map(|s| Value::from(s.name())),
             Kind::Beta => self
                 .parsed::<BetaSchedule>(key)?
+                .map(|s| Value::from(s.name())),
+            Kind::Logits => self
+                .parsed::<CodeLogits>(key)?
                 .map(|s| Value::from(s.name())),
             Kind::F64OrNone => self.get::<f64>(key)?.map(|v| or_null(v.into(), v > 0.0)),
             Kind::UsizeOrNone => self.get::<usize>(key)?.map(|v| or_null(v.into(), v > 0)),

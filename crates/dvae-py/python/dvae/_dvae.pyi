@@ -133,6 +133,7 @@ def train(
     codebook_std: Optional[float] = None,
     logit_scale_end: Optional[float] = None,
     soft_codebook_grad: Optional[bool] = None,
+    logits: Optional[Literal["head", "dot", "distance"]] = None,
     vq_cosine: Optional[bool] = None,
     commitment: Optional[float] = None,
     vq_ema: Optional[bool] = None,

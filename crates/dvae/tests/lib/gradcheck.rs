@@ -355,3 +355,73 @@ fn dvae_kl_gradient_matches_finite_differences() {
     });
     assert_matches("dVAE KL", &ad, &fd, TOL);
 }
+
+/// The dVAE with logits against a codebook (`logits = distance`, then `dot`), soft
+/// Gumbel-softmax at a fixed τ: the gradients of `Σ u·z_q` plus its per-cell KL and
+/// diversity terms, for the encoder's vectors and for the codebook, match finite
+/// differences on every entry (the codebook is broadcast over the images in the matrix
+/// products, so its gradient sums theirs).
+#[test]
+fn tied_dvae_gradients_match_finite_differences() {
+    use dvae::model::family::dvae::CodeLogits;
+    let plain = Device::flex();
+    let device = plain.clone().autodiff();
+    let (k, d) = (6, 4);
+    let z_shape = [2, d, 2, 3];
+    let z0 = values(normal(z_shape, 51, 1.0, &plain));
+    let c0 = values(normal([k, d], 52, 1.0, &plain));
+    let g = values(gumbel::gumbel_from_uniform(gumbel::uniform_noise(
+        [2, k, 2, 3],
+        &mut ChaCha8Rng::seed_from_u64(53),
+        &plain,
+    )));
+    let u = values(normal(z_shape, 54, 1.0, &plain));
+    for kind in [CodeLogits::Distance, CodeLogits::Dot] {
+        let o = DvaeOptions {
+            logits: kind,
+            hard: false,
+            tau_start: 0.8,
+            tau_end: 0.8,
+            diversity_weight: 1.0,
+            ..DvaeOptions::recipe(Recipe::Default, 10)
+        };
+        let loss = |z: Tensor<4>, codes: Tensor<2>, dev: &Device| {
+            let mut vq = VectorQuantizer::new(k, d, &mut ChaCha8Rng::seed_from_u64(1), dev);
+            vq.codebook = Param::from_tensor(codes);
+            let noise = tensor(&g, [2, k, 2, 3], dev);
+            let q = o.quantize(STEP0, Some(&FamilyParams::Codebook(vq)), z, Some(noise));
+            let r = q.regularisers.unwrap();
+            (q.z_q * tensor(&u, z_shape, dev)).sum() + r.sum()
+        };
+        let z = tensor(&z0, z_shape, &device).require_grad();
+        let c = tensor(&c0, [k, d], &device).require_grad();
+        let grads = loss(z.clone(), c.clone(), &device).backward();
+        let scalar = |t: Tensor<1>| t.into_scalar::<f32>() as f64;
+        let fd_z = central_differences(&z0, EPS, |v| {
+            scalar(loss(
+                tensor(v, z_shape, &plain),
+                tensor(&c0, [k, d], &plain),
+                &plain,
+            ))
+        });
+        let fd_c = central_differences(&c0, EPS, |v| {
+            scalar(loss(
+                tensor(&z0, z_shape, &plain),
+                tensor(v, [k, d], &plain),
+                &plain,
+            ))
+        });
+        assert_matches(
+            &format!("{kind}: z_e"),
+            &values(z.grad(&grads).unwrap()),
+            &fd_z,
+            TOL,
+        );
+        assert_matches(
+            &format!("{kind}: codebook"),
+            &values(c.grad(&grads).unwrap()),
+            &fd_c,
+            TOL,
+        );
+    }
+}

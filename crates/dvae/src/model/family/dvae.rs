@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, HardSample, Head, QuantizerOutput, Step};
-use super::codebook::{VectorQuantizer, flatten_cells, lookup};
+use super::codebook::{VectorQuantizer, lookup};
 use crate::config::check::{non_negative, positive};
 use crate::config::{ModelConfig, Recipe};
 use crate::error::Result;
@@ -51,33 +51,40 @@ fn codes(params: Option<&FamilyParams>) -> Tensor<2> {
     }
 }
 
-/// `[B, K, h, w]` of rows `[B·h·w, K]` in raster order.
-fn unflatten_cells(rows: Tensor<2>, [b, h, w]: [usize; 3]) -> Tensor<4> {
-    let k = rows.dims()[1];
-    rows.reshape([b, h, w, k]).permute([0, 3, 1, 2])
-}
-
-/// The logits `[B, K, h, w]` of encoder vectors `z_e [B, D, h, w]` against `codes [K, D]`.
-fn code_logits(kind: CodeLogits, z_e: Tensor<4>, codes: Tensor<2>) -> Tensor<4> {
+/// The logits `[B, K, h, w]` of encoder vectors `z_e [B, D, h, w]` against `codes [K, D]`,
+/// one matrix product per image in the channels-first layout (no transposed copies of the
+/// `[B, K, h, w]` tensors). Without `exact`, the distance's −‖z‖²/√D is left out: it is the
+/// same for every code of a cell, so it changes neither q nor the argmax.
+fn code_logits(kind: CodeLogits, z_e: Tensor<4>, codes: Tensor<2>, exact: bool) -> Tensor<4> {
     let [b, d, h, w] = z_e.dims();
-    let z = flatten_cells(z_e);
-    let dot = z.clone().matmul(codes.clone().transpose());
+    let k = codes.dims()[0];
+    let z = z_e.reshape([b, d, h * w]);
+    let scale = 1.0 / (d as f64).sqrt();
     let logits = match kind {
         CodeLogits::Head => unreachable!("the head's logits are the encoder's output"),
-        CodeLogits::Dot => dot,
+        CodeLogits::Dot => (codes * scale).unsqueeze::<3>().matmul(z),
         CodeLogits::Distance => {
-            let c2 = codes.powi_scalar(2).sum_dim(1).transpose(); // [1, K]
-            let z2 = z.powi_scalar(2).sum_dim(1); // [N, 1]
-            dot * 2.0 - c2 - z2
+            let c2 = codes.clone().powi_scalar(2).sum_dim(1).reshape([1, k, 1]) * scale;
+            let l = (codes * (2.0 * scale)).unsqueeze::<3>().matmul(z.clone()) - c2;
+            if exact {
+                l - z.powi_scalar(2).sum_dim(1) * scale
+            } else {
+                l
+            }
         }
     };
-    unflatten_cells(logits / (d as f64).sqrt(), [b, h, w])
+    logits.reshape([b, k, h, w])
 }
 
 /// The probability-weighted codes `[B, D, h, w]` of `soft [B, K, h, w]`.
 fn weighted_codes(soft: Tensor<4>, codes: Tensor<2>) -> Tensor<4> {
-    let [b, _, h, w] = soft.dims();
-    unflatten_cells(flatten_cells(soft).matmul(codes), [b, h, w])
+    let [b, k, h, w] = soft.dims();
+    let d = codes.dims()[1];
+    codes
+        .transpose()
+        .unsqueeze::<3>()
+        .matmul(soft.reshape([b, k, h * w]))
+        .reshape([b, d, h, w])
 }
 
 /// The dVAE's options: its temperature and KL schedules and the Gumbel sampler's settings.
@@ -259,10 +266,11 @@ impl DvaeOptions {
         !self.logits.is_head()
     }
 
-    /// The logits of the encoder's output: itself, or against the codebook.
-    fn logits_of(&self, params: Option<&FamilyParams>, z_e: Tensor<4>) -> Tensor<4> {
+    /// The logits of the encoder's output: itself, or against the codebook (`exact`: with
+    /// the distance's per-cell constant; see [`code_logits`]).
+    fn logits_of(&self, params: Option<&FamilyParams>, z_e: Tensor<4>, exact: bool) -> Tensor<4> {
         if self.tied() {
-            code_logits(self.logits, z_e, codes(params))
+            code_logits(self.logits, z_e, codes(params), exact)
         } else {
             z_e
         }
@@ -409,7 +417,7 @@ impl Family for DvaeOptions {
     ) -> QuantizerOutput {
         let a = self.logit_scale(s.step);
         let marginal = self.diversity_weight > 0.0;
-        let logits = self.logits_of(params, z_e);
+        let logits = self.logits_of(params, z_e, false);
         let regularisers = crate::loss::dvae_regularisers(s.engine, logits.clone(), a, marginal);
         let latent_loss = regularisers.clone().narrow(0, 0, 1);
         // The argmax of a·logits is the logits' own (a > 0).
@@ -483,13 +491,17 @@ impl Family for DvaeOptions {
     }
 
     fn logits(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<4>> {
-        Some(self.logits_of(params, head.z_e()))
+        Some(self.logits_of(params, head.z_e(), true))
     }
 
     /// The argmax per cell, fused with the encoder's last layer where the engine can.
     fn tokens(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {
         if self.tied() {
-            return Some(gumbel::argmax_tokens(self.logits_of(params, head.z_e())));
+            return Some(gumbel::argmax_tokens(self.logits_of(
+                params,
+                head.z_e(),
+                false,
+            )));
         }
         Some(head.argmax())
     }
@@ -497,7 +509,7 @@ impl Family for DvaeOptions {
     /// The argmax, and the entropy of q(z|x) = softmax(a·logits), `a` at the end of
     /// training.
     fn encode(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Encoded {
-        let logits = self.logits_of(params, head.z_e());
+        let logits = self.logits_of(params, head.z_e(), false);
         let log_q = log_softmax(self.scaled(usize::MAX, logits.clone()), 1);
         let entropy = (log_q.clone().exp() * log_q).sum().neg();
         let tokens = gumbel::argmax_tokens(logits);
