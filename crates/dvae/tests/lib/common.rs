@@ -64,7 +64,8 @@ pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
         / scale
 }
 
-/// Every float parameter's gradient in `grads`, in the module's visiting order.
+/// Every trained float parameter's gradient in `grads`, in the module's visiting order
+/// (state such as a codebook's EMA counts has none, and is skipped).
 pub fn param_grads<M: burn::module::Module>(
     model: &M,
     grads: &burn::tensor::Gradients,
@@ -72,7 +73,12 @@ pub fn param_grads<M: burn::module::Module>(
     struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
     impl burn::module::ModuleVisitor for Grads<'_> {
         fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            let g = p.grad(self.0).expect("every parameter has a gradient");
+            if !p.is_require_grad() {
+                return;
+            }
+            let g = p
+                .grad(self.0)
+                .expect("every trained parameter has a gradient");
             self.1.push(g.into_data().iter::<f32>().collect());
         }
     }

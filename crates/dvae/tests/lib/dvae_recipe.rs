@@ -24,6 +24,14 @@ fn config() -> ModelConfig {
     }
 }
 
+/// `o` with DALL·E's logits, the encoder's K-channel head.
+fn head(o: DvaeOptions) -> DvaeOptions {
+    DvaeOptions {
+        logits: CodeLogits::Head,
+        ..o
+    }
+}
+
 fn options(o: DvaeOptions) -> DvaeOptions {
     DvaeOptions {
         hard: true,
@@ -65,7 +73,7 @@ fn run(o: DvaeOptions, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<i64>) {
 
 #[test]
 fn soft_codebook_gradient_moves_every_code_and_keeps_the_forward_pass() {
-    let base = DvaeOptions::recipe(Recipe::Default, 10);
+    let base = head(DvaeOptions::recipe(Recipe::Default, 10));
     let (out_st, enc_st, cb_st, drawn_st) = run(base.clone(), 11);
     let soft = DvaeOptions {
         soft_codebook_grad: true,
@@ -122,7 +130,7 @@ fn the_logit_scale_is_what_is_sampled_and_regularised() {
     let o = DvaeOptions {
         logit_scale_end: 4.0,
         tau_steps: 10,
-        ..DvaeOptions::recipe(Recipe::Default, 10)
+        ..head(DvaeOptions::recipe(Recipe::Default, 10))
     };
     assert_eq!(o.logit_scale(0), 1.0);
     assert_eq!(o.logit_scale(10), 4.0);
@@ -305,12 +313,20 @@ fn the_tied_straight_through_sample_is_the_drawn_code_and_trains_encoder_and_cod
 
 #[test]
 fn the_logits_option_is_named_checked_and_absent_from_old_configs() {
-    let head = DvaeOptions::recipe(Recipe::Default, 10);
-    let json = serde_json::to_value(&head).unwrap();
+    // DALL·E's recipe keeps the head, and its configuration has no `logits` (as every
+    // configuration written before the option); the default recipe's are distances.
+    let dalle = DvaeOptions::recipe(Recipe::Dalle, 10);
+    let json = serde_json::to_value(&dalle).unwrap();
     assert!(json.get("logits").is_none(), "{json}");
+    assert_eq!(
+        serde_json::from_value::<DvaeOptions>(json).unwrap().logits,
+        CodeLogits::Head
+    );
+    let default = serde_json::to_value(DvaeOptions::recipe(Recipe::Default, 10)).unwrap();
+    assert_eq!(default["logits"], "distance");
     let dot = DvaeOptions {
         logits: CodeLogits::Dot,
-        ..head.clone()
+        ..dalle.clone()
     };
     let json = serde_json::to_value(&dot).unwrap();
     assert_eq!(json["logits"], "dot");
@@ -323,6 +339,7 @@ fn the_logits_option_is_named_checked_and_absent_from_old_configs() {
     assert!(e.contains("logits") && e.contains("head"), "{e}");
     let e = DvaeOptions {
         soft_codebook_grad: true,
+        hard: true,
         ..dot
     }
     .validate()

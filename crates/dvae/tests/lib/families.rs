@@ -326,8 +326,12 @@ fn codebook_std_is_the_dvaes_alone() {
     assert!(vae.get("codebook_std").is_none(), "{vae}");
     let device = Device::flex();
     let m = small_config("dvae", 1).model;
-    let with = FamilyConfig::of("dvae", Recipe::Default, 10).unwrap();
-    let without = FamilyConfig::of("dvae", Recipe::Dalle, 10).unwrap();
+    let dalle = dvae::model::family::dvae::DvaeOptions::recipe(Recipe::Dalle, 10);
+    let with = FamilyConfig::Dvae(dvae::model::family::dvae::DvaeOptions {
+        codebook_std: Some(1.0),
+        ..dalle.clone()
+    });
+    let without = FamilyConfig::Dvae(dalle.clone());
     let a = crate::common::net_of(&m, &with, 4, &device);
     let b = crate::common::net_of(&m, &without, 4, &device);
     assert_ne!(
@@ -342,4 +346,44 @@ fn codebook_std_is_the_dvaes_alone() {
         values(a.encoder.input.weight.val()),
         values(b.encoder.input.weight.val())
     );
+}
+
+#[test]
+fn codebook_std_draws_a_tied_dvaes_own_codebook() {
+    // With logits against a codebook (the default recipe's), `codebook_std` draws that
+    // codebook, the family's own parameters, and leaves the decoder as it is.
+    use dvae::model::family::api::FamilyParams;
+    use dvae::model::family::dvae::DvaeOptions;
+    let device = Device::flex();
+    let m = small_config("dvae", 1).model;
+    let default = DvaeOptions::recipe(Recipe::Default, 10);
+    let nets = [Some(1.0), Some(0.1)].map(|std| {
+        let f = FamilyConfig::Dvae(DvaeOptions {
+            codebook_std: std,
+            ..default.clone()
+        });
+        crate::common::net_of(&m, &f, 4, &device)
+    });
+    let codes = |n: &dvae::model::Network| match &n.bottleneck {
+        Some(FamilyParams::Codebook(vq)) => values(vq.codebook.val()),
+        None => panic!("the default dVAE has a codebook of its own"),
+    };
+    let (a, b) = (codes(&nets[0]), codes(&nets[1]));
+    assert_eq!(a.len(), m.vocab_size * m.code_dim);
+    let rms = |v: &[f32]| (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
+    assert!(
+        (rms(&a) / rms(&b) - 10.0).abs() < 1e-3,
+        "{} / {}",
+        rms(&a),
+        rms(&b)
+    );
+    for (x, y) in [
+        (&nets[0].decoder.input.weight, &nets[1].decoder.input.weight),
+        (
+            &nets[0].decoder.output.weight,
+            &nets[1].decoder.output.weight,
+        ),
+    ] {
+        assert_eq!(values(x.val()), values(y.val()));
+    }
 }

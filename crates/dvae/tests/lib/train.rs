@@ -111,7 +111,7 @@ fn resumed_runs_end_bit_identical() {
         same_tensors(run.weights(), full.weights());
         // Training weights (burnpack, with run-specific parameter ids): compare the values.
         let as_safetensors = |r: &RunDir| {
-            let m = crate::common::net(&config.model, 0, &device)
+            let m = crate::common::net_of(&config.model, &config.bottleneck, 0, &device)
                 .load_file(r.checkpoints().join("step-00000006/weights.bpk"));
             let p = r.root.join("train-weights.safetensors");
             dvae::weights::save_weights(&m, &p).unwrap();

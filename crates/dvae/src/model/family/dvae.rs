@@ -174,7 +174,9 @@ impl DvaeOptions {
             // unscaled Gumbel noise samples from: the batch-mean q spread over the codes
             // (diversity) and each cell's q confident (cell entropy), LFQ's penalty; `a`
             // grows from 1 to 10 with τ's schedule, so q grows sure and the training draw
-            // becomes the inference argmax.
+            // becomes the inference argmax. The logits are −‖z − cₖ‖²/√D against the
+            // codebook the decoder takes, so the codes a draw may take instead of the
+            // argmax are the ones near it.
             Recipe::Default => Self {
                 hard: true,
                 tau_start: 1.0,
@@ -186,13 +188,15 @@ impl DvaeOptions {
                 cell_entropy_weight: 0.1,
                 codebook_std: Some(1.0),
                 logit_scale_end: 10.0,
+                logits: CodeLogits::Distance,
                 ..dalle
             },
         }
     }
 
     /// The comparison's variants: τ as the recipe anneals it, fixed at 1, and annealed
-    /// exponentially to 1/16; and the logits against a codebook (dot products, distances).
+    /// exponentially to 1/16; and the logits from each other source (the encoder's head,
+    /// dot products or distances against a codebook).
     pub fn comparison(&self) -> Vec<(&'static str, Self)> {
         vec![
             ("dvae", self.clone()),
@@ -213,23 +217,26 @@ impl DvaeOptions {
                     ..self.clone()
                 },
             ),
-            (
-                "dvae-dot",
-                Self {
-                    logits: CodeLogits::Dot,
-                    soft_codebook_grad: false,
-                    ..self.clone()
-                },
-            ),
-            (
-                "dvae-distance",
-                Self {
-                    logits: CodeLogits::Distance,
-                    soft_codebook_grad: false,
-                    ..self.clone()
-                },
-            ),
         ]
+        .into_iter()
+        .chain(
+            [
+                ("dvae-head", CodeLogits::Head),
+                ("dvae-dot", CodeLogits::Dot),
+                ("dvae-distance", CodeLogits::Distance),
+            ]
+            .into_iter()
+            .filter(|&(_, kind)| kind != self.logits)
+            .map(|(name, logits)| {
+                let o = Self {
+                    logits,
+                    soft_codebook_grad: false,
+                    ..self.clone()
+                };
+                (name, o)
+            }),
+        )
+        .collect()
     }
 
     /// Gumbel-softmax temperature at `step`.
