@@ -99,7 +99,8 @@ pub struct Flags {
     /// Channels of the decoder's 1×1 input convolution (the codebook's vector size).
     #[arg(long)]
     pub n_init: Option<usize>,
-    /// Latent vector size per cell of the vector families (vqvae, vae, ae).
+    /// Latent vector size per cell of the vector families (vqvae, vae, ae), and of the
+    /// dVAE's codes with --logits dot|distance (the default recipe's).
     #[arg(long)]
     pub code_dim: Option<usize>,
     /// Peak learning rate.

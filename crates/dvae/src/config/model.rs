@@ -41,8 +41,9 @@ pub struct ModelConfig {
     pub n_init: usize,
     /// Reconstruction likelihood; decides the decoder's output channels.
     pub recon_loss: ReconLoss,
-    /// Latent vector size per cell for the families whose latent is a vector (the dVAE's
-    /// is `vocab_size`).
+    /// Latent vector size per cell for the families whose latent is a vector, and of the
+    /// dVAE's codebook when its logits are computed against one (with its encoder's head,
+    /// the dVAE's latent is `vocab_size` one-hot channels).
     #[serde(default = "default_code_dim")]
     pub code_dim: usize,
 }
