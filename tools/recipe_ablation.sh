@@ -7,6 +7,8 @@
 #   tools/recipe_ablation.sh DATA OUT [STEPS]      # one line per row; runs in OUT/<row>/
 #
 # Each row is `dvae train` with the flags below, then `dvae eval --json` on the test crops.
+# The table's rows were measured with DALL·E's head, the default then, so every row has
+# `--logits head` but the last, which has the default recipe's distances.
 set -euo pipefail
 data=$1 out=$2 steps=${3:-300}
 dvae=${DVAE:-target/release/dvae}
@@ -15,7 +17,8 @@ row() {
     local name=$1; shift
     local start=$(date +%s)
     "$dvae" train --preset tiny --steps "$steps" --batch 32 --seed 0 --holdout 0.02 \
-        --data "$data/photos-train" --out "$out/$name" --checkpoint-every "$steps" "$@" \
+        --data "$data/photos-train" --out "$out/$name" --checkpoint-every "$steps" \
+        --logits "${logits:-head}" "$@" \
         >"$out/$name.log" 2>&1
     local wall=$(( $(date +%s) - start ))
     "$dvae" eval --run "$out/$name" --data "$data/photos-test" --json >"$out/$name.json"
@@ -38,3 +41,4 @@ row mse --logit-scale-end 1 --loss mse
 row default
 row logit-scale-4 --logit-scale-end 4
 row logit-scale-30 --logit-scale-end 30
+logits=distance row distance
