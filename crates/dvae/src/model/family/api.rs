@@ -20,6 +20,15 @@ pub enum FamilyParams {
     Codebook(VectorQuantizer),
 }
 
+/// The codebook among a family's parameters, for a family built with one (the VQ-VAE's,
+/// and the dVAE's with logits against a codebook).
+pub fn codebook(params: Option<&FamilyParams>) -> &VectorQuantizer {
+    match params {
+        Some(FamilyParams::Codebook(vq)) => vq,
+        None => unreachable!("a model of a family with a codebook is built with it"),
+    }
+}
+
 /// What a family's training step makes of the encoder's output.
 #[derive(Debug, Clone)]
 pub struct QuantizerOutput {

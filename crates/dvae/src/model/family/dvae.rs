@@ -8,8 +8,11 @@ use burn::tensor::activation::log_softmax;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::api::{Encoded, Family, FamilyParams, HardSample, Head, QuantizerOutput, Step};
-use super::codebook::{VectorQuantizer, lookup};
+use super::api::{
+    Encoded, Family, FamilyParams, HardSample, Head, QuantizerOutput, Step, codebook,
+};
+use super::code_logits;
+pub use super::code_logits::CodeLogits;
 use crate::config::check::{non_negative, positive};
 use crate::config::{ModelConfig, Recipe};
 use crate::error::Result;
@@ -17,75 +20,6 @@ use crate::model::decoder::Decoder;
 use crate::model::gumbel;
 use crate::model::latent::DecoderInput;
 use crate::schedule::{self, BetaSchedule, TauSchedule};
-
-/// Where the dVAE's K logits per cell come from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CodeLogits {
-    /// DALL·E's: the encoder's last layer outputs the K logits, and the codebook is the
-    /// decoder's 1×1 input convolution, apart from them.
-    #[default]
-    Head,
-    /// IBQ's (Shi et al. 2024): the encoder outputs a `code_dim` vector z per cell, and the
-    /// logits are z·cₖ/√D against a codebook of K vectors cₖ, the ones the decoder takes
-    /// as its input: the logits and the decoder share the codes, so codes near the drawn
-    /// one are the likely ones.
-    Dot,
-    /// −‖z − cₖ‖²/√D against the same codebook: a Gumbel-softmax over the VQ-VAE's distances.
-    Distance,
-}
-
-crate::names::kebab_from_str!(CodeLogits, "logits", [Head => "head", Dot => "dot", Distance => "distance"]);
-
-impl CodeLogits {
-    fn is_head(&self) -> bool {
-        *self == Self::Head
-    }
-}
-
-/// The codes `[K, D]` of a dVAE whose logits are computed against a codebook.
-fn codes(params: Option<&FamilyParams>) -> Tensor<2> {
-    match params {
-        Some(FamilyParams::Codebook(vq)) => vq.codebook.val(),
-        None => panic!("a dVAE with logits against a codebook has one"),
-    }
-}
-
-/// The logits `[B, K, h, w]` of encoder vectors `z_e [B, D, h, w]` against `codes [K, D]`,
-/// one matrix product per image in the channels-first layout (no transposed copies of the
-/// `[B, K, h, w]` tensors). Without `exact`, the distance's −‖z‖²/√D is left out: it is the
-/// same for every code of a cell, so it changes neither q nor the argmax.
-fn code_logits(kind: CodeLogits, z_e: Tensor<4>, codes: Tensor<2>, exact: bool) -> Tensor<4> {
-    let [b, d, h, w] = z_e.dims();
-    let k = codes.dims()[0];
-    let z = z_e.reshape([b, d, h * w]);
-    let scale = 1.0 / (d as f64).sqrt();
-    let logits = match kind {
-        CodeLogits::Head => unreachable!("the head's logits are the encoder's output"),
-        CodeLogits::Dot => (codes * scale).unsqueeze::<3>().matmul(z),
-        CodeLogits::Distance => {
-            let c2 = codes.clone().powi_scalar(2).sum_dim(1).reshape([1, k, 1]) * scale;
-            let l = (codes * (2.0 * scale)).unsqueeze::<3>().matmul(z.clone()) - c2;
-            if exact {
-                l - z.powi_scalar(2).sum_dim(1) * scale
-            } else {
-                l
-            }
-        }
-    };
-    logits.reshape([b, k, h, w])
-}
-
-/// The probability-weighted codes `[B, D, h, w]` of `soft [B, K, h, w]`.
-fn weighted_codes(soft: Tensor<4>, codes: Tensor<2>) -> Tensor<4> {
-    let [b, k, h, w] = soft.dims();
-    let d = codes.dims()[1];
-    codes
-        .transpose()
-        .unsqueeze::<3>()
-        .matmul(soft.reshape([b, k, h * w]))
-        .reshape([b, d, h, w])
-}
 
 /// The dVAE's options: its temperature and KL schedules and the Gumbel sampler's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -273,29 +207,6 @@ impl DvaeOptions {
         !self.logits.is_head()
     }
 
-    /// The logits of the encoder's output: itself, or against the codebook (`exact`: with
-    /// the distance's per-cell constant; see [`code_logits`]).
-    fn logits_of(&self, params: Option<&FamilyParams>, z_e: Tensor<4>, exact: bool) -> Tensor<4> {
-        if self.tied() {
-            code_logits(self.logits, z_e, codes(params), exact)
-        } else {
-            z_e
-        }
-    }
-
-    /// The decoder's input for tokens: columns of its input weight, or the codes' vectors.
-    fn token_input_of(
-        &self,
-        params: Option<&FamilyParams>,
-        tokens: Tensor<3, Int>,
-    ) -> DecoderInput {
-        if self.tied() {
-            DecoderInput::Dense(lookup(codes(params), tokens))
-        } else {
-            DecoderInput::Lookup(tokens)
-        }
-    }
-
     /// KL weight β at `step`.
     pub fn beta(&self, step: usize) -> f64 {
         schedule::beta(self.beta_schedule, self.kl_weight, self.beta_steps, step)
@@ -366,22 +277,10 @@ impl Family for DvaeOptions {
         }
     }
 
-    /// The codebook the logits are computed against: K vectors of `code_dim` drawn from
-    /// N(0, codebook_std²) (DALL·E's 1/sqrt(K) without it).
+    /// The codebook the logits are computed against, for logits = dot or distance.
     fn init(&self, m: &ModelConfig, rng: &mut ChaCha8Rng, device: &Device) -> Option<FamilyParams> {
-        if !self.tied() {
-            return None;
-        }
-        let std = self
-            .codebook_std
-            .unwrap_or(1.0 / (m.vocab_size as f64).sqrt());
-        Some(FamilyParams::Codebook(VectorQuantizer::normal(
-            m.vocab_size,
-            m.code_dim,
-            std,
-            rng,
-            device,
-        )))
+        self.tied()
+            .then(|| code_logits::init_codebook(m, self.codebook_std, rng, device))
     }
 
     fn vocab(&self, m: &ModelConfig) -> Option<usize> {
@@ -424,7 +323,7 @@ impl Family for DvaeOptions {
     ) -> QuantizerOutput {
         let a = self.logit_scale(s.step);
         let marginal = self.diversity_weight > 0.0;
-        let logits = self.logits_of(params, z_e, false);
+        let logits = self.logits.of(params, z_e, false);
         let regularisers = crate::loss::dvae_regularisers(s.engine, logits.clone(), a, marginal);
         let latent_loss = regularisers.clone().narrow(0, 0, 1);
         // The argmax of a·logits is the logits' own (a > 0).
@@ -433,17 +332,7 @@ impl Family for DvaeOptions {
         let soft =
             gumbel::gumbel_softmax_scaled(s.engine, logits, noise, [a, self.tau(s.step)], false);
         if self.tied() {
-            // The decoder takes codes: the drawn one's (its gradient to the codebook),
-            // with the soft sample's gradient going to the logits (straight-through);
-            // or, soft, the probability-weighted codes.
-            let codes = codes(params);
-            let z_q = if self.hard {
-                let tokens = gumbel::argmax_tokens(soft.clone());
-                let through = weighted_codes(soft, codes.clone().detach());
-                lookup(codes, tokens) + through.clone() - through.detach()
-            } else {
-                weighted_codes(soft, codes)
-            };
+            let z_q = code_logits::decoder_input(codebook(params), soft, self.hard);
             return QuantizerOutput {
                 z_q,
                 latent_loss,
@@ -498,13 +387,13 @@ impl Family for DvaeOptions {
     }
 
     fn logits(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<4>> {
-        Some(self.logits_of(params, head.z_e(), true))
+        Some(self.logits.of(params, head.z_e(), true))
     }
 
     /// The argmax per cell, fused with the encoder's last layer where the engine can.
     fn tokens(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {
         if self.tied() {
-            return Some(gumbel::argmax_tokens(self.logits_of(
+            return Some(gumbel::argmax_tokens(self.logits.of(
                 params,
                 head.z_e(),
                 false,
@@ -516,12 +405,12 @@ impl Family for DvaeOptions {
     /// The argmax, and the entropy of q(z|x) = softmax(a·logits), `a` at the end of
     /// training.
     fn encode(&self, params: Option<&FamilyParams>, head: &dyn Head) -> Encoded {
-        let logits = self.logits_of(params, head.z_e(), false);
+        let logits = self.logits.of(params, head.z_e(), false);
         let log_q = log_softmax(self.scaled(usize::MAX, logits.clone()), 1);
         let entropy = (log_q.clone().exp() * log_q).sum().neg();
         let tokens = gumbel::argmax_tokens(logits);
         Encoded {
-            input: self.token_input_of(params, tokens.clone()),
+            input: self.logits.token_input(params, tokens.clone()),
             tokens: Some(tokens),
             entropy: entropy.into_scalar::<f32>() as f64,
         }
@@ -533,7 +422,7 @@ impl Family for DvaeOptions {
         params: Option<&FamilyParams>,
         tokens: Tensor<3, Int>,
     ) -> DecoderInput {
-        self.token_input_of(params, tokens)
+        self.logits.token_input(params, tokens)
     }
 
     fn bits_per_cell(&self, m: &ModelConfig, _: f64) -> f64 {

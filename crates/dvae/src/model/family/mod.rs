@@ -5,6 +5,7 @@
 
 pub mod ae;
 pub mod api;
+pub mod code_logits;
 pub mod codebook;
 pub mod dvae;
 pub mod fsq;

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
+use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step, codebook};
 use super::codebook::{VectorQuantizer, compared_rows, nearest};
 use super::rotation::rotate_to;
 use crate::config::ModelConfig;
@@ -139,14 +139,6 @@ impl VqOptions {
                 self.restart_after
             )
         }
-    }
-}
-
-/// The codebook among a VQ-VAE's parameters (every VQ-VAE model has one).
-fn codebook(params: Option<&FamilyParams>) -> &VectorQuantizer {
-    match params {
-        Some(FamilyParams::Codebook(vq)) => vq,
-        None => unreachable!("a vqvae model is built with its codebook"),
     }
 }
 
