@@ -36,7 +36,11 @@ enum Kind {
     Counts,
 }
 
-/// (family, keyword, `config.json` key, kind) of every family's own keyword.
+/// The families sharing the entropy penalty's keywords.
+const PENALTY: &str = "lfq|vqvae|fsq";
+
+/// (family, keyword, `config.json` key, kind) of every family's own keyword; the family
+/// is a name, or several joined by `|`.
 const FAMILY_KEYS: [(&str, &str, &str, Kind); 32] = [
     ("dvae", "tau_start", "tau_start", Kind::F64),
     ("dvae", "tau_end", "tau_end", Kind::F64),
@@ -73,10 +77,10 @@ const FAMILY_KEYS: [(&str, &str, &str, Kind); 32] = [
     ("vqvae", "rotation_trick", "rotation_trick", Kind::Bool),
     ("vqvae", "simvq", "simvq", Kind::Bool),
     ("fsq", "levels", "levels", Kind::Counts),
-    ("lfq", "entropy_weight", "entropy_weight", Kind::F64),
-    ("lfq", "diversity_gamma", "diversity_gamma", Kind::F64),
+    (PENALTY, "entropy_weight", "entropy_weight", Kind::F64),
+    (PENALTY, "diversity_gamma", "diversity_gamma", Kind::F64),
     ("lfq", "lfq_commitment", "commitment", Kind::F64),
-    ("lfq", "inv_temperature", "inv_temperature", Kind::F64),
+    (PENALTY, "inv_temperature", "inv_temperature", Kind::F64),
     ("lfq", "spherical", "spherical", Kind::Bool),
     ("vae", "vae_kl_weight", "kl_weight", Kind::F64),
     ("vae", "vae_warmup_steps", "warmup_steps", Kind::Usize),
@@ -271,7 +275,7 @@ impl<'a, 'py> Given<'a, 'py> {
             let Some(value) = self.family_value(key, kind)? else {
                 continue;
             };
-            if owner != name {
+            if !owner.split('|').any(|o| o == name) {
                 return Err(value_error(format!(
                     "{key} is an option of family=\"{owner}\", not of \"{name}\""
                 )));

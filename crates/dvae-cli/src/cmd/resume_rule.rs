@@ -116,10 +116,12 @@ pub fn check(flags: &Flags, saved: &RunConfig) -> Result<()> {
     for (flag, pointer, value, owner) in given(flags) {
         let key = pointer.rsplit('/').next().unwrap_or(&pointer);
         match saved_json.pointer(&pointer) {
-            _ if owner.is_some_and(|o| o != family) => refused.push(format!(
-                "--{flag}: an option of --family {}, and the run is a {family} run",
-                owner.unwrap_or_default()
-            )),
+            _ if owner.is_some_and(|o| !super::family_flags::owns(o, family)) => {
+                refused.push(format!(
+                    "--{flag}: an option of --family {}, and the run is a {family} run",
+                    owner.unwrap_or_default()
+                ))
+            }
             Some(have) if same(have, &value) => {}
             Some(have) => refused.push(format!(
                 "--{flag}: cannot change on --resume (the run has {key} {have})"

@@ -3,6 +3,7 @@
 mod common;
 mod data_parallel;
 mod dvae_recipe;
+mod entropy_penalty;
 mod families;
 mod fused_latent;
 mod fuzz_seeds;

@@ -79,6 +79,7 @@ fn fsq_matches_vector_quantize_pytorch() {
     let device = Device::flex().autodiff();
     let o = FsqOptions {
         levels: ints(&f["levels"]).into_iter().map(|l| l as usize).collect(),
+        ..FsqOptions::default()
     };
     let z = grid(&f, "z", &device).require_grad();
     let q = o.quantize(step(), None, z.clone(), None);

@@ -11,6 +11,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
+use super::codebook::flatten_cells;
+use super::entropy_penalty::EntropyPenalty;
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::model::latent::DecoderInput;
@@ -21,13 +23,24 @@ use crate::model::latent::DecoderInput;
 pub struct FsqOptions {
     /// Levels Lᵢ of each latent dimension; the vocabulary is their product.
     pub levels: Vec<usize>,
+    /// Weight of MAGVIT-v2's entropy penalty over `softmax(−inv_temperature·‖b − c‖²)`,
+    /// b the bounded latent and c the grid's codes in level units (0: off, the paper's FSQ;
+    /// `family::entropy_penalty`).
+    pub entropy_weight: f64,
+    /// γ: weight of the batch's code entropy against the per-cell entropy.
+    pub diversity_gamma: f64,
+    /// Inverse temperature of the penalty's distribution over codes (levels 1 apart).
+    pub inv_temperature: f64,
 }
 
 impl Default for FsqOptions {
-    /// `[8, 8, 8]`: 512 codes, 9 bits per cell.
+    /// `[8, 8, 8]`: 512 codes, 9 bits per cell; no penalty.
     fn default() -> Self {
         Self {
             levels: vec![8, 8, 8],
+            entropy_weight: 0.0,
+            diversity_gamma: 1.0,
+            inv_temperature: 1.0,
         }
     }
 }
@@ -54,6 +67,31 @@ impl FsqOptions {
     /// The comparison's variant.
     pub fn comparison(&self) -> Vec<(&'static str, Self)> {
         vec![("fsq", self.clone())]
+    }
+
+    /// The entropy penalty's weights.
+    fn penalty(&self) -> EntropyPenalty {
+        EntropyPenalty {
+            weight: self.entropy_weight,
+            gamma: self.diversity_gamma,
+            inv_temperature: self.inv_temperature,
+        }
+    }
+
+    /// Every code of the grid in level units `[K, d]`, row t the rounded latent of token t.
+    fn grid(&self, device: &Device) -> Tensor<2> {
+        let d = self.levels.len();
+        let basis = basis(&self.levels);
+        let values: Vec<f32> = (0..self.codes())
+            .flat_map(|t| {
+                let basis = &basis;
+                self.levels
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, &l)| ((t / basis[i]) % l) as f32 - (l / 2) as f32)
+            })
+            .collect();
+        Tensor::<1>::from_floats(values.as_slice(), device).reshape([self.codes(), d])
     }
 
     /// Codes: the product of the levels.
@@ -84,10 +122,15 @@ impl FsqOptions {
     /// # Shapes
     /// `z_e [B, d, h, w]` → `[B, d, h, w]`
     fn rounded(&self, z_e: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let [half_l, offset, shift, half_width] = self.constants(&z_e.device());
-        let bounded = (z_e + shift).tanh() * half_l - offset;
+        let (bounded, half_width) = self.bounded(z_e);
         let hat = bounded.clone() + (bounded.clone().round() - bounded).detach();
         (hat, half_width)
+    }
+
+    /// `bound(z)`, before rounding, and the half widths.
+    fn bounded(&self, z_e: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let [half_l, offset, shift, half_width] = self.constants(&z_e.device());
+        ((z_e + shift).tanh() * half_l - offset, half_width)
     }
 
     /// Token ids of rounded level offsets: `Σ (offsetᵢ + ⌊Lᵢ/2⌋)·∏_{j<i} Lⱼ` (the first
@@ -155,6 +198,7 @@ impl Family for FsqOptions {
                 ),
             ));
         }
+        self.penalty().validate()?;
         if self.codes() > u16::MAX as usize + 1 {
             return Err(Error::config(
                 "levels",
@@ -193,10 +237,19 @@ impl Family for FsqOptions {
 
     fn describe(&self) -> String {
         let levels: Vec<String> = self.levels.iter().map(|l| l.to_string()).collect();
-        format!(
-            "levels {}, no codebook, no auxiliary loss",
-            levels.join("×")
-        )
+        let penalty = self.penalty();
+        if penalty.is_on() {
+            format!(
+                "levels {}, no codebook{}",
+                levels.join("×"),
+                penalty.describe()
+            )
+        } else {
+            format!(
+                "levels {}, no codebook, no auxiliary loss",
+                levels.join("×")
+            )
+        }
     }
 
     fn latent_channels(&self, _: &ModelConfig) -> usize {
@@ -207,7 +260,8 @@ impl Family for FsqOptions {
         Some(self.codes())
     }
 
-    /// Rounded, normalised codes with the straight-through gradient; no latent loss.
+    /// Rounded, normalised codes with the straight-through gradient; no latent loss unless
+    /// the entropy penalty is on.
     ///
     /// # Shapes
     /// `z_e [B, d, h, w]` → `z_q [B, d, h, w]`, indices `[B, h, w]`
@@ -219,13 +273,20 @@ impl Family for FsqOptions {
         _: Option<Tensor<4>>,
     ) -> QuantizerOutput {
         let device = z_e.device();
-        let (hat, half_width) = self.rounded(z_e);
+        let (bounded, half_width) = self.bounded(z_e);
+        let hat = bounded.clone() + (bounded.clone().round() - bounded.clone()).detach();
         let indices = self.indices(hat.clone(), half_width.clone());
+        let penalty = self.penalty();
+        let latent_loss = if penalty.is_on() {
+            penalty.loss(&penalty.of_distances(flatten_cells(bounded), self.grid(&device)))
+        } else {
+            Tensor::zeros([1], &device)
+        };
         QuantizerOutput {
             hard: None,
             regularisers: None,
             z_q: hat / half_width,
-            latent_loss: Tensor::zeros([1], &device),
+            latent_loss,
             indices: Some(indices),
         }
     }
@@ -235,9 +296,9 @@ impl Family for FsqOptions {
         _: &ModelConfig,
         _: usize,
         _: &Tensor<4>,
-        _: &QuantizerOutput,
+        q: &QuantizerOutput,
     ) -> Option<Tensor<1>> {
-        None
+        self.penalty().is_on().then(|| q.latent_loss.clone())
     }
 
     fn tokens(&self, _: Option<&FamilyParams>, head: &dyn Head) -> Option<Tensor<3, Int>> {

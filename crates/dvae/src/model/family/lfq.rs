@@ -10,13 +10,13 @@
 //! clamped at 1e-5); `tools/make_quantizer_fixtures.py` pins them.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step};
 use super::codebook::{flatten_cells, lookup};
+use super::entropy_penalty::{Entropies, EntropyPenalty};
 use crate::config::ModelConfig;
-use crate::config::check::{non_negative, positive};
+use crate::config::check::non_negative;
 use crate::error::{Error, Result};
 use crate::model::latent::DecoderInput;
 
@@ -62,11 +62,6 @@ pub struct LfqLoss {
     pub commitment: Tensor<1>,
 }
 
-/// `−Σ p·ln(max(p, 1e-5))` over the last dimension.
-fn entropy(p: Tensor<2>) -> Tensor<2> {
-    (p.clone() * p.clamp_min(1e-5).log()).sum_dim(1).neg()
-}
-
 impl LfqOptions {
     /// The comparison's variants: LFQ, and BSQ (spherical).
     pub fn comparison(&self) -> Vec<(&'static str, Self)> {
@@ -80,6 +75,15 @@ impl LfqOptions {
                 },
             ),
         ]
+    }
+
+    /// The entropy penalty's weights.
+    fn penalty(&self) -> EntropyPenalty {
+        EntropyPenalty {
+            weight: self.entropy_weight,
+            gamma: self.diversity_gamma,
+            inv_temperature: self.inv_temperature,
+        }
     }
 
     /// l2-normalised over the channels when spherical.
@@ -138,22 +142,21 @@ impl LfqOptions {
         let rows = flatten_cells(x.clone()); // [N, d]
         let codes = self.all_codes(d, &x.device()); // [K, d]
         let logits = rows.matmul(codes.transpose()) * (2.0 * self.inv_temperature);
-        let p = softmax(logits, 1); // [N, K]
-        let per_sample_entropy = entropy(p.clone()).mean();
-        let codebook_entropy = entropy(p.mean_dim(0)).mean();
-        let commitment = (x - q.detach()).powi_scalar(2).mean();
+        let Entropies { per_cell, codebook } = Entropies::of_logits(logits);
         LfqLoss {
-            per_sample_entropy,
-            codebook_entropy,
-            commitment,
+            per_sample_entropy: per_cell,
+            codebook_entropy: codebook,
+            commitment: (x - q.detach()).powi_scalar(2).mean(),
         }
     }
 
     /// `entropy_weight·(H_sample − γ·H_codebook) + commitment·‖x − sg[q]‖²`.
     pub fn aux_loss(&self, parts: &LfqLoss) -> Tensor<1> {
-        (parts.per_sample_entropy.clone() - parts.codebook_entropy.clone() * self.diversity_gamma)
-            * self.entropy_weight
-            + parts.commitment.clone() * self.commitment
+        let entropies = Entropies {
+            per_cell: parts.per_sample_entropy.clone(),
+            codebook: parts.codebook_entropy.clone(),
+        };
+        self.penalty().loss(&entropies) + parts.commitment.clone() * self.commitment
     }
 
     /// The codes of token ids.
@@ -176,10 +179,8 @@ impl Family for LfqOptions {
     }
 
     fn validate(&self) -> Result<()> {
-        non_negative("entropy_weight", self.entropy_weight)?;
-        non_negative("diversity_gamma", self.diversity_gamma)?;
         non_negative("commitment", self.commitment)?;
-        positive("inv_temperature", self.inv_temperature)
+        self.penalty().validate()
     }
 
     fn check_model(&self, m: &ModelConfig) -> Result<()> {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod code_logits;
 pub mod codebook;
 pub mod dvae;
+pub mod entropy_penalty;
 pub mod fsq;
 pub mod lfq;
 pub mod rotation;

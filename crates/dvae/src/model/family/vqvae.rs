@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Encoded, Family, FamilyParams, Head, QuantizerOutput, Step, codebook};
 use super::codebook::{VectorQuantizer, compared_rows, nearest};
+use super::entropy_penalty::EntropyPenalty;
 use super::rotation::rotate_to;
 use crate::config::ModelConfig;
 use crate::config::check::{non_negative, positive, unit};
@@ -42,6 +43,13 @@ pub struct VqOptions {
     /// SimVQ: a frozen random codebook through one learned linear map, trained by the
     /// codebook loss (no EMA, k-means or restarts).
     pub simvq: bool,
+    /// Weight of MAGVIT-v2's entropy penalty over `softmax(−inv_temperature·‖z − e‖²)`
+    /// (0: off; `family::entropy_penalty`).
+    pub entropy_weight: f64,
+    /// γ: weight of the batch's code entropy against the per-cell entropy.
+    pub diversity_gamma: f64,
+    /// Inverse temperature of the penalty's distribution over codes.
+    pub inv_temperature: f64,
 }
 
 impl Default for VqOptions {
@@ -57,6 +65,9 @@ impl Default for VqOptions {
             lookup_dim: None,
             rotation_trick: false,
             simvq: false,
+            entropy_weight: 0.0,
+            diversity_gamma: 1.0,
+            inv_temperature: 10.0,
         }
     }
 }
@@ -115,6 +126,15 @@ impl VqOptions {
         ]
     }
 
+    /// The entropy penalty's weights.
+    fn penalty(&self) -> EntropyPenalty {
+        EntropyPenalty {
+            weight: self.entropy_weight,
+            gamma: self.diversity_gamma,
+            inv_temperature: self.inv_temperature,
+        }
+    }
+
     /// Whether vectors are l2-normalised before they are compared (always with a lookup
     /// dimension).
     fn cos(&self) -> bool {
@@ -156,6 +176,7 @@ impl Family for VqOptions {
         positive("epsilon", self.epsilon)?;
         non_negative("commitment", self.commitment)?;
         unit("decay", self.decay)?;
+        self.penalty().validate()?;
         if let Some(d) = self.lookup_dim {
             crate::config::check::at_least_one("lookup_dim", d)?;
         }
@@ -181,6 +202,7 @@ impl Family for VqOptions {
         if self.simvq {
             return format!("SimVQ: frozen codebook through a learned map{extra}");
         }
+        extra.push_str(&self.penalty().describe());
         let base = self.describe_remedies();
         format!("{base}{extra}")
     }
@@ -203,7 +225,8 @@ impl Family for VqOptions {
     }
 
     /// Latent loss: `‖sg[z_e] − e‖²` (omitted when the codebook follows an EMA)
-    /// `+ commitment·‖z_e − sg[e]‖²`, each a mean over elements.
+    /// `+ commitment·‖z_e − sg[e]‖²`, each a mean over elements, `+` the entropy penalty
+    /// when it is on.
     ///
     /// # Shapes
     /// `z_e [B, D, h, w]` → `z_q [B, D, h, w]`, indices `[B, h, w]`
@@ -222,13 +245,17 @@ impl Family for VqOptions {
             codes = codes.detach();
         }
         let idx = nearest(z.clone().detach(), codes.clone().detach());
-        let e = codes.select(0, idx.clone());
+        let e = codes.clone().select(0, idx.clone());
         let commit = (z.clone() - e.clone().detach()).powi_scalar(2).mean();
-        let latent_loss = if self.ema {
+        let mut latent_loss = if self.ema {
             commit * self.commitment
         } else {
             (z.clone().detach() - e.clone()).powi_scalar(2).mean() + commit * self.commitment
         };
+        let penalty = self.penalty();
+        if penalty.is_on() {
+            latent_loss = latent_loss + penalty.loss(&penalty.of_distances(z.clone(), codes));
+        }
         let z_q = if self.rotation_trick {
             rotate_to(z, e)
         } else {
