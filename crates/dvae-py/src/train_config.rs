@@ -7,8 +7,9 @@
 use std::str::FromStr;
 
 use dvae::config::{ModelConfig, Recipe, ReconLoss, TrainConfig};
-use dvae::model::family::FamilyConfig;
 use dvae::model::family::dvae::CodeLogits;
+use dvae::model::family::entropy_penalty::FAMILIES as PENALTY;
+use dvae::model::family::{FamilyConfig, owns};
 use dvae::run_config::{FORMAT_VERSION, RunConfig};
 use dvae::schedule::{BetaSchedule, TauSchedule};
 use pyo3::exceptions::PyTypeError;
@@ -35,9 +36,6 @@ enum Kind {
     /// A list of counts (FSQ's levels).
     Counts,
 }
-
-/// The families sharing the entropy penalty's keywords.
-const PENALTY: &str = "lfq|vqvae|fsq";
 
 /// (family, keyword, `config.json` key, kind) of every family's own keyword; the family
 /// is a name, or several joined by `|`.
@@ -275,7 +273,7 @@ impl<'a, 'py> Given<'a, 'py> {
             let Some(value) = self.family_value(key, kind)? else {
                 continue;
             };
-            if !owner.split('|').any(|o| o == name) {
+            if !owns(owner, name) {
                 return Err(value_error(format!(
                     "{key} is an option of family=\"{owner}\", not of \"{name}\""
                 )));

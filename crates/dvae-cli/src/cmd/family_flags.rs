@@ -3,8 +3,9 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use dvae::model::family::FamilyConfig;
 use dvae::model::family::dvae::CodeLogits;
+use dvae::model::family::entropy_penalty::FAMILIES as PENALTY;
+use dvae::model::family::{FamilyConfig, owns};
 use dvae::schedule::{BetaSchedule, TauSchedule};
 use serde_json::{Value, json};
 
@@ -114,15 +115,6 @@ pub struct FamilyFlags {
     #[arg(long)]
     vae_warmup_steps: Option<usize>,
 }
-
-/// Whether `family` takes a flag of `owner`: a family's name, or several joined by `|`
-/// (the entropy penalty's flags belong to lfq, vqvae and fsq).
-pub(super) fn owns(owner: &str, family: &str) -> bool {
-    owner.split('|').any(|o| o == family)
-}
-
-/// The families sharing the entropy penalty's flags.
-const PENALTY: &str = "lfq|vqvae|fsq";
 
 /// A value for JSON, `null` where a "0 means none" flag says none.
 fn some_or_null<T: PartialOrd + Default + Into<Value>>(v: T) -> Value {

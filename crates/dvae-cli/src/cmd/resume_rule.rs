@@ -116,7 +116,7 @@ pub fn check(flags: &Flags, saved: &RunConfig) -> Result<()> {
     for (flag, pointer, value, owner) in given(flags) {
         let key = pointer.rsplit('/').next().unwrap_or(&pointer);
         match saved_json.pointer(&pointer) {
-            _ if owner.is_some_and(|o| !super::family_flags::owns(o, family)) => {
+            _ if owner.is_some_and(|o| !dvae::model::family::owns(o, family)) => {
                 refused.push(format!(
                     "--{flag}: an option of --family {}, and the run is a {family} run",
                     owner.unwrap_or_default()

@@ -11,6 +11,10 @@ use burn::tensor::activation::softmax;
 use crate::config::check::{non_negative, positive};
 use crate::error::Result;
 
+/// The families taking the penalty's options (`entropy_weight`, `diversity_gamma`,
+/// `inv_temperature`), as an owner for [`super::owns`].
+pub const FAMILIES: &str = "lfq|vqvae|fsq";
+
 /// The penalty's weights: `weight·(H_cell − gamma·H_codebook)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EntropyPenalty {

@@ -123,8 +123,7 @@ impl FsqOptions {
     /// `z_e [B, d, h, w]` → `[B, d, h, w]`
     fn rounded(&self, z_e: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let (bounded, half_width) = self.bounded(z_e);
-        let hat = bounded.clone() + (bounded.clone().round() - bounded).detach();
-        (hat, half_width)
+        (round_straight_through(bounded), half_width)
     }
 
     /// `bound(z)`, before rounding, and the half widths.
@@ -167,6 +166,11 @@ impl FsqOptions {
             .collect();
         Tensor::cat(per_dim, 1)
     }
+}
+
+/// `round(x)` forward, the identity's gradient backward.
+fn round_straight_through(x: Tensor<4>) -> Tensor<4> {
+    x.clone() + (x.clone().round() - x).detach()
 }
 
 /// `∏_{j<i} Lⱼ` for each dimension i.
@@ -238,18 +242,12 @@ impl Family for FsqOptions {
     fn describe(&self) -> String {
         let levels: Vec<String> = self.levels.iter().map(|l| l.to_string()).collect();
         let penalty = self.penalty();
-        if penalty.is_on() {
-            format!(
-                "levels {}, no codebook{}",
-                levels.join("×"),
-                penalty.describe()
-            )
+        let loss = if penalty.is_on() {
+            penalty.describe()
         } else {
-            format!(
-                "levels {}, no codebook, no auxiliary loss",
-                levels.join("×")
-            )
-        }
+            ", no auxiliary loss".into()
+        };
+        format!("levels {}, no codebook{loss}", levels.join("×"))
     }
 
     fn latent_channels(&self, _: &ModelConfig) -> usize {
@@ -274,7 +272,7 @@ impl Family for FsqOptions {
     ) -> QuantizerOutput {
         let device = z_e.device();
         let (bounded, half_width) = self.bounded(z_e);
-        let hat = bounded.clone() + (bounded.clone().round() - bounded.clone()).detach();
+        let hat = round_straight_through(bounded.clone());
         let indices = self.indices(hat.clone(), half_width.clone());
         let penalty = self.penalty();
         let latent_loss = if penalty.is_on() {

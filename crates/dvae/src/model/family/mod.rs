@@ -117,6 +117,12 @@ impl FamilyConfig {
     }
 }
 
+/// Whether `family` takes an option owned by `owner`: a family's name, or several joined
+/// by `|` ([`entropy_penalty::FAMILIES`]); the CLI's flags and Python's keywords ask it.
+pub fn owns(owner: &str, family: &str) -> bool {
+    owner.split('|').any(|o| o == family)
+}
+
 impl std::fmt::Display for FamilyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
